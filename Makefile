@@ -1,0 +1,37 @@
+# One entry point for people and CI. Everything runs from .venv, created on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run demo test lint build venv clean proto
+
+run: build ## set up and start the scanner against live MEXC
+	$(PY) -m supervisor --config config.yaml
+
+demo: build ## set up and start the scanner against the built-in emulator (offline)
+	$(PY) -m supervisor.demo
+
+test: build ## set up, lint, then run the whole test suite
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+build: $(STAMP)
+	$(PY) setup.py --quiet build_ext --inplace
+
+proto: $(STAMP) ## regenerate the emulator's protobuf classes from sim/proto/mexc_push.proto
+	$(PY) -m grpc_tools.protoc -I sim/proto --python_out=sim/proto --pyi_out=sim/proto sim/proto/mexc_push.proto
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf build core/*.c core/*.so core/*.html

@@ -1,0 +1,337 @@
+"""Load and validate config.yaml.
+
+Why a hand-rolled schema: the file is small, every key must be checked (unknown keys are an
+error, so a typo never silently falls back to a default), and environment substitution must
+happen per value so that secrets never pass through YAML parsing of the raw text.
+
+Substitution forms (in any string value):
+    ${NAME}            the variable must be set, else a ConfigError naming the key
+    ${NAME:-default}   the default when NAME is unset or empty
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+class ConfigError(ValueError):
+    """A config value is missing, of the wrong type, out of range or unknown."""
+
+
+@dataclass
+class MexcConfig:
+    ws_url: str = "wss://wbs-api.mexc.com/ws"
+    rest_url: str = "https://api.mexc.com"
+    api_key: str = field(default="", metadata={"secret": True})
+    api_secret: str = field(default="", metadata={"secret": True})
+    deals_interval: str = field(default="100ms", metadata={"choices": ("100ms", "10ms")})
+    depth_interval: str = field(default="100ms", metadata={"choices": ("100ms", "10ms")})
+    rest_weight_per_10s: int = field(default=400, metadata={"min": 1, "max": 500})
+    rest_timeout_s: float = field(default=10.0, metadata={"min": 0.1})
+
+
+@dataclass
+class ScannerConfig:
+    shards: int = field(default=0, metadata={"min": 0, "max": 64})  # 0 = one per CPU
+    ring_rows: int = field(default=65536, metadata={"min": 64})
+    model_path: str = "model.json"
+    prob_threshold: float = field(default=0.60, metadata={"min": 0.0, "max": 1.0})
+    vsr_min: float = field(default=5.0, metadata={"min": 0.0})
+    vc_max: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+    pm_min: float = field(default=0.02)
+    obi_min: float = field(default=0.25, metadata={"min": -1.0, "max": 1.0})
+    cum_depth_delta_min: float = 0.0
+    spread_max: float = field(default=0.015, metadata={"min": 0.0})
+    listing_age_min_s: float = field(default=900.0, metadata={"min": 0.0})
+    cooldown_s: float = field(default=1200.0, metadata={"min": 0.0})
+    realert_pm_factor: float = field(default=2.0, metadata={"min": 1.0})
+    max_realerts: int = field(default=1, metadata={"min": 0, "max": 10})
+
+
+@dataclass
+class ScoutConfig:
+    poll_interval_s: float = field(default=60.0, metadata={"min": 1.0})
+    exchange_info_interval_s: float = field(default=3600.0, metadata={"min": 10.0})
+    quote_asset: str = "USDT"
+    min_quote_vol_usd: float = field(default=100_000.0, metadata={"min": 0.0})
+    top_n: int = field(default=0, metadata={"min": 0})
+    quality_spread_max: float = field(default=0.015, metadata={"min": 0.0})
+    quality_min_quote_vol_5m: float = field(default=20_000.0, metadata={"min": 0.0})
+    recheck_interval_s: float = field(default=900.0, metadata={"min": 1.0})
+
+
+@dataclass
+class WsConfig:
+    max_streams_per_conn: int = field(default=30, metadata={"min": 1, "max": 30})
+    max_msg_per_sec: int = field(default=50, metadata={"min": 1, "max": 100})
+    ping_interval_s: float = field(default=20.0, metadata={"min": 1.0, "max": 55.0})
+    idle_timeout_s: float = field(default=45.0, metadata={"min": 2.0})
+    reconnect_min_s: float = field(default=0.5, metadata={"min": 0.05})
+    reconnect_max_s: float = field(default=30.0, metadata={"min": 0.1})
+    planned_reconnect_s: float = field(default=23 * 3600.0, metadata={"min": 60.0, "max": 86000.0})
+
+
+@dataclass
+class TelegramConfig:
+    token: str = field(default="", metadata={"secret": True})
+    base_url: str = "https://api.telegram.org/bot"
+    allowed_ids: list[int] = field(default_factory=list)
+    send_timeout_s: float = field(default=10.0, metadata={"min": 0.5})
+
+
+@dataclass
+class StorageConfig:
+    data_dir: str = "./data"
+    parquet: bool = True
+
+
+@dataclass
+class TradingConfig:
+    live: bool = False
+    stake_usd: float = field(default=100.0, metadata={"min": 1.0})
+    max_slippage: float = field(default=0.02, metadata={"min": 0.0, "max": 0.5})
+    max_signal_age_s: float = field(default=30.0, metadata={"min": 1.0})
+    reserve_usdt: float = field(default=0.0, metadata={"min": 0.0})
+    recv_window_ms: int = field(default=5000, metadata={"min": 1, "max": 59999})
+
+
+@dataclass
+class MetricsConfig:
+    host: str = "127.0.0.1"
+    port: int = field(default=8000, metadata={"min": 0, "max": 65535})
+
+
+@dataclass
+class LoggingConfig:
+    level: str = field(
+        default="INFO", metadata={"choices": ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")}
+    )
+
+
+@dataclass
+class Config:
+    mexc: MexcConfig = field(default_factory=MexcConfig)
+    scanner: ScannerConfig = field(default_factory=ScannerConfig)
+    scout: ScoutConfig = field(default_factory=ScoutConfig)
+    ws: WsConfig = field(default_factory=WsConfig)
+    telegram: TelegramConfig = field(default_factory=TelegramConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    trading: TradingConfig = field(default_factory=TradingConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+    def secrets(self) -> list[str]:
+        """Every non-empty secret value, so logging and /cfg can mask them."""
+        found: list[str] = []
+        for section in dataclasses.fields(self):
+            obj = getattr(self, section.name)
+            for f in dataclasses.fields(obj):
+                if f.metadata.get("secret"):
+                    value = getattr(obj, f.name)
+                    if value:
+                        found.append(str(value))
+        return found
+
+    def to_public_dict(self) -> dict[str, dict[str, Any]]:
+        """The config as plain data with secrets masked (for /cfg and logs)."""
+        out: dict[str, dict[str, Any]] = {}
+        for section in dataclasses.fields(self):
+            obj = getattr(self, section.name)
+            values: dict[str, Any] = {}
+            for f in dataclasses.fields(obj):
+                value = getattr(obj, f.name)
+                if f.metadata.get("secret"):
+                    value = "***" if value else ""
+                values[f.name] = value
+            out[section.name] = values
+        return out
+
+
+def substitute_env(text: str, key: str, environ: Mapping[str, str]) -> str:
+    """Replace ${NAME} and ${NAME:-default} in one value; key names the value in errors."""
+
+    def repl(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        value = environ.get(name)
+        if value:
+            return value
+        if default is not None:
+            return default
+        raise ConfigError(f"{key}: environment variable {name} is not set (write ${{{name}:-default}} to allow that)")
+
+    return _ENV_PATTERN.sub(repl, text)
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def coerce_value(key: str, value: Any, tp: Any, metadata: Mapping[str, Any]) -> Any:
+    """Turn a YAML or text value into the declared type, or raise a ConfigError naming it."""
+    origin = typing.get_origin(tp)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if isinstance(value, str):
+            items: list[Any] = [part.strip() for part in value.split(",") if part.strip()]
+        elif isinstance(value, list):
+            items = value
+        elif value is None:
+            items = []
+        elif isinstance(value, int) and not isinstance(value, bool):
+            items = [value]
+        else:
+            raise ConfigError(f"{key}: got {value!r}, expected a list of {_type_name(item_tp)} (YAML list or comma-separated)")
+        return [coerce_value(f"{key}[{i}]", item, item_tp, {}) for i, item in enumerate(items)]
+    if tp is bool:
+        if isinstance(value, bool):
+            result: Any = value
+        elif isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1"):
+            result = True
+        elif isinstance(value, str) and value.strip().lower() in ("false", "no", "off", "0"):
+            result = False
+        else:
+            raise ConfigError(f"{key}: got {value!r}, expected a boolean (true/false)")
+    elif tp is int:
+        if isinstance(value, (bool, float)):
+            raise ConfigError(f"{key}: got {value!r}, expected an integer")
+        try:
+            result = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: got {value!r}, expected an integer") from None
+    elif tp is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: got {value!r}, expected a number")
+        try:
+            result = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: got {value!r}, expected a number") from None
+        if result != result or result in (float("inf"), float("-inf")):
+            raise ConfigError(f"{key}: got {value!r}, expected a finite number")
+    elif tp is str:
+        if value is None:
+            result = ""
+        elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            result = str(value)
+        else:
+            raise ConfigError(f"{key}: got {value!r}, expected a string")
+    else:  # pragma: no cover - schema bug, not user input
+        raise TypeError(f"unsupported config type {tp!r} for {key}")
+
+    if "min" in metadata and result < metadata["min"]:
+        raise ConfigError(f"{key}: got {value!r}, expected a value >= {metadata['min']}")
+    if "max" in metadata and result > metadata["max"]:
+        raise ConfigError(f"{key}: got {value!r}, expected a value <= {metadata['max']}")
+    if "choices" in metadata and result not in metadata["choices"]:
+        raise ConfigError(f"{key}: got {value!r}, expected one of {', '.join(metadata['choices'])}")
+    return result
+
+
+def _resolved_hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _build_section(name: str, cls: type, raw: Any, environ: Mapping[str, str]) -> Any:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{name}: got {raw!r}, expected a mapping of keys")
+    hints = _resolved_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"{name}.{unknown[0]}: unknown key (known keys: {', '.join(fields)})")
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        full = f"{name}.{key}"
+        if isinstance(value, str):
+            value = substitute_env(value, full, environ)
+        kwargs[key] = coerce_value(full, value, hints[key], fields[key].metadata)
+    return cls(**kwargs)
+
+
+def config_from_mapping(raw: Any, environ: Mapping[str, str] | None = None) -> Config:
+    """Validate a parsed YAML document into a Config."""
+    env = os.environ if environ is None else environ
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"top level: got {type(raw).__name__}, expected a mapping of sections")
+    hints = _resolved_hints(Config)
+    sections = {f.name for f in dataclasses.fields(Config)}
+    unknown = sorted(set(raw) - sections)
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown section (known sections: {', '.join(sorted(sections))})")
+    built = {name: _build_section(name, hints[name], raw.get(name), env) for name in sections}
+    config = Config(**built)
+    _check_cross_field(config)
+    return config
+
+
+def _check_cross_field(config: Config) -> None:
+    if config.ws.reconnect_max_s < config.ws.reconnect_min_s:
+        raise ConfigError(
+            f"ws.reconnect_max_s: got {config.ws.reconnect_max_s!r}, expected >= ws.reconnect_min_s ({config.ws.reconnect_min_s})"
+        )
+    if config.trading.live and not (config.mexc.api_key and config.mexc.api_secret):
+        raise ConfigError("trading.live: got true, expected mexc.api_key and mexc.api_secret (MEXC_KEY / MEXC_SECRET) to be set")
+    if config.trading.live and not config.telegram.allowed_ids:
+        raise ConfigError("trading.live: got true, expected telegram.allowed_ids (ALLOWED_IDS) to name who may buy")
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, substitute and validate a config file; every problem raises ConfigError."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config file ({exc.strerror})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML ({exc})") from None
+    return config_from_mapping(raw, environ)
+
+
+def set_value(config: Config, dotted_key: str, text: str) -> Config:
+    """Return a copy of config with one key changed from text (the /cfg path).
+
+    The copy is validated as a whole; config itself is never modified, so a bad value
+    changes nothing.
+    """
+    section_name, _, key = dotted_key.partition(".")
+    sections = {f.name for f in dataclasses.fields(Config)}
+    if section_name not in sections or not key:
+        raise ConfigError(f"{dotted_key}: unknown key (write section.key, sections: {', '.join(sorted(sections))})")
+    section = getattr(config, section_name)
+    fields = {f.name: f for f in dataclasses.fields(section)}
+    if key not in fields:
+        raise ConfigError(f"{dotted_key}: unknown key (known keys: {', '.join(fields)})")
+    if fields[key].metadata.get("secret"):
+        raise ConfigError(f"{dotted_key}: secrets are set only from the environment")
+    hints = _resolved_hints(type(section))
+    value = coerce_value(dotted_key, text, hints[key], fields[key].metadata)
+    new_section = dataclasses.replace(section, **{key: value})
+    new_config = dataclasses.replace(config, **{section_name: new_section})
+    _check_cross_field(new_config)
+    return new_config
+
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "load_config",
+    "config_from_mapping",
+    "set_value",
+    "substitute_env",
+]

@@ -1,0 +1,77 @@
+"""Structured logging: one JSON object per line on stderr, secrets masked.
+
+Why a filter on the handler and not care at each call site: a secret must never reach a log
+line even when it arrives inside an exception message or a URL we did not build ourselves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterable
+from typing import Any
+
+_REDACTED = "***"
+_STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()) | {"message", "asctime"}
+
+
+class SecretMasker:
+    """Replaces every registered secret with *** in a text."""
+
+    def __init__(self) -> None:
+        self._secrets: list[str] = []
+
+    def set_secrets(self, secrets: Iterable[str]) -> None:
+        # Longest first so a secret that contains another is masked whole; very short values
+        # (under 4 chars) would mask innocent text and are not secrets worth the name.
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def mask(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, _REDACTED)
+        return text
+
+
+MASKER = SecretMasker()
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one JSON line: ts, level, process name, logger, msg, extras."""
+
+    def __init__(self, process_name: str) -> None:
+        super().__init__()
+        self.process_name = process_name
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)),
+            "level": record.levelname,
+            "proc": self.process_name,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                payload[key] = value
+        if record.exc_info:
+            payload["exc"] = self.formatException(record.exc_info)
+        return MASKER.mask(json.dumps(payload, default=str, ensure_ascii=False))
+
+
+def setup_logging(level: str = "INFO", process_name: str = "main", secrets: Iterable[str] = ()) -> None:
+    """Route all logging to stderr as JSON lines at level, masking the given secrets."""
+    MASKER.set_secrets(secrets)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(process_name))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # Libraries that log request URLs (the Bot API puts the token in the path) stay quiet.
+    for noisy in ("httpx", "httpcore", "telegram", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
