@@ -1,0 +1,317 @@
+"""A shard: one process, one uvloop, many links, one Cython engine, one feature ring.
+
+Why this split: the engine (core/) owns every per-pair number and knows nothing of sockets;
+this module owns sockets, subscriptions and REST, and knows nothing of scoring. Frames go from
+the picows callback straight into the engine; everything slow (REST snapshots, kline seeding,
+control messages) runs in separate tasks so it never delays a frame.
+
+Crash-only: a shard keeps no state worth saving. When the supervisor restarts it, it receives the
+plan again, re-subscribes, re-seeds and resyncs — start-up and recovery are the same path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from collections import deque
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from common.config import Config
+from common.logs import setup_logging
+from common.rest import BULK, URGENT, PacedRest, RestError
+from shards.channels import Ack, AckKind, pair_channels, symbol_of
+from shards.link import LINK_UP, Link, LinkCallbacks
+
+log = logging.getLogger("scanner.shard")
+
+KLINE_BASELINE_ROWS = 72  # the 72 five-minute volumes of the last 6 h
+
+
+@dataclass
+class PairSlot:
+    pair_id: int
+    symbol: str
+    link: Link | None = None
+    seeded: bool = False
+
+
+class ShardWorker:
+    """Runs one shard's links and engine until told to stop."""
+
+    def __init__(self, index: int, config: Config, ring: Any, stats: Any, conn: Connection | None, n_shards: int = 1) -> None:
+        from core.engine import ShardEngine  # compiled; imported here so tests can build workers lazily
+
+        self.index = index
+        self.config = config
+        self.ring = ring
+        self.stats = stats
+        self.conn = conn
+        self.engine = ShardEngine(ring, stats)
+        self.rest = PacedRest(
+            config.mexc.rest_url,
+            budget_per_10s=max(1, config.mexc.rest_weight_per_10s // max(1, n_shards + 1)),
+            timeout_s=config.mexc.rest_timeout_s,
+            on_event=self._on_rest_event,
+        )
+        self.pairs: dict[str, PairSlot] = {}
+        self.links: list[Link] = []
+        self.blocked: set[str] = set()
+        self._resync_queue: deque[str] = deque()
+        self._resync_pending: set[str] = set()
+        self._resync_event = asyncio.Event()
+        self._seed_queue: deque[str] = deque()
+        self._seed_event = asyncio.Event()
+        self._notify_scheduled = False
+        self._stop = asyncio.Event()
+        self._next_link_id = 0
+
+    # --- hot path ----------------------------------------------------------------------------
+
+    def _on_binary(self, link_id: int, payload: memoryview, recv_ns: int) -> None:
+        need = self.engine.on_frame(payload, recv_ns)
+        if need:
+            self._collect_resyncs()
+        if not self._notify_scheduled and self.engine.rows_pending():
+            self._notify_scheduled = True
+            asyncio.get_running_loop().call_soon(self._notify_rows)
+
+    def _notify_rows(self) -> None:
+        self._notify_scheduled = False
+        self.engine.flush_notify()
+
+    # --- link callbacks ----------------------------------------------------------------------
+
+    def _on_ack(self, link_id: int, ack: Ack) -> None:
+        if ack.kind is AckKind.REFUSED:
+            for channel in ack.refused:
+                symbol = symbol_of(channel)
+                if symbol in self.pairs and symbol not in self.blocked:
+                    self.blocked.add(symbol)
+                    log.warning("subscription refused", extra={"symbol": symbol, "shard": self.index})
+                    self._send({"type": "blocked", "symbol": symbol})
+                    self._remove_pair(symbol)
+        elif ack.kind is AckKind.ERROR:
+            log.warning("control reply not understood", extra={"text": ack.text[:120], "shard": self.index})
+
+    def _on_link_state(self, link_id: int, state: int) -> None:
+        self.engine.set_link_state(link_id, state, sum(1 for link in self.links if link.state == LINK_UP))
+
+    def _on_disconnected(self, link_id: int, channels: list[str]) -> None:
+        # Diffs were missed while the link was down: those books must resync once the link is back.
+        self.engine.count_reconnect()
+        for channel in channels:
+            if ".depth." in channel:
+                symbol = symbol_of(channel)
+                if symbol in self.pairs:
+                    self.engine.reset_book(symbol)
+                    self._queue_resync(symbol)
+
+    def _on_rest_event(self, kind: str, endpoint: str) -> None:
+        self.engine.count_rest(kind == "throttled")
+
+    # --- plan --------------------------------------------------------------------------------
+
+    def apply_plan(self, pairs: list[tuple[int, str]]) -> None:
+        wanted = {symbol: pair_id for pair_id, symbol in pairs}
+        for symbol in [s for s in self.pairs if s not in wanted]:
+            self._remove_pair(symbol)
+        for symbol, pair_id in wanted.items():
+            if symbol not in self.pairs and symbol not in self.blocked:
+                self._add_pair(pair_id, symbol)
+        self.engine.set_pair_counts(len(self.pairs), len(self.blocked), sum(len(link.wanted) for link in self.links))
+
+    def _link_with_room(self, needed: int) -> Link:
+        for link in self.links:
+            if link.free_slots() >= needed:
+                return link
+        ws = self.config.ws
+        link = Link(
+            self._next_link_id,
+            self.config.mexc.ws_url,
+            LinkCallbacks(self._on_binary, self._on_ack, self._on_link_state, self._on_disconnected),
+            max_streams=ws.max_streams_per_conn,
+            max_msg_per_sec=ws.max_msg_per_sec,
+            ping_interval_s=ws.ping_interval_s,
+            pong_timeout_s=max(2.0, ws.idle_timeout_s - ws.ping_interval_s),
+            reconnect_min_s=ws.reconnect_min_s,
+            reconnect_max_s=ws.reconnect_max_s,
+        )
+        self._next_link_id += 1
+        self.links.append(link)
+        link.start()
+        return link
+
+    def _add_pair(self, pair_id: int, symbol: str) -> None:
+        channels = list(pair_channels(symbol, self.config.mexc.deals_interval, self.config.mexc.depth_interval))
+        self.engine.add_pair(pair_id, symbol)
+        link = self._link_with_room(len(channels))
+        link.add(channels)
+        self.pairs[symbol] = PairSlot(pair_id, symbol, link)
+        self._queue_resync(symbol)
+        self._seed_queue.append(symbol)
+        self._seed_event.set()
+
+    def _remove_pair(self, symbol: str) -> None:
+        slot = self.pairs.pop(symbol, None)
+        if slot is None:
+            return
+        if slot.link is not None:
+            slot.link.remove(list(pair_channels(symbol, self.config.mexc.deals_interval, self.config.mexc.depth_interval)))
+        self.engine.remove_pair(symbol)
+
+    # --- REST work ---------------------------------------------------------------------------
+
+    def _collect_resyncs(self) -> None:
+        for symbol in self.engine.take_resyncs():
+            self._queue_resync(symbol)
+
+    def _queue_resync(self, symbol: str) -> None:
+        if symbol not in self._resync_pending:
+            self._resync_pending.add(symbol)
+            self._resync_queue.append(symbol)
+            self._resync_event.set()
+
+    async def _resync_loop(self) -> None:
+        """Fetch depth snapshots for books that need one, one at a time within the budget."""
+        while not self._stop.is_set():
+            await self._resync_event.wait()
+            self._resync_event.clear()
+            while self._resync_queue:
+                symbol = self._resync_queue.popleft()
+                if symbol not in self.pairs:
+                    self._resync_pending.discard(symbol)
+                    continue
+                # Let the stream deliver a first diff so the snapshot can be checked against it.
+                await asyncio.sleep(0.05)
+                try:
+                    data = await self.rest.get("/api/v3/depth", {"symbol": symbol, "limit": 100}, weight=1, priority=URGENT)
+                    bids, asks = _parse_levels(data, "bids"), _parse_levels(data, "asks")
+                    last_id = int(data["lastUpdateId"])
+                except (RestError, KeyError, TypeError, ValueError) as exc:
+                    log.warning("depth snapshot failed", extra={"symbol": symbol, "error": str(exc)[:160]})
+                    await asyncio.sleep(getattr(exc, "retry_after", None) or 1.0)
+                    self._resync_queue.append(symbol)
+                    continue
+                if symbol not in self.pairs:
+                    self._resync_pending.discard(symbol)
+                    continue
+                if self.engine.apply_snapshot(symbol, last_id, bids, asks):
+                    self._resync_pending.discard(symbol)
+                else:
+                    # Snapshot older than the buffered diffs (or a gap): fetch again shortly.
+                    await asyncio.sleep(0.2)
+                    self._resync_queue.append(symbol)
+            self._collect_resyncs()
+
+    async def _seed_loop(self) -> None:
+        """Seed the 6 h baseline and listing time from REST klines so features are ready at once."""
+        while not self._stop.is_set():
+            await self._seed_event.wait()
+            self._seed_event.clear()
+            while self._seed_queue:
+                symbol = self._seed_queue.popleft()
+                slot = self.pairs.get(symbol)
+                if slot is None or slot.seeded:
+                    continue
+                try:
+                    rows = await self.rest.get(
+                        "/api/v3/klines", {"symbol": symbol, "interval": "5m", "limit": KLINE_BASELINE_ROWS + 1}, weight=1, priority=BULK
+                    )
+                    first = await self.rest.get(
+                        "/api/v3/klines", {"symbol": symbol, "interval": "1m", "startTime": 0, "limit": 1}, weight=1, priority=BULK
+                    )
+                    seed = [(int(r[0]), float(r[5]), float(r[7])) for r in rows]
+                    listing_ms = int(first[0][0]) if first else -1
+                except (RestError, KeyError, TypeError, ValueError, IndexError) as exc:
+                    log.warning("kline seeding failed", extra={"symbol": symbol, "error": str(exc)[:160]})
+                    await asyncio.sleep(getattr(exc, "retry_after", None) or 2.0)
+                    self._seed_queue.append(symbol)
+                    continue
+                if symbol in self.pairs:
+                    self.engine.seed_klines(symbol, seed)
+                    if listing_ms > 0:
+                        self.engine.set_listing(symbol, listing_ms)
+                    slot.seeded = True
+
+    # --- control and housekeeping --------------------------------------------------------------
+
+    def _send(self, message: dict[str, Any]) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.send(message)
+            except (OSError, ValueError):
+                pass
+
+    def _on_control_readable(self) -> None:
+        assert self.conn is not None
+        try:
+            while self.conn.poll():
+                message = self.conn.recv()
+                self._handle_control(message)
+        except (EOFError, OSError):
+            # The supervisor is gone: a shard has no reason to live without it.
+            self._stop.set()
+
+    def _handle_control(self, message: Any) -> None:
+        if not isinstance(message, dict):
+            return
+        kind = message.get("type")
+        if kind == "plan":
+            self.apply_plan([(int(pid), str(sym)) for pid, sym in message.get("pairs", [])])
+        elif kind == "drop_links":
+            for link in self.links:
+                link.drop()
+        elif kind == "stop":
+            self._stop.set()
+
+    async def _housekeeping(self) -> None:
+        """Close bars on exchange time for quiet pairs, publish stats, plan reconnects."""
+        planned = self.config.ws.planned_reconnect_s
+        while not self._stop.is_set():
+            await asyncio.sleep(0.25)
+            self.engine.tick()
+            self.engine.flush_notify()
+            self.engine.set_pair_counts(len(self.pairs), len(self.blocked), sum(len(link.confirmed) for link in self.links))
+            self.engine.heartbeat(time.time_ns())
+            now = time.monotonic()
+            for link in self.links:
+                if link.state == LINK_UP and now - link.connected_at > planned:
+                    log.info("planned reconnect", extra={"link": link.link_id, "shard": self.index})
+                    link.drop()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.conn is not None:
+            loop.add_reader(self.conn.fileno(), self._on_control_readable)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        tasks = [loop.create_task(coro) for coro in (self._resync_loop(), self._seed_loop(), self._housekeeping())]
+        self._send({"type": "ready", "shard": self.index, "pid": os.getpid()})
+        await self._stop.wait()
+        for task in tasks:
+            task.cancel()
+        for link in self.links:
+            await link.close()
+        await self.rest.close()
+
+
+def _parse_levels(data: Any, key: str) -> list[tuple[float, float]]:
+    return [(float(p), float(q)) for p, q in data[key]]
+
+
+def shard_main(index: int, config: Config, ring: Any, stats: Any, conn: Connection, n_shards: int) -> None:
+    """Process entry point (after fork from the supervisor)."""
+    import uvloop
+
+    setup_logging(config.logging.level, f"shard{index}", config.secrets())
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the supervisor owns reloads
+
+    async def main() -> None:
+        await ShardWorker(index, config, ring, stats, conn, n_shards).run()
+
+    uvloop.run(main())
