@@ -122,3 +122,10 @@ def test_log_lines_are_json_and_never_contain_secrets(capsys: pytest.CaptureFixt
     assert all("SECRETTOKEN" not in json.dumps(line) for line in lines)
     assert "***" in lines[0]["msg"] and "***" in lines[1]["exc"]
     assert isinstance(JsonFormatter("x"), logging.Formatter)
+
+
+def test_demo_config_loads_and_differs_only_where_documented() -> None:
+    demo = load_config(REPO / "config.demo.yaml", environ={})
+    live = load_config(REPO / "config.yaml", environ={})
+    assert demo.scout.min_quote_vol_usd == 0 and demo.scout.quality_min_quote_vol_5m == 0
+    assert demo.scanner == live.scanner and demo.ws == live.ws and demo.trading == live.trading
