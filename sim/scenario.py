@@ -1,0 +1,117 @@
+"""Scenario files: scripted pumps, natural spikes (hard negatives), quiet pairs.
+
+YAML, validated on load with errors that name the entry and the field. Pairs are named by
+symbol or by activity rank (0 = busiest), resolved against the market's symbols.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ScenarioError(ValueError):
+    """A scenario file is malformed; the message names the entry and field."""
+
+
+@dataclass
+class Episode:
+    kind: str  # pump | spike | quiet
+    symbol: str | None
+    rank: int | None
+    start_s: float
+    duration_s: float
+    rise_pct: float = 0.0
+    volume_mult: float = 1.0
+    book_imbalance: float = 0.5
+    index: int = -1
+
+    def active_at(self, t_s: float) -> bool:
+        return self.start_s <= t_s < self.start_s + self.duration_s
+
+
+_FIELDS: dict[str, dict[str, tuple[float, float] | None]] = {
+    "pumps": {"start_s": (-1e9, 1e9), "duration_s": (1.0, 1e6), "rise_pct": (0.1, 1000.0), "volume_mult": (1.0, 1000.0), "book_imbalance": (0.0, 1.0)},
+    "spikes": {"start_s": (-1e9, 1e9), "duration_s": (1.0, 1e6), "volume_mult": (1.0, 1000.0)},
+    "quiet": {"start_s": (-1e9, 1e9), "duration_s": (1.0, 1e7)},
+}
+_KIND = {"pumps": "pump", "spikes": "spike", "quiet": "quiet"}
+
+
+@dataclass
+class Scenario:
+    episodes: list[Episode]
+
+    def resolve(self, symbols: list[str]) -> None:
+        index = {s: i for i, s in enumerate(symbols)}
+        for ep in self.episodes:
+            if ep.symbol is not None:
+                if ep.symbol not in index:
+                    raise ScenarioError(f"{ep.kind} {ep.symbol}: no such symbol in the market")
+                ep.index = index[ep.symbol]
+            else:
+                assert ep.rank is not None
+                if ep.rank >= len(symbols):
+                    raise ScenarioError(f"{ep.kind} rank {ep.rank}: the market has only {len(symbols)} pairs")
+                ep.index = ep.rank
+                ep.symbol = symbols[ep.rank]
+
+    def active(self, t_s: float) -> list[Episode]:
+        return [ep for ep in self.episodes if ep.active_at(t_s)]
+
+
+def scenario_from_mapping(raw: Any) -> Scenario:
+    if raw is None:
+        return Scenario([])
+    if not isinstance(raw, dict):
+        raise ScenarioError("scenario: expected a mapping with pumps/spikes/quiet lists")
+    unknown = set(raw) - set(_FIELDS)
+    if unknown:
+        raise ScenarioError(f"scenario: unknown section {sorted(unknown)[0]!r} (known: pumps, spikes, quiet)")
+    episodes: list[Episode] = []
+    for section, fields in _FIELDS.items():
+        items = raw.get(section) or []
+        if not isinstance(items, list):
+            raise ScenarioError(f"{section}: expected a list")
+        for n, item in enumerate(items):
+            where = f"{section}[{n}]"
+            if not isinstance(item, dict):
+                raise ScenarioError(f"{where}: expected a mapping")
+            extra = set(item) - set(fields) - {"symbol", "rank"}
+            if extra:
+                raise ScenarioError(f"{where}.{sorted(extra)[0]}: unknown field")
+            symbol, rank = item.get("symbol"), item.get("rank")
+            if (symbol is None) == (rank is None):
+                raise ScenarioError(f"{where}: give exactly one of symbol or rank")
+            if symbol is not None and not isinstance(symbol, str):
+                raise ScenarioError(f"{where}.symbol: expected a string")
+            if rank is not None and (not isinstance(rank, int) or isinstance(rank, bool) or rank < 0):
+                raise ScenarioError(f"{where}.rank: got {rank!r}, expected an integer >= 0")
+            values: dict[str, float] = {}
+            for name, bounds in fields.items():
+                if name not in item:
+                    if name in ("start_s", "duration_s"):
+                        raise ScenarioError(f"{where}.{name}: required")
+                    continue
+                value = item[name]
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise ScenarioError(f"{where}.{name}: got {value!r}, expected a number")
+                assert bounds is not None
+                if not bounds[0] <= value <= bounds[1]:
+                    raise ScenarioError(f"{where}.{name}: got {value!r}, expected {bounds[0]}..{bounds[1]}")
+                values[name] = float(value)
+            episodes.append(Episode(kind=_KIND[section], symbol=symbol, rank=rank, **values))
+    return Scenario(episodes)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: not valid YAML ({exc})") from None
+    return scenario_from_mapping(raw)
