@@ -97,9 +97,10 @@ def test_snapshot_procedure_of_mexc() -> None:
     assert book.version == 110 and abs(book.spread_frac - 2.0 / 10.0) < 1e-12
     book.reset()
     book.apply_diff(120, 121, [], [])
-    book.apply_diff(122, 122, [], [])
-    assert book.apply_snapshot(115, [(9.0, 1.0)], [(11.0, 1.0)]) == cbook.GAP  # 116..119 missing: fetch again
-    assert book.apply_snapshot(119, [(9.0, 1.0)], [(11.0, 1.0)]) == cbook.SYNCED and book.version == 122
+    book.apply_diff(125, 125, [], [])
+    assert book.apply_snapshot(115, [(9.0, 1.0)], [(11.0, 1.0)]) == cbook.SNAPSHOT_TOO_OLD
+    assert book.apply_snapshot(121, [(9.0, 1.0)], [(11.0, 1.0)]) == cbook.GAP  # 122..124 never arrived
+    assert not book.valid
 
 
 def test_queries_measure_bands_from_the_best_price() -> None:
