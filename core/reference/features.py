@@ -1,0 +1,43 @@
+"""Plain-Python twin of core/features.pyx."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from core.reference.windows import DEPTH_LAG_S, ReferenceWindows
+from core.rowspec import ROW_BASELINE_READY, ROW_BOOK_VALID, ROW_LISTING_KNOWN
+
+OBI_BAND_BPS, DEPTH_BAND_BPS, BASELINE_MIN = 10.0, 3.0, 6
+
+
+def compute_row(book: Any, win: ReferenceWindows, row_time_ms: int, listing_ms: int, recv_ns: int = 0, pair_id: int = 0) -> dict[str, Any]:
+    """book: anything with synced, levels(), size_within() (ReferenceBook or OrderBook)."""
+    v, q, best, t10, b10, v10 = win.sums()
+    median, n_base = win.median_baseline()
+    flags = 0
+    row: dict[str, Any] = {"seq": 0, "row_time_ms": row_time_ms, "recv_ns": recv_ns, "pair_id": pair_id, "last_price": win.last_price,
+                           "quote_vol_5m": q, "trades_10s": t10, "buy_share_10s": b10 / v10 if v10 > 0 else math.nan}  # fmt: skip
+    row["vc"] = best / v if v > 0 else math.nan
+    row["pm"] = (win.last_price - q / v) / (q / v) if v > 0 else math.nan
+    if n_base >= BASELINE_MIN and median > 0:
+        row["vsr"] = v / median
+        flags |= ROW_BASELINE_READY
+    else:
+        row["vsr"] = math.nan
+    bids, asks = book.levels()
+    if book.synced and bids and asks:
+        flags |= ROW_BOOK_VALID
+        b, a = book.size_within(True, OBI_BAND_BPS), book.size_within(False, OBI_BAND_BPS)
+        row["obi"] = (b - a) / (b + a) if b + a > 0 else math.nan
+        row["spread"] = (asks[0][0] - bids[0][0]) / ((asks[0][0] + bids[0][0]) / 2.0)
+        row["cum_depth_delta"] = book.size_within(True, DEPTH_BAND_BPS) - win.depth_at(row_time_ms // 1000 - DEPTH_LAG_S)
+    else:
+        row["obi"] = row["spread"] = row["cum_depth_delta"] = math.nan
+    if listing_ms > 0:
+        flags |= ROW_LISTING_KNOWN
+        row["listing_age_s"] = (row_time_ms - listing_ms) / 1000.0
+    else:
+        row["listing_age_s"] = math.nan
+    row["flags"] = flags
+    return row
