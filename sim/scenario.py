@@ -57,7 +57,6 @@ class Scenario:
                 if ep.rank >= len(symbols):
                     raise ScenarioError(f"{ep.kind} rank {ep.rank}: the market has only {len(symbols)} pairs")
                 ep.index = ep.rank
-                ep.symbol = symbols[ep.rank]
 
     def active(self, t_s: float) -> list[Episode]:
         return [ep for ep in self.episodes if ep.active_at(t_s)]
