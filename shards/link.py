@@ -177,11 +177,12 @@ class Link:
             except (TimeoutError, OSError, Exception) as exc:  # noqa: BLE001 - any connect failure means retry
                 failures += 1
                 delay = self._backoff(failures)
-                log.warning("link connect failed", extra={"link": self.link_id, "error": type(exc).__name__, "retry_in_s": round(delay, 2)})
+                log.warning("link connect failed", extra={"link": self.link_id, "error": f"{type(exc).__name__}: {exc}"[:200], "retry_in_s": round(delay, 2)}, exc_info=log.isEnabledFor(10))
                 await asyncio.sleep(delay)
                 continue
             failures = 0
             sync_task = asyncio.get_running_loop().create_task(self._sync_loop(transport))
+            sync_task.add_done_callback(self._sync_done)
             try:
                 await transport.wait_disconnected()
             finally:
@@ -191,6 +192,13 @@ class Link:
             self.reconnects += 1
             delay = self._backoff(1)
             await asyncio.sleep(delay)
+
+    def _sync_done(self, task: asyncio.Task[None]) -> None:
+        # A crashed subscription loop would leave a live link with no streams: drop it so the
+        # reconnect path starts over, and say why.
+        if not task.cancelled() and task.exception() is not None:
+            log.error("subscription loop failed", extra={"link": self.link_id}, exc_info=task.exception())
+            self.drop()
 
     def _backoff(self, failures: int) -> float:
         base = min(self.reconnect_max_s, self.reconnect_min_s * (2 ** min(failures - 1, 16)))
@@ -226,12 +234,12 @@ class Link:
 
     async def _send_json(self, transport: WSTransport, payload: dict[str, object]) -> None:
         await self._pace()
-        if not transport.is_disconnected():
+        if not transport.is_disconnected:
             transport.send(WSMsgType.TEXT, json.dumps(payload, separators=(",", ":")).encode())
 
     async def _sync_loop(self, transport: WSTransport) -> None:
         """Make the server's subscription set equal `wanted` (minus refused), paced."""
-        while not transport.is_disconnected():
+        while not transport.is_disconnected:
             await self._sync_event.wait()
             self._sync_event.clear()
             to_unsub = sorted(self._sent - self.wanted)

@@ -137,7 +137,7 @@ class ShardWorker:
             max_streams=ws.max_streams_per_conn,
             max_msg_per_sec=ws.max_msg_per_sec,
             ping_interval_s=ws.ping_interval_s,
-            pong_timeout_s=max(2.0, ws.idle_timeout_s - ws.ping_interval_s),
+            pong_timeout_s=min(ws.ping_interval_s, max(1.0, ws.idle_timeout_s - ws.ping_interval_s)),
             reconnect_min_s=ws.reconnect_min_s,
             reconnect_max_s=ws.reconnect_max_s,
         )
