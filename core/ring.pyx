@@ -13,7 +13,6 @@ producer (notify) and watched by the consumer's event loop: no busy polling.
 """
 
 import os
-from multiprocessing import shared_memory
 
 import numpy as np
 
@@ -23,6 +22,7 @@ from libc.string cimport memcpy
 from core.row cimport FeatureRow
 
 from core.rowspec import FEATURE_ROW_DTYPE
+from core.shm import attach_segment, create_segment, unlink_segment
 
 cdef extern from *:
     """
@@ -59,7 +59,7 @@ cdef class FeatureRing:
     def create(cls, unsigned long long capacity, name=None):
         if capacity < 1:
             raise ValueError("capacity must be >= 1")
-        shm = shared_memory.SharedMemory(name=name, create=True, size=HEADER + capacity * sizeof(FeatureRow))
+        shm = create_segment(HEADER + capacity * sizeof(FeatureRow), name)
         header = np.ndarray((HEADER // 8,), dtype=np.uint64, buffer=shm.buf)
         header[:] = 0
         header[2] = capacity
@@ -69,7 +69,7 @@ cdef class FeatureRing:
 
     @classmethod
     def attach(cls, str name):
-        return cls(shared_memory.SharedMemory(name=name), False, -1)
+        return cls(attach_segment(name), False, -1)
 
     @property
     def name(self):
@@ -147,7 +147,7 @@ cdef class FeatureRing:
 
     def unlink(self):
         if self.owner:
-            self.shm.unlink()
+            unlink_segment(self.shm)
             if self.notify_fd >= 0:
                 os.close(self.notify_fd)
                 self.notify_fd = -1

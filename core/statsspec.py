@@ -10,6 +10,8 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
+from core.shm import attach_segment, create_segment, unlink_segment
+
 _U64 = (
     "frames_total", "bytes_total", "deals_frames", "depth_frames", "other_frames", "decode_errors", "resyncs", "gaps",
     "rows_written", "rows_dropped", "reconnects", "links_up", "streams_subscribed", "pairs_subscribed", "pairs_blocked",
@@ -30,14 +32,14 @@ class StatsBlock:
 
     @classmethod
     def create(cls) -> StatsBlock:
-        shm = shared_memory.SharedMemory(create=True, size=STATS_DTYPE.itemsize)
+        shm = create_segment(STATS_DTYPE.itemsize)
         block = cls(shm, owner=True)
         block.array[0] = np.zeros((), dtype=STATS_DTYPE)
         return block
 
     @classmethod
     def attach(cls, name: str) -> StatsBlock:
-        return cls(shared_memory.SharedMemory(name=name), owner=False)
+        return cls(attach_segment(name), owner=False)
 
     @property
     def name(self) -> str:
@@ -62,4 +64,4 @@ class StatsBlock:
 
     def unlink(self) -> None:
         if self.owner:
-            self.shm.unlink()
+            unlink_segment(self.shm)
