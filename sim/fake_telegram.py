@@ -1,0 +1,299 @@
+"""A fake Telegram Bot API on loopback that python-telegram-bot accepts as base_url.
+
+Records every call (method, parameters, arrival time) so tests see exactly the cards, buttons and
+answers a user would; serves injected user messages and button presses through getUpdates; and
+answers errors like the real API (400 with a description, 429 with retry_after, "message is not
+modified"), including a MarkdownV2 check that refuses unescaped reserved characters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+_RESERVED = set("_*[]()~`>#+-=|{}.!")
+BOT_USER = {"id": 999000, "is_bot": True, "first_name": "Scanner", "username": "scanner_test_bot", "can_join_groups": False,
+            "can_read_all_group_messages": False, "supports_inline_queries": False}  # fmt: skip
+
+
+def markdown_v2_error(text: str) -> str | None:
+    """None if text is valid MarkdownV2 as far as our cards use it, else the API's complaint."""
+    i, n = 0, len(text)
+    open_marks: list[str] = []
+    in_code = False
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            if i + 1 >= n:
+                return "Can't parse entities: text must not end with a backslash"
+            i += 2
+            continue
+        if c == "`":
+            in_code = not in_code
+        elif in_code:
+            pass
+        elif c in "*_~":
+            mark = "__" if text.startswith("__", i) else c
+            if open_marks and open_marks[-1] == mark:
+                open_marks.pop()
+            else:
+                open_marks.append(mark)
+            i += len(mark)
+            continue
+        elif c == "|" and text.startswith("||", i):
+            i += 2
+            continue
+        elif c in _RESERVED:
+            return f"Can't parse entities: character '{c}' is reserved and must be escaped with the preceding '\\'"
+        i += 1
+    if in_code or open_marks:
+        return "Can't parse entities: can't find end of the entity"
+    return None
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    at_ns: int
+
+
+@dataclass
+class FakeTelegram:
+    token: str = "123456:TEST-TOKEN"
+    calls: list[Call] = field(default_factory=list)
+    _updates: list[dict[str, Any]] = field(default_factory=list)
+    _next_update: int = 1
+    _next_message: int = 1
+    _messages: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
+    _fail: list[tuple[str, int, int]] = field(default_factory=list)
+    outage: bool = False
+    port: int = 0
+    _cond: asyncio.Condition | None = None
+    _runner: web.AppRunner | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    # --- injection and assertions ----------------------------------------------------------------
+
+    async def _push(self, update: dict[str, Any]) -> None:
+        update["update_id"] = self._next_update
+        self._next_update += 1
+        self._updates.append(update)
+        assert self._cond is not None
+        async with self._cond:
+            self._cond.notify_all()
+
+    async def inject_message(self, user_id: int, text: str, chat_id: int | None = None) -> None:
+        msg: dict[str, Any] = {"message_id": self._new_message_id(), "date": int(time.time()), "chat": {"id": chat_id or user_id, "type": "private"},
+                               "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"}, "text": text}  # fmt: skip
+        if text.startswith("/"):
+            msg["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+        await self._push({"message": msg})
+
+    async def inject_callback(self, user_id: int, message_id: int, data: str, chat_id: int | None = None) -> None:
+        chat = chat_id or user_id
+        message = self._messages.get((chat, message_id)) or {"message_id": message_id, "date": int(time.time()), "chat": {"id": chat, "type": "private"}, "text": ""}
+        await self._push({"callback_query": {"id": f"cq{self._next_update}", "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"},
+                                             "chat_instance": "ci", "data": data, "message": message}})  # fmt: skip
+
+    def fail_next(self, method: str, status: int = 429, retry_after: int = 1) -> None:
+        self._fail.append((method, status, retry_after))
+
+    def sent(self, method: str = "sendMessage") -> list[dict[str, Any]]:
+        return [c.params for c in self.calls if c.method == method]
+
+    # --- the API ---------------------------------------------------------------------------------
+
+    def _new_message_id(self) -> int:
+        self._next_message += 1
+        return self._next_message
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        token, method = request.match_info["token"], request.match_info["method"]
+        if self.outage:
+            return web.Response(status=502, text="Bad Gateway")
+        if token != self.token:
+            return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
+        params = await self._params(request)
+        self.calls.append(Call(method, params, time.time_ns()))
+        for i, (m, status, retry_after) in enumerate(self._fail):
+            if m == method:
+                del self._fail[i]
+                if status == 429:
+                    return web.json_response({"ok": False, "error_code": 429, "description": f"Too Many Requests: retry after {retry_after}",
+                                              "parameters": {"retry_after": retry_after}}, status=429)  # fmt: skip
+                return web.json_response({"ok": False, "error_code": status, "description": "Injected failure"}, status=status)
+        handler = getattr(self, f"_m_{method}", None)
+        if handler is None:
+            return web.json_response({"ok": True, "result": True})
+        try:
+            result = await handler(params)
+        except _ApiError as exc:
+            return web.json_response({"ok": False, "error_code": 400, "description": exc.args[0]}, status=400)
+        return web.json_response({"ok": True, "result": result})
+
+    @staticmethod
+    async def _params(request: web.Request) -> dict[str, Any]:
+        if request.content_type == "application/json":
+            data = await request.json()
+            return data if isinstance(data, dict) else {}
+        form = await request.post()
+        out: dict[str, Any] = {}
+        for key, value in form.items():
+            text = value if isinstance(value, str) else str(value)
+            try:
+                out[key] = json.loads(text)
+            except ValueError:
+                out[key] = text
+        return out
+
+    async def _m_getMe(self, p: dict[str, Any]) -> Any:
+        return BOT_USER
+
+    async def _m_getUpdates(self, p: dict[str, Any]) -> Any:
+        offset = int(p.get("offset") or 0)
+        timeout = min(float(p.get("timeout") or 0), 2.0)
+        if offset:
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        if not self._updates and timeout > 0:
+            assert self._cond is not None
+            async with self._cond:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._cond.wait(), timeout)
+        return [u for u in self._updates if u["update_id"] >= offset][:100]
+
+    def _check_text(self, p: dict[str, Any]) -> str:
+        text = str(p.get("text", ""))
+        if not text:
+            raise _ApiError("Bad Request: message text is empty")
+        if p.get("parse_mode") == "MarkdownV2":
+            err = markdown_v2_error(text)
+            if err:
+                raise _ApiError(f"Bad Request: {err}")
+        markup = p.get("reply_markup")
+        if isinstance(markup, dict):
+            for row in markup.get("inline_keyboard", []):
+                for button in row:
+                    if len(str(button.get("callback_data", "")).encode()) > 64:
+                        raise _ApiError("Bad Request: BUTTON_DATA_INVALID")
+        return text
+
+    async def _m_sendMessage(self, p: dict[str, Any]) -> Any:
+        text = self._check_text(p)
+        chat_id = int(p["chat_id"])
+        msg = {"message_id": self._new_message_id(), "date": int(time.time()), "chat": {"id": chat_id, "type": "private"}, "from": BOT_USER, "text": text}
+        if isinstance(p.get("reply_markup"), dict):
+            msg["reply_markup"] = p["reply_markup"]
+        self._messages[(chat_id, msg["message_id"])] = msg
+        return msg
+
+    async def _m_editMessageText(self, p: dict[str, Any]) -> Any:
+        text = self._check_text(p)
+        key = (int(p["chat_id"]), int(p["message_id"]))
+        msg = self._messages.get(key)
+        if msg is None:
+            raise _ApiError("Bad Request: message to edit not found")
+        if msg.get("text") == text and msg.get("reply_markup") == p.get("reply_markup"):
+            raise _ApiError("Bad Request: message is not modified: specified new message content and reply markup are exactly the same")
+        msg["text"] = text
+        msg.pop("reply_markup", None)
+        if isinstance(p.get("reply_markup"), dict):
+            msg["reply_markup"] = p["reply_markup"]
+        return msg
+
+    async def _m_editMessageReplyMarkup(self, p: dict[str, Any]) -> Any:
+        msg = self._messages.get((int(p["chat_id"]), int(p["message_id"])))
+        if msg is None:
+            raise _ApiError("Bad Request: message to edit not found")
+        msg.pop("reply_markup", None)
+        if isinstance(p.get("reply_markup"), dict):
+            msg["reply_markup"] = p["reply_markup"]
+        return msg
+
+    async def _m_answerCallbackQuery(self, p: dict[str, Any]) -> Any:
+        return True
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    async def _inject_http(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if body.get("kind") == "message":
+            await self.inject_message(int(body["user_id"]), str(body["text"]))
+        elif body.get("kind") == "callback":
+            await self.inject_callback(int(body["user_id"]), int(body["message_id"]), str(body["data"]))
+        elif body.get("kind") == "outage":
+            self.outage = bool(body.get("on", True))
+        else:
+            return web.json_response({"ok": False, "error": "kind must be message, callback or outage"}, status=400)
+        return web.json_response({"ok": True})
+
+    async def _calls_http(self, request: web.Request) -> web.Response:
+        return web.json_response([{"method": c.method, "params": c.params, "at_ns": c.at_ns} for c in self.calls])
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._cond = asyncio.Condition()
+        app = web.Application()
+        app.router.add_post("/bot{token}/{method}", self.handle)
+        app.router.add_get("/bot{token}/{method}", self.handle)
+        app.router.add_post("/_tg/inject", self._inject_http)
+        app.router.add_get("/_tg/calls", self._calls_http)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+class _ApiError(Exception):
+    pass
+
+
+@contextlib.asynccontextmanager
+async def run_fake_telegram(token: str = "123456:TEST-TOKEN") -> AsyncIterator[FakeTelegram]:
+    fake = FakeTelegram(token=token)
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sim telegram", description="Fake Telegram Bot API on loopback.")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--token", default="123456:TEST-TOKEN")
+    args = parser.parse_args(argv)
+
+    async def serve() -> int:
+        fake = FakeTelegram(token=args.token)
+        await fake.start(port=args.port)
+        print(json.dumps({"base_url": fake.base_url, "control": f"http://127.0.0.1:{fake.port}/_tg"}), flush=True)
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await fake.stop()
+        return 0
+
+    return asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
