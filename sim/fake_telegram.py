@@ -66,6 +66,7 @@ class Call:
     method: str
     params: dict[str, Any]
     at_ns: int
+    ok: bool = True  # False when the fake answered with an error
 
 
 @dataclass
@@ -113,7 +114,8 @@ class FakeTelegram:
         self._fail.append((method, status, retry_after))
 
     def sent(self, method: str = "sendMessage") -> list[dict[str, Any]]:
-        return [c.params for c in self.calls if c.method == method]
+        """Parameters of the calls of `method` that the API accepted (what the user saw)."""
+        return [c.params for c in self.calls if c.method == method and c.ok]
 
     # --- the API ---------------------------------------------------------------------------------
 
@@ -128,10 +130,12 @@ class FakeTelegram:
         if token != self.token:
             return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
         params = await self._params(request)
-        self.calls.append(Call(method, params, time.time_ns()))
+        call = Call(method, params, time.time_ns())
+        self.calls.append(call)
         for i, (m, status, retry_after) in enumerate(self._fail):
             if m == method:
                 del self._fail[i]
+                call.ok = False
                 if status == 429:
                     return web.json_response({"ok": False, "error_code": 429, "description": f"Too Many Requests: retry after {retry_after}",
                                               "parameters": {"retry_after": retry_after}}, status=429)  # fmt: skip
@@ -142,6 +146,7 @@ class FakeTelegram:
         try:
             result = await handler(params)
         except _ApiError as exc:
+            call.ok = False
             return web.json_response({"ok": False, "error_code": 400, "description": exc.args[0]}, status=400)
         return web.json_response({"ok": True, "result": result})
 
@@ -241,7 +246,7 @@ class FakeTelegram:
         return web.json_response({"ok": True})
 
     async def _calls_http(self, request: web.Request) -> web.Response:
-        return web.json_response([{"method": c.method, "params": c.params, "at_ns": c.at_ns} for c in self.calls])
+        return web.json_response([{"method": c.method, "params": c.params, "at_ns": c.at_ns, "ok": c.ok} for c in self.calls])
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._cond = asyncio.Condition()
