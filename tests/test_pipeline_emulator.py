@@ -38,7 +38,7 @@ def _get(url: str) -> bytes:
 
 
 class Service:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, telegram: dict[str, str] | None = None) -> None:
         self.tmp = tmp
         self.emulator = subprocess.Popen(
             [sys.executable, "-m", "sim", "serve", "--pairs", "300", "--speed", str(SPEED), "--seed", "11", "--scenario",
@@ -51,6 +51,7 @@ class Service:
         env = {**os.environ, "MEXC_WS_URL": ready["ws"], "MEXC_REST_URL": ready["rest"], "SCANNER_DATA_DIR": str(tmp / "data"),
                "METRICS_PORT": str(self.metrics_port), "LOG_LEVEL": "INFO"}  # fmt: skip
         env.pop("TG_TOKEN", None)
+        env.update(telegram or {})
         self.stdout = open(tmp / "signals.jsonl", "w")  # noqa: SIM115 - closed in stop()
         self.stderr = open(tmp / "service.log", "w")  # noqa: SIM115
         self.supervisor = subprocess.Popen(
@@ -186,3 +187,43 @@ def test_sigterm_stops_everything_cleanly(tmp_path: Path) -> None:
     assert svc.stop() == 0
     log = (tmp_path / "service.log").read_text()
     assert "supervisor stopped" in log and "Traceback" not in log
+
+
+def test_with_telegram_cards_arrive_and_a_killed_bot_loses_nothing(tmp_path: Path) -> None:
+    import psutil
+
+    fake = subprocess.Popen([sys.executable, "-m", "sim", "telegram", "--token", "777:SECRET-TOKEN-XYZ"], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        tg = json.loads(fake.stdout.readline())  # type: ignore[union-attr]
+        svc = Service(tmp_path, {"TG_TOKEN": "777:SECRET-TOKEN-XYZ", "TG_BASE_URL": tg["base_url"], "ALLOWED_IDS": "4242"})
+
+        def cards() -> list[dict]:
+            calls = json.loads(_get(tg["control"] + "/calls"))
+            return [c["params"] for c in calls if c["method"] == "sendMessage" and c["ok"] and "🚀" in c["params"]["text"]]
+
+        try:
+            first = _wait(lambda: cards(), timeout=90)
+            assert first, "no card reached the fake Bot API"
+            bot = [c for c in psutil.Process(svc.supervisor.pid).children() if "resource_tracker" not in " ".join(c.cmdline())]
+            # The bot is the last child forked; kill it while signals keep flowing.
+            victim = max(bot, key=lambda p: p.create_time())
+            victim.kill()
+            _wait(lambda: len(cards()) >= 3, timeout=90)
+            time.sleep(3)
+            texts = [c["text"] for c in cards()]
+            symbols = [t.split("*")[1] for t in texts]
+            assert len(symbols) == len(set(symbols)), f"a card was sent twice: {symbols}"
+            db = sqlite3.connect(tmp_path / "data" / "scanner.sqlite3")
+            unsent = db.execute("SELECT COUNT(*) FROM signals WHERE card_sent_ns IS NULL AND suppressed IS NULL").fetchone()[0]
+            stored = db.execute("SELECT COUNT(*) FROM signals").fetchone()[0]
+            assert unsent == 0 and stored == len(texts)
+            assert svc.stop() == 0
+            log = (tmp_path / "service.log").read_text()
+            assert "SECRET-TOKEN-XYZ" not in log and "SECRET-TOKEN-XYZ" not in (tmp_path / "signals.jsonl").read_text()
+            assert "bot died, restarting" in log
+        finally:
+            if svc.supervisor.poll() is None:
+                svc.stop()
+    finally:
+        fake.terminate()
+        fake.wait(10)
