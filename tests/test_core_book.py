@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from core.book import OrderBook
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core import book as cbook
+from core.book import OrderBook
 from core.reference import book as rbook
 from core.reference.book import ReferenceBook
 

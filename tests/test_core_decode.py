@@ -5,10 +5,10 @@ from __future__ import annotations
 import struct
 
 import pytest
-from core.decode import DecodeError, FrameDecoder, py_parse_decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.decode import DecodeError, FrameDecoder, py_parse_decimal
 from core.reference.decode import decode_frame
 from sim.proto import mexc_push_pb2 as pb
 

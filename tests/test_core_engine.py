@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from core.engine import ShardEngine
-from core.ring import FeatureRing
 
+from core.engine import ShardEngine
 from core.reference.engine import ReferenceEngine
+from core.ring import FeatureRing
 from core.rowspec import FEATURE_ROW_DTYPE
 from core.statsspec import StatsBlock
 from sim.faults import Faults

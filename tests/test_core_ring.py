@@ -6,11 +6,11 @@ import multiprocessing as mp
 import select
 
 import numpy as np
-from core.ring import FeatureRing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.reference.ring import ReferenceRing
+from core.ring import FeatureRing
 from core.rowspec import FEATURE_ROW_DTYPE
 from core.statsspec import STATS_DTYPE, StatsBlock
 

@@ -6,15 +6,15 @@ import math
 
 import numpy as np
 import pytest
-from core.book import OrderBook
-from core.features import compute_row
-from core.windows import TradeWindows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.book import OrderBook
+from core.features import compute_row
 from core.reference.book import ReferenceBook
 from core.reference.features import compute_row as ref_compute_row
 from core.reference.windows import ReferenceWindows
+from core.windows import TradeWindows
 
 FAST = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 T0 = 1_790_000_000_000
