@@ -60,8 +60,8 @@ def test_bad_dumps_are_refused_clearly(tmp_path: Path) -> None:
 
 async def test_replay_over_the_websocket_carries_recorded_times(tmp_path: Path) -> None:
     table = _dump(tmp_path / "d.parquet", n=120)
-    async with run_emulator(replay=str(tmp_path / "d.parquet"), speed=10) as emu:
-        async with websockets.connect(emu.ws_url) as ws:
+    async with run_emulator(replay=str(tmp_path / "d.parquet"), speed=10) as emu, websockets.connect(emu.ws_url) as ws:
+        if True:
             await ws.send(json.dumps({"method": "SUBSCRIPTION", "params": [f"spot@public.aggre.deals.v3.api.pb@100ms@{s}" for s in ("AAAUSDT", "BBBUSDT")]}))
             times: list[int] = []
             end = asyncio.get_running_loop().time() + 4.0
