@@ -61,19 +61,18 @@ def test_bad_dumps_are_refused_clearly(tmp_path: Path) -> None:
 async def test_replay_over_the_websocket_carries_recorded_times(tmp_path: Path) -> None:
     table = _dump(tmp_path / "d.parquet", n=120)
     async with run_emulator(replay=str(tmp_path / "d.parquet"), speed=10) as emu, websockets.connect(emu.ws_url) as ws:
-        if True:
-            await ws.send(json.dumps({"method": "SUBSCRIPTION", "params": [f"spot@public.aggre.deals.v3.api.pb@100ms@{s}" for s in ("AAAUSDT", "BBBUSDT")]}))
-            times: list[int] = []
-            end = asyncio.get_running_loop().time() + 4.0
-            while asyncio.get_running_loop().time() < end and len(times) < 120:
-                try:
-                    msg = await asyncio.wait_for(ws.recv(), 0.5)
-                except TimeoutError:
-                    continue
-                if isinstance(msg, bytes):
-                    w = pb.PushDataV3ApiWrapper()
-                    w.ParseFromString(msg)
-                    times.extend(d.time for d in w.publicAggreDeals.deals)
+        await ws.send(json.dumps({"method": "SUBSCRIPTION", "params": [f"spot@public.aggre.deals.v3.api.pb@100ms@{s}" for s in ("AAAUSDT", "BBBUSDT")]}))
+        times: list[int] = []
+        end = asyncio.get_running_loop().time() + 4.0
+        while asyncio.get_running_loop().time() < end and len(times) < 120:
+            try:
+                msg = await asyncio.wait_for(ws.recv(), 0.5)
+            except TimeoutError:
+                continue
+            if isinstance(msg, bytes):
+                w = pb.PushDataV3ApiWrapper()
+                w.ParseFromString(msg)
+                times.extend(d.time for d in w.publicAggreDeals.deals)
     # The clock starts with the emulator, so trades before the subscription landed are not seen;
     # from the first one received on, every trade arrives exactly once with its recorded time.
     recorded = sorted(table["ts_ms"].to_pylist())
