@@ -1,0 +1,64 @@
+"""Hot reload and /cfg on the real Supervisor object; the scout reacting to ticker changes (A-6)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from common.config import ScoutConfig
+from common.rest import PacedRest
+from sim.server import run_emulator
+from supervisor.app import Supervisor
+from supervisor.scout import Scout, select_pairs
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _supervisor(tmp_path: Path) -> Supervisor:
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    shutil.copy(REPO / "model.json", tmp_path / "model.json")
+    sup = Supervisor(tmp_path / "config.yaml")
+    sup._build_scoring()
+    return sup
+
+
+def test_cfg_applies_valid_values_and_refuses_bad_ones_changing_nothing(tmp_path: Path) -> None:
+    sup = _supervisor(tmp_path)
+    ok, message = sup.set_config_value("scanner.vsr_min", "7.5")
+    assert ok and sup.scorer.config.vsr_min == 7.5
+    for key, value, reason in [("scanner.vsr_min", "lots", "expected a number"), ("scanner.nope", "1", "unknown key"),
+                               ("telegram.token", "x", "only from the environment"), ("scanner.prob_threshold", "2", "<= 1.0")]:  # fmt: skip
+        ok, message = sup.set_config_value(key, value)
+        assert not ok and reason in message
+    assert sup.scorer.config.vsr_min == 7.5 and sup.config.scanner.prob_threshold == 0.6
+
+
+def test_reload_applies_a_new_file_and_keeps_the_old_config_when_the_file_is_bad(tmp_path: Path) -> None:
+    sup = _supervisor(tmp_path)
+    text = (tmp_path / "config.yaml").read_text()
+    (tmp_path / "config.yaml").write_text(text.replace("vsr_min: 5.0", "vsr_min: 8.0"))
+    ok, _ = sup.reload()
+    assert ok and sup.scorer.config.vsr_min == 8.0
+    (tmp_path / "config.yaml").write_text(text.replace("vsr_min: 5.0", "vsr_min: eight"))
+    ok, message = sup.reload()
+    assert not ok and "scanner.vsr_min" in message and sup.scorer.config.vsr_min == 8.0
+    (tmp_path / "config.yaml").write_text(text)
+    (tmp_path / "model.json").write_text("{not json")
+    ok, message = sup.reload()
+    assert not ok and "model" in message and sup.scorer.config.vsr_min == 8.0
+
+
+async def test_scout_reacts_to_a_changed_ticker(tmp_path: Path) -> None:
+    async with run_emulator(pairs=50, seed=3) as emu:
+        rest = PacedRest(emu.rest_url)
+        scout = Scout(rest)
+        await scout.refresh_universe()
+        await scout.refresh_volumes()
+        config = ScoutConfig(min_quote_vol_usd=sorted(scout.volumes.values())[-10])
+        before = {c.symbol for c in select_pairs(scout.universe, scout.volumes, config)}
+        quiet = next(s.symbol for s in emu.market.symbols if s.status == "1" and s.quote == "USDT" and s.symbol not in before)
+        emu.market.set_ticker_override(quiet, 10 * config.min_quote_vol_usd)
+        await scout.refresh_volumes()
+        after = {c.symbol for c in select_pairs(scout.universe, scout.volumes, config)}
+        await rest.close()
+        assert quiet in after and quiet not in before
