@@ -36,6 +36,7 @@ cdef class PairState:
     cdef public unsigned int pair_id
     cdef public long long listing_ms
     cdef public long long last_recv_ns
+    cdef public long long last_deals_send_ms
     cdef public bint dirty
     cdef public str symbol
 
@@ -46,6 +47,7 @@ cdef class PairState:
         self.windows = TradeWindows()
         self.listing_ms = -1
         self.last_recv_ns = 0
+        self.last_deals_send_ms = -1
         self.dirty = False
 
 
@@ -153,6 +155,12 @@ cdef class ShardEngine:
         if p is None:
             return 0
         if d.body == BODY_AGGRE_DEALS:
+            # The same deals push can arrive twice (two links overlap during a planned
+            # reconnect): each pair's pushes have increasing sendTime, so an old one is a repeat.
+            if d.send_time_ms >= 0 and d.send_time_ms <= p.last_deals_send_ms:
+                st.duplicate_frames += 1
+                return 0
+            p.last_deals_send_ms = d.send_time_ms
             for i in range(d.n_deals):
                 deal = &d.deals[i]
                 if deal.time_ms > self.exchange_ms:

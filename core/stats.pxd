@@ -20,6 +20,7 @@ cdef struct ShardStats:
     uint64_t pairs_blocked
     uint64_t rest_requests
     uint64_t rest_throttled
+    uint64_t duplicate_frames
     int64_t last_frame_ns
     int64_t heartbeat_ns
     int64_t started_ns

@@ -69,6 +69,8 @@ class ShardWorker:
         self._notify_scheduled = False
         self._stop = asyncio.Event()
         self._next_link_id = 0
+        self._replacing: dict[int, tuple[Link, float]] = {}  # retiring link id -> (replacement, started)
+        self._retiring: set[int] = set()
 
     # --- hot path ----------------------------------------------------------------------------
 
@@ -102,6 +104,8 @@ class ShardWorker:
         self.engine.set_link_state(link_id, state, sum(1 for link in self.links if link.state == LINK_UP))
 
     def _on_disconnected(self, link_id: int, channels: list[str]) -> None:
+        if link_id in self._retiring:
+            return  # a planned handover: the replacement link already carries these streams
         # Diffs were missed while the link was down: those books must resync once the link is back.
         self.engine.count_reconnect()
         for channel in channels:
@@ -127,8 +131,11 @@ class ShardWorker:
 
     def _link_with_room(self, needed: int) -> Link:
         for link in self.links:
-            if link.free_slots() >= needed:
+            if link.free_slots() >= needed and link.link_id not in self._retiring:
                 return link
+        return self._new_link()
+
+    def _new_link(self) -> Link:
         ws = self.config.ws
         link = Link(
             self._next_link_id,
@@ -161,7 +168,11 @@ class ShardWorker:
         if slot is None:
             return
         if slot.link is not None:
-            slot.link.remove(list(pair_channels(symbol, self.config.mexc.deals_interval, self.config.mexc.depth_interval)))
+            channels = list(pair_channels(symbol, self.config.mexc.deals_interval, self.config.mexc.depth_interval))
+            slot.link.remove(channels)
+            replacement = self._replacing.get(slot.link.link_id)
+            if replacement is not None:
+                replacement[0].remove(channels)
         self.engine.remove_pair(symbol)
 
     # --- REST work ---------------------------------------------------------------------------
@@ -279,10 +290,36 @@ class ShardWorker:
             self.engine.set_pair_counts(len(self.pairs), len(self.blocked), sum(len(link.confirmed) for link in self.links))
             self.engine.heartbeat(time.time_ns())
             now = time.monotonic()
-            for link in self.links:
-                if link.state == LINK_UP and now - link.connected_at > planned:
-                    log.info("planned reconnect", extra={"link": link.link_id, "shard": self.index})
-                    link.drop()
+            for link in list(self.links):
+                if link.state == LINK_UP and now - link.connected_at > planned and link.link_id not in self._retiring:
+                    self._start_handover(link)
+            for old_id, (new, started) in list(self._replacing.items()):
+                if new.wanted <= new.confirmed or now - started > 15.0:
+                    await self._finish_handover(old_id, new)
+
+    def _start_handover(self, old: Link) -> None:
+        """Planned reconnect before MEXC's 24 h limit: open the replacement first, overlap, then close.
+
+        While both links run, the engine drops repeated deals pushes (same sendTime) and stale
+        depth diffs (old versions), so the overlap neither loses nor doubles data.
+        """
+        log.info("planned reconnect: opening a replacement link", extra={"link": old.link_id, "shard": self.index})
+        self._retiring.add(old.link_id)
+        new = self._new_link()
+        new.add(sorted(old.wanted))
+        self._replacing[old.link_id] = (new, time.monotonic())
+
+    async def _finish_handover(self, old_id: int, new: Link) -> None:
+        del self._replacing[old_id]
+        old = next((link for link in self.links if link.link_id == old_id), None)
+        for slot in self.pairs.values():
+            if slot.link is old:
+                slot.link = new
+        if old is not None:
+            self.links.remove(old)
+            await old.close()
+        self._retiring.discard(old_id)
+        log.info("planned reconnect done", extra={"old_link": old_id, "new_link": new.link_id, "shard": self.index})
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -18,6 +18,7 @@ class _Pair:
         self.pair_id, self.symbol = pair_id, symbol
         self.book, self.windows = ReferenceBook(), ReferenceWindows()
         self.listing_ms, self.last_recv_ns, self.dirty = -1, 0, False
+        self.last_deals_send_ms = -1
 
 
 class ReferenceEngine:
@@ -64,6 +65,9 @@ class ReferenceEngine:
             return 0
         need = 0
         if f["body"] == BODY_AGGRE_DEALS:
+            if 0 <= f["send_time_ms"] <= p.last_deals_send_ms:
+                return 0  # a repeated push (overlapping links)
+            p.last_deals_send_ms = f["send_time_ms"]
             for price, qty, side, time_ms in f["deals"]:
                 self.exchange_ms = max(self.exchange_ms, time_ms)
                 self._advance(p, time_ms)

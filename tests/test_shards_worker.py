@@ -1,0 +1,75 @@
+"""A shard in-process against the emulator: subscriptions, resyncs, planned reconnect with overlap."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+from common.config import Config, MexcConfig, WsConfig
+from core.ring import FeatureRing
+from core.statsspec import StatsBlock
+from shards.worker import ShardWorker
+from sim.server import run_emulator
+
+
+async def _until(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    end = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < end:
+        if predicate():
+            return True
+        await asyncio.sleep(0.1)
+    return bool(predicate())
+
+
+async def test_planned_reconnect_overlaps_without_resync_or_loss() -> None:
+    async with run_emulator(pairs=40, seed=4, rate=600) as emu:
+        # planned_reconnect_s is validated >= 60 in config files; a test may go below that.
+        config = dataclasses.replace(Config(), mexc=MexcConfig(ws_url=emu.ws_url, rest_url=emu.rest_url),
+                                     ws=dataclasses.replace(WsConfig(), planned_reconnect_s=3.0))  # fmt: skip
+        ring, stats = FeatureRing.create(100_000), StatsBlock.create()
+        worker = ShardWorker(0, config, ring, stats, None)
+        task = asyncio.create_task(worker.run())
+        try:
+            symbols = [s.symbol for s in emu.market.symbols if s.status == "1"][:20]
+            worker.apply_plan([(i + 1, s) for i, s in enumerate(symbols)])
+            assert await _until(lambda: int(stats.view["resyncs"]) >= len(symbols), 10)
+            first_ids = {c["id"] for c in emu.state()["connections"]}
+            assert len(first_ids) == 2  # 40 streams: 30 + 10
+            # After 3 s every link is replaced by a new connection, overlapping the old one.
+            assert await _until(lambda: {c["id"] for c in emu.state()["connections"]}.isdisjoint(first_ids) and len(emu.state()["connections"]) == 2, 15)
+            view = stats.view
+            assert int(view["reconnects"]) == 0 and int(view["resyncs"]) == len(symbols)  # no book was lost
+            assert int(view["duplicate_frames"]) > 0  # the overlap really delivered pushes twice
+            rows = ring.read_new()
+            assert rows["seq"].tolist() == list(range(1, len(rows) + 1)) and len(rows) > 0
+            assert all(len(c["subscriptions"]) <= 30 for c in emu.state()["connections"])
+        finally:
+            worker._stop.set()
+            await asyncio.wait_for(task, 10)
+            ring.close()
+            ring.unlink()
+            stats.close()
+            stats.unlink()
+
+
+async def test_refused_pairs_are_marked_blocked_not_retried() -> None:
+    async with run_emulator(pairs=10, seed=4) as emu:
+        config = dataclasses.replace(Config(), mexc=MexcConfig(ws_url=emu.ws_url, rest_url=emu.rest_url))
+        ring, stats = FeatureRing.create(1000), StatsBlock.create()
+        worker = ShardWorker(0, config, ring, stats, None)
+        task = asyncio.create_task(worker.run())
+        try:
+            worker.apply_plan([(1, emu.market.symbols[0].symbol), (2, "DELISTEDUSDT")])
+            assert await _until(lambda: "DELISTEDUSDT" in worker.blocked, 5)
+            await asyncio.sleep(1.0)
+            subs = [ch for c in emu.state()["connections"] for ch in c["subscriptions"]]
+            assert not any("DELISTED" in ch for ch in subs) and len(subs) == 2
+            worker.apply_plan([(1, emu.market.symbols[0].symbol), (2, "DELISTEDUSDT")])
+            assert "DELISTEDUSDT" not in worker.pairs  # not resubscribed in a loop
+        finally:
+            worker._stop.set()
+            await asyncio.wait_for(task, 10)
+            ring.close()
+            ring.unlink()
+            stats.close()
+            stats.unlink()
