@@ -120,11 +120,14 @@ class PacedRest:
         self.clock = clock
         self._budgets: dict[str, _EndpointBudget] = {}
         self._session: aiohttp.ClientSession | None = None
+        self._banned_until = 0.0  # a 418 bans the IP on every endpoint, known or not yet used
 
     def _budget(self, path: str) -> _EndpointBudget:
         budget = self._budgets.get(path)
         if budget is None:
-            budget = self._budgets[path] = _EndpointBudget(self.budget_per_10s, 10.0, self.clock)
+            # Half a second of slack: our window and the exchange's are measured at different
+            # moments (send vs arrival), and a request that lands just inside its window is a 429.
+            budget = self._budgets[path] = _EndpointBudget(self.budget_per_10s, 10.5, self.clock)
         return budget
 
     async def _get_session(self) -> aiohttp.ClientSession:
@@ -135,6 +138,9 @@ class PacedRest:
     async def get(self, path: str, params: dict[str, Any] | None = None, weight: int = 1, priority: int = BULK) -> Any:
         """GET base_url+path; returns parsed JSON or raises RestError (never other exceptions)."""
         budget = self._budget(path)
+        ban = self._banned_until - self.clock()
+        if ban > 0:
+            await asyncio.sleep(ban)
         await budget.acquire(weight, priority)
         if self.on_event:
             self.on_event("request", path)
@@ -152,6 +158,7 @@ class PacedRest:
                 self.on_event("throttled", path)
             if status == 418:
                 # An IP ban covers every endpoint: pause them all.
+                self._banned_until = max(self._banned_until, self.clock() + retry_after)
                 for other in self._budgets.values():
                     other.pause(retry_after)
             budget.pause(retry_after)
