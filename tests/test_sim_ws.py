@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -75,30 +76,40 @@ async def test_versions_are_contiguous_and_snapshot_rebuilds_the_book() -> None:
             first.ParseFromString(await ws.recv())
             async with http.get(f"{emu.rest_url}/api/v3/depth", params={"symbol": symbol, "limit": "1000"}) as resp:
                 snap = await resp.json()
-            frames, _ = await _collect(ws, 1.5)
             bids = {float(p): float(q) for p, q in snap["bids"]}
             asks = {float(p): float(q) for p, q in snap["asks"]}
             version = snap["lastUpdateId"]
             assert version >= int(first.publicAggreDepths.fromVersion) - 1
             applied = 0
-            for w in frames:
-                body = w.publicAggreDepths
-                if int(body.toVersion) <= version:
-                    continue
-                assert int(body.fromVersion) == version + 1  # contiguous, as MEXC promises
-                for side, levels in ((bids, body.bids), (asks, body.asks)):
-                    for lv in levels:
-                        q = float(lv.quantity)
-                        if q == 0:
-                            side.pop(float(lv.price), None)
-                        else:
-                            side[float(lv.price)] = q
-                version = int(body.toVersion)
-                applied += 1
-            assert applied > 0
-            emu_version, emu_bids, emu_asks = emu.market.depth_snapshot(symbol, 1000)
-            if emu_version == version:
-                assert bids == dict(emu_bids) and asks == dict(emu_asks)
+            loop = asyncio.get_running_loop()
+            end = loop.time() + 5.0
+            # Apply diffs until our book has reached the emulator's current version, then compare.
+            while loop.time() < end:
+                try:
+                    msg = await asyncio.wait_for(ws.recv(), 0.3)
+                except TimeoutError:
+                    msg = None
+                if isinstance(msg, bytes):
+                    w = pb.PushDataV3ApiWrapper()
+                    w.ParseFromString(msg)
+                    body = w.publicAggreDepths
+                    if int(body.toVersion) <= version:
+                        continue
+                    assert int(body.fromVersion) == version + 1  # contiguous, as MEXC promises
+                    for side, levels in ((bids, body.bids), (asks, body.asks)):
+                        for lv in levels:
+                            q = float(lv.quantity)
+                            if q == 0:
+                                side.pop(float(lv.price), None)
+                            else:
+                                side[float(lv.price)] = q
+                    version = int(body.toVersion)
+                    applied += 1
+                emu_version, emu_bids, emu_asks = emu.market.depth_snapshot(symbol, 1000)
+                if applied and emu_version == version:
+                    assert bids == dict(emu_bids) and asks == dict(emu_asks)
+                    return
+            raise AssertionError(f"never caught up with the emulator's book (applied {applied})")
 
 
 async def test_thirty_first_subscription_is_acked_but_dead() -> None:
@@ -188,12 +199,20 @@ async def test_faults_are_observable() -> None:
                     versions.append((int(w.publicAggreDepths.fromVersion), int(w.publicAggreDepths.toVersion)))
             assert bad >= 1
             assert any(b[0] != a[1] + 1 for a, b in zip(versions, versions[1:], strict=False))
+            stalled = await emu.inject("stall", seconds=1.5)
+            assert stalled == 1
+            with contextlib.suppress(TimeoutError):
+                while True:  # drain what was already in flight
+                    await asyncio.wait_for(ws.recv(), 0.2)
+            t0 = asyncio.get_running_loop().time()
+            await asyncio.wait_for(ws.recv(), 3.0)  # nothing arrives while stalled, then data resumes
+            assert asyncio.get_running_loop().time() - t0 >= 0.5
             dropped = await emu.inject("drop")
             assert dropped == 1
             with pytest.raises(websockets.ConnectionClosed):
                 await asyncio.wait_for(_drain(ws), 2.0)
         fired = emu.state()["faults_fired"]
-        assert fired["depth_gap"] == 2 and fired["malformed"] == 3 and fired["drop"] == 1
+        assert fired["depth_gap"] == 2 and fired["malformed"] == 3 and fired["drop"] == 1 and fired["stall"] == 1
 
 
 def test_non_loopback_bind_is_refused() -> None:
