@@ -62,3 +62,50 @@ async def test_scout_reacts_to_a_changed_ticker(tmp_path: Path) -> None:
         after = {c.symbol for c in select_pairs(scout.universe, scout.volumes, config)}
         await rest.close()
         assert quiet in after and quiet not in before
+
+
+async def test_moved_pairs_are_added_before_they_are_removed(tmp_path: Path) -> None:
+    from supervisor.app import ShardHandle
+    from supervisor.scout import SymbolInfo
+
+    sup = _supervisor(tmp_path)
+    sup.n_shards = 2
+    sup.shards = [ShardHandle(0, None, None), ShardHandle(1, None, None)]
+    scout = Scout(None)  # type: ignore[arg-type]
+    scout.universe = {s: SymbolInfo(s, "USDT", True, True) for s in ("AUSDT", "BUSDT", "CUSDT", "DUSDT")}
+    scout.volumes = {"AUSDT": 1e6, "BUSDT": 1e6, "CUSDT": 1e6, "DUSDT": 1e6}
+    sup.config.scout.min_quote_vol_usd = 0
+    sup._replan(scout)
+    first = dict(sup.assignment)
+    assert sorted(first.values()) == [0, 0, 1, 1]
+    # One pair becomes very busy: the planner rebalances, and the moved pair stays on its old shard
+    # until the delayed second plan, so it is never unwatched.
+    heavy = next(s for s, k in first.items() if k == 0)
+    scout.volumes[heavy] = 1e9
+    sup._replan(scout)
+    moved = [s for s in first if sup.assignment[s] != first[s]]
+    for symbol in moved:
+        assert symbol in sup.shards[0].pairs and symbol in sup.shards[1].pairs
+    sup._finish_moves(sup.assignment)
+    for symbol, shard in sup.assignment.items():
+        assert symbol in sup.shards[shard].pairs and symbol not in sup.shards[1 - shard].pairs
+
+
+def test_quality_drop_needs_five_minutes_of_data_and_rechecks_later(tmp_path: Path) -> None:
+    import time
+
+    import numpy as np
+
+    from core.rowspec import FEATURE_ROW_DTYPE
+
+    sup = _supervisor(tmp_path)
+    sup.symbols = {1: "AUSDT", 2: "BUSDT"}
+    now = time.monotonic()
+    sup.watch_since = {"AUSDT": now - 1000, "BUSDT": now - 10}
+    rows = np.zeros(2, dtype=FEATURE_ROW_DTYPE)
+    rows["pair_id"] = [1, 2]
+    rows["spread"] = 0.05  # 5 %: above the 1.5 % quality limit
+    rows["quote_vol_5m"] = 1e6
+    sup._quality_check(rows)
+    assert "AUSDT" in sup.dropped_until and "BUSDT" not in sup.dropped_until
+    assert sup.dropped_until["AUSDT"] - now >= sup.config.scout.recheck_interval_s - 1
