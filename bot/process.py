@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 import signal as signals
 import time
 from multiprocessing.connection import Connection
@@ -276,6 +277,7 @@ class Bot:
         loop = asyncio.get_running_loop()
         if self.conn is not None:
             loop.add_reader(self.conn.fileno(), self._on_pipe)
+            os.set_blocking(self.conn.fileno(), True)  # see supervisor.app._watch_pipe
         for sig in (signals.SIGTERM, signals.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         await self._start_telegram()

@@ -325,6 +325,8 @@ class ShardWorker:
         loop = asyncio.get_running_loop()
         if self.conn is not None:
             loop.add_reader(self.conn.fileno(), self._on_control_readable)
+            # Keep the pipe blocking: a large plan arrives in pieces (see supervisor.app._watch_pipe).
+            os.set_blocking(self.conn.fileno(), True)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         tasks = [loop.create_task(coro) for coro in (self._resync_loop(), self._seed_loop(), self._housekeeping())]

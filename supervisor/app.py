@@ -115,7 +115,7 @@ class Supervisor:
         handle.process, handle.conn, handle.started_at = process, parent, time.time()
         loop = asyncio.get_running_loop()
         loop.add_reader(process.sentinel, self._on_child_exit, "shard", handle.index)
-        loop.add_reader(parent.fileno(), self._on_shard_message, handle)
+        _watch_pipe(loop, parent, self._on_shard_message, handle)
         if handle.pairs:
             self._send_plan(handle)
         log.info("shard started", extra={"shard": handle.index, "pid": process.pid})
@@ -132,7 +132,7 @@ class Supervisor:
         self.bot_process, self.bot_conn = process, parent
         loop = asyncio.get_running_loop()
         loop.add_reader(process.sentinel, self._on_child_exit, "bot", 0)
-        loop.add_reader(parent.fileno(), self._on_bot_message)
+        _watch_pipe(loop, parent, self._on_bot_message)
         log.info("bot started", extra={"pid": process.pid})
 
     def _on_child_exit(self, kind: str, index: int) -> None:
@@ -144,7 +144,7 @@ class Supervisor:
                 loop.remove_reader(handle.conn.fileno())
                 handle.conn.close()
                 handle.conn = None
-            handle.process.join(timeout=0)
+            handle.process.join(timeout=1.0)  # the sentinel fires as the child closes its fds, just before it is reapable
             if self._stopping:
                 return
             handle.restarts += 1
@@ -156,7 +156,7 @@ class Supervisor:
                 loop.remove_reader(self.bot_conn.fileno())
                 self.bot_conn.close()
                 self.bot_conn = None
-            self.bot_process.join(timeout=0)
+            self.bot_process.join(timeout=1.0)
             if self._stopping:
                 return
             log.error("bot died, restarting", extra={"exitcode": self.bot_process.exitcode})
@@ -508,6 +508,18 @@ class Supervisor:
                 handle.stats.unlink()
         self.store.close()
         log.info("supervisor stopped")
+
+
+def _watch_pipe(loop: asyncio.AbstractEventLoop, conn: Connection, callback: Any, *args: Any) -> None:
+    """Call back when conn is readable, and keep conn blocking.
+
+    Why: the event loop switches a watched fd to non-blocking, and multiprocessing's Connection
+    then fails with BlockingIOError in the middle of a large message (a plan for 1,000 pairs is
+    ~40 KB, more than a pipe buffer). Readiness comes from the loop; the read itself may block for
+    the rest of a message that is already on its way.
+    """
+    loop.add_reader(conn.fileno(), callback, *args)
+    os.set_blocking(conn.fileno(), True)
 
 
 def _json_line(payload: dict[str, Any]) -> str:
