@@ -73,3 +73,30 @@ async def test_refused_pairs_are_marked_blocked_not_retried() -> None:
             ring.unlink()
             stats.close()
             stats.unlink()
+
+
+async def test_a_large_plan_over_the_pipe_does_not_stop_the_shard() -> None:
+    import multiprocessing as mp
+    import threading
+
+    async with run_emulator(pairs=5, seed=4) as emu:
+        config = dataclasses.replace(Config(), mexc=MexcConfig(ws_url=emu.ws_url, rest_url=emu.rest_url))
+        ring, stats = FeatureRing.create(1000), StatsBlock.create()
+        ours, theirs = mp.Pipe(duplex=True)
+        worker = ShardWorker(0, config, ring, stats, theirs)
+        task = asyncio.create_task(worker.run())
+        try:
+            await asyncio.sleep(0.2)
+            plan = {"type": "plan", "pairs": [[i + 1, f"PAIR{i:05d}USDT"] for i in range(3000)]}  # ~100 KB, far above a pipe buffer
+            sender = threading.Thread(target=ours.send, args=(plan,))
+            sender.start()
+            assert await _until(lambda: len(worker.pairs) + len(worker.blocked) >= 3000, 10)
+            sender.join(5)
+            assert not worker._stop.is_set() and not task.done()
+        finally:
+            worker._stop.set()
+            await asyncio.wait_for(task, 20)
+            ring.close()
+            ring.unlink()
+            stats.close()
+            stats.unlink()
