@@ -1,405 +1,433 @@
 # cython: language_level=3
-"""Protobuf decoding of MEXC push frames without a Python object per field.
+"""Decoding of MEXC push frames (PushDataV3ApiWrapper) without a Python object per field.
 
-Why hand-rolled: the `protobuf` package builds a message object and a Python str per field;
-on 2,000 pairs that is most of a CPU. This walker reads the wire format (varints, length-
-delimited fields) in place, keeps only what the scanner needs, and parses MEXC's decimal strings
-to doubles itself. The `protobuf` package and core.reference.decode are the two independent
-opinions the tests compare it with.
+Why hand-rolled: the `protobuf` package builds a message object and a Python str per field; on
+2,000 pairs that is most of a CPU. This walker reads the wire format in place with the inline
+primitives of core/wire.pxd, keeps only what the scanner needs in C fields and reusable C arrays,
+and parses MEXC's decimal strings to doubles exactly (bit-equal to Python float()). The `protobuf`
+package and core.reference.decode are the two independent opinions the tests compare it with.
 
-Decimal strings: [-]digits[.digits]. When the digits fit 2**53 and there are at most 22 of
-them after the point, mantissa / 10**k is one IEEE division of two exact numbers and so
-correctly rounded (bit-equal to Python float()); longer strings fall back to C strtod on a
-stack copy. Exponent notation and strings over 64 bytes are refused: MEXC never sends them.
+Protobuf semantics kept on purpose, so any valid encoding decodes like the official parser:
+fields in any order, absent proto3 fields at their defaults (times -1 here, to tell "absent" from
+0), unknown fields and fields with an unexpected wire type skipped, a repeated scalar field's last
+value wins, the body is a oneof — a different body field replaces the earlier one, the same body
+field again merges into it (lists append). Skipped bodies (kline, mini tickers, private ...) give
+BODY_NONE but the wrapper fields (channel, symbol, times) are still read.
+
+Errors: every bound is checked against the enclosing message; any problem raises DecodeError with
+what was wrong and the byte offset in the frame. After a DecodeError the decoder's fields are
+unspecified until the next successful decode.
 """
 
+cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
-from libc.stdlib cimport free, realloc, strtod
+from libc.stdint cimport uint64_t
+from libc.stdlib cimport free, realloc
 from libc.string cimport memcpy
 
-DEF MAX_DECIMAL = 64
+from core.wire cimport (
+    WIRE_LEN,
+    WIRE_OK,
+    WIRE_VARINT,
+    parse_decimal,
+    parse_uint,
+    raise_wire_error,
+    read_len,
+    read_tag,
+    read_varint,
+    skip_field,
+)
 
-cdef double[23] _POW10
-cdef int _i
-_POW10[0] = 1.0
-for _i in range(1, 23):
-    _POW10[_i] = _POW10[_i - 1] * 10.0
+from core.wire import DecodeError  # noqa: F401  (re-exported: `from core.decode import DecodeError`)
 
-
-class DecodeError(ValueError):
-    """A frame is truncated, malformed or holds a value the scanner cannot use."""
-
-
-cdef inline const unsigned char* _varint(const unsigned char* p, const unsigned char* end,
-                                         unsigned long long* out) except NULL:
-    cdef unsigned long long result = 0
-    cdef int shift = 0
-    cdef unsigned char b
-    while True:
-        if p >= end:
-            raise DecodeError("truncated varint")
-        b = p[0]
-        p += 1
-        if shift == 63 and b > 1:
-            raise DecodeError("varint overflows 64 bits")
-        result |= (<unsigned long long>(b & 0x7F)) << shift
-        if not (b & 0x80):
-            out[0] = result
-            return p
-        shift += 7
-        if shift > 63:
-            raise DecodeError("varint longer than 10 bytes")
+# Wrapper and body field numbers (mexc-api.md §2).
+cdef enum:
+    F_CHANNEL = 1
+    F_SYMBOL = 3
+    F_CREATE_TIME = 5
+    F_SEND_TIME = 6
+    F_FIRST_BODY = 301
+    F_LAST_BODY = 315
+    GROW_BIDS = 0
+    GROW_ASKS = 1
+    GROW_DEALS = 2
+    MAX_ITEMS = 1 << 28          # far beyond any frame (>= 2 bytes per item); keeps int counts safe
 
 
-cdef inline const unsigned char* _skip(const unsigned char* p, const unsigned char* end, int wire) except NULL:
-    cdef unsigned long long n
-    if wire == 0:
-        return _varint(p, end, &n)
-    if wire == 1:
-        if end - p < 8:
-            raise DecodeError("truncated fixed64")
-        return p + 8
-    if wire == 5:
-        if end - p < 4:
-            raise DecodeError("truncated fixed32")
-        return p + 4
-    if wire == 2:
-        p = _varint(p, end, &n)
-        if n > <unsigned long long>(end - p):
-            raise DecodeError("length-delimited field runs past its message")
-        return p + n
-    raise DecodeError(f"unsupported wire type {wire}")
+cdef str _text_at(const unsigned char* ptr, Py_ssize_t n, bint owned):
+    if ptr == NULL:
+        return None
+    if not owned:
+        raise RuntimeError("symbol()/channel() are valid after decode(); after c_decode use the pointers during the call")
+    return (<const char*>ptr)[:n].decode("utf-8", "replace")
 
 
-cdef inline const unsigned char* _len_field(const unsigned char* p, const unsigned char* end,
-                                            const unsigned char** out_end) except NULL:
-    cdef unsigned long long n
-    p = _varint(p, end, &n)
-    if n > <unsigned long long>(end - p):
-        raise DecodeError("length-delimited field runs past its message")
-    out_end[0] = p + n
-    return p
-
-
-cdef double parse_decimal(const unsigned char* s, Py_ssize_t n) except? -1.0:
-    """ASCII decimal string to double, bit-equal to Python float() for [-]d+[.d+]."""
-    cdef Py_ssize_t i = 0
-    cdef bint neg = False
-    cdef unsigned long long mant = 0
-    cdef int frac = 0, digits = 0
-    cdef bint dot = False, exact = True
-    cdef unsigned char c
-    cdef char[MAX_DECIMAL + 1] buf
-    cdef double value
-    if n <= 0:
-        raise DecodeError("empty decimal string")
-    if n > MAX_DECIMAL:
-        raise DecodeError("decimal string too long")
-    if s[0] == 45:  # '-'
-        neg = True
-        i = 1
-        if n == 1:
-            raise DecodeError("decimal string without digits")
-    while i < n:
-        c = s[i]
-        if 48 <= c <= 57:
-            digits += 1
-            if mant < 900719925474099ULL:  # stays below 2**53 after *10 + 9
-                mant = mant * 10 + (c - 48)
-            elif mant != 0 or c != 48:
-                exact = False
-            if dot:
-                frac += 1
-        elif c == 46 and not dot:  # '.'
-            dot = True
-        else:
-            raise DecodeError("not a decimal string")
-        i += 1
-    if digits == 0:
-        raise DecodeError("decimal string without digits")
-    if exact and frac <= 22:
-        value = mant / _POW10[frac]
-    else:
-        memcpy(buf, s, n)
-        buf[n] = 0
-        return strtod(buf, NULL)
-    return -value if neg else value
-
-
-cdef unsigned long long parse_uint(const unsigned char* s, Py_ssize_t n) except? 0:
-    cdef unsigned long long v = 0
-    cdef Py_ssize_t i
-    cdef unsigned char c
-    if n <= 0 or n > 20:
-        raise DecodeError("bad version string")
-    for i in range(n):
-        c = s[i]
-        if not 48 <= c <= 57:
-            raise DecodeError("bad version string")
-        if v > (0xFFFFFFFFFFFFFFFFULL - (c - 48)) // 10:
-            raise DecodeError("version overflows 64 bits")
-        v = v * 10 + (c - 48)
-    return v
-
-
-def py_parse_decimal(bytes s):
-    """Test hook for parse_decimal."""
-    return parse_decimal(<const unsigned char*>s, len(s))
-
-
+@cython.final
 cdef class FrameDecoder:
-    """Decode one frame at a time into reusable C buffers (see decode.pxd for the fields)."""
+    """Decode one frame at a time into C fields and reusable C arrays (see decode.pxd).
+
+    Hot path: `c_decode(ptr, n)` from Cython, pointers valid only during the call. Tests and
+    slow paths: `decode(buf)` (any contiguous bytes-like object, zero-copy), then `symbol()`,
+    `channel()`, `to_dict()`.
+    """
 
     def __cinit__(self):
-        self.cap_bids = self.cap_asks = self.cap_deals = 0
         self.bids = self.asks = NULL
         self.deals = NULL
-        self._reset()
+        self.cap_bids = self.cap_asks = self.cap_deals = 0
+        self.text = NULL
+        self.text_cap = 0
+        self.owned = False
+        self.base = NULL
+        self.symbol_ptr = self.channel_ptr = NULL
+        self.symbol_len = self.channel_len = 0
+        self.send_time_ms = self.create_time_ms = -1
+        self._reset_body()
 
     def __dealloc__(self):
         free(self.bids)
         free(self.asks)
         free(self.deals)
+        free(self.text)
 
-    cdef void _reset(self):
-        self.symbol_ptr = NULL
-        self.symbol_len = 0
-        self.channel_ptr = NULL
-        self.channel_len = 0
-        self.send_time_ms = -1
-        self.create_time_ms = -1
-        self._reset_body()
-
-    cdef void _reset_body(self):
-        # A oneof: when a frame carries two bodies the last one wins, as in protobuf.
+    cdef void _reset_body(self) noexcept:
         self.body = BODY_NONE
+        self.oneof_field = 0
         self.from_version = self.to_version = self.version = 0
         self.n_bids = self.n_asks = self.n_deals = 0
         self.bt_bid_price = self.bt_bid_qty = self.bt_ask_price = self.bt_ask_qty = 0.0
 
-    cdef int c_decode(self, const unsigned char* buf, Py_ssize_t n) except -1:
-        cdef const unsigned char* p = buf
-        cdef const unsigned char* end = buf + n
-        cdef const unsigned char* sub_end
-        cdef unsigned long long key, v
-        cdef int field, wire
-        self._reset()
-        while p < end:
-            p = _varint(p, end, &key)
-            field = <int>(key >> 3)
-            wire = <int>(key & 7)
-            if field == 1 and wire == 2:
-                self.channel_ptr = _len_field(p, end, &sub_end)
-                self.channel_len = sub_end - self.channel_ptr
-                p = sub_end
-            elif field == 3 and wire == 2:
-                self.symbol_ptr = _len_field(p, end, &sub_end)
-                self.symbol_len = sub_end - self.symbol_ptr
-                p = sub_end
-            elif (field == 5 or field == 6) and wire == 0:
-                p = _varint(p, end, &v)
-                if field == 5:
-                    self.create_time_ms = <long long>v
-                else:
-                    self.send_time_ms = <long long>v
-            elif field == BODY_AGGRE_DEALS and wire == 2:
-                p = _len_field(p, end, &sub_end)
-                self._reset_body()
-                self._deals(p, sub_end)
-                self.body = BODY_AGGRE_DEALS
-                p = sub_end
-            elif (field == BODY_AGGRE_DEPTH or field == BODY_LIMIT_DEPTH) and wire == 2:
-                p = _len_field(p, end, &sub_end)
-                self._reset_body()
-                self._depth(p, sub_end, field == BODY_LIMIT_DEPTH)
-                self.body = field
-                p = sub_end
-            elif field == BODY_AGGRE_BOOK_TICKER and wire == 2:
-                p = _len_field(p, end, &sub_end)
-                self._reset_body()
-                self._book_ticker(p, sub_end)
-                self.body = BODY_AGGRE_BOOK_TICKER
-                p = sub_end
-            elif field == 0:
-                raise DecodeError(f"field number 0 at offset {<Py_ssize_t>(p - buf)}")
-            else:
-                p = _skip(p, end, wire)
+    cdef int _fail(self, int err, const unsigned char* at) except -1:
+        return raise_wire_error(err, at - self.base)
+
+    cdef int _grow(self, int which) except -1:
+        cdef int cap = self.cap_deals if which == GROW_DEALS else (self.cap_bids if which == GROW_BIDS else self.cap_asks)
+        cdef int new_cap = cap * 2 + 16
+        cdef void* arr
+        if new_cap > MAX_ITEMS:
+            raise MemoryError("more than 2**28 levels or deals in one frame")
+        if which == GROW_DEALS:
+            arr = realloc(self.deals, new_cap * sizeof(Deal))
+            if arr == NULL:
+                raise MemoryError()
+            self.deals = <Deal*>arr
+            self.cap_deals = new_cap
+        elif which == GROW_BIDS:
+            arr = realloc(self.bids, new_cap * sizeof(Level))
+            if arr == NULL:
+                raise MemoryError()
+            self.bids = <Level*>arr
+            self.cap_bids = new_cap
+        else:
+            arr = realloc(self.asks, new_cap * sizeof(Level))
+            if arr == NULL:
+                raise MemoryError()
+            self.asks = <Level*>arr
+            self.cap_asks = new_cap
         return 0
 
-    cdef int _push_level(self, double price, double qty, bint is_bid) except -1:
-        cdef Level* arr
+    cdef int c_decode(self, const unsigned char* buf, Py_ssize_t n) except -1:
+        """Decode the frame [buf, buf+n); returns 0 or raises DecodeError."""
+        cdef const unsigned char* p = buf
+        cdef const unsigned char* end = buf + n
+        cdef const unsigned char* at
+        cdef const unsigned char* sub_end
+        cdef uint64_t v
+        cdef int field = 0, wire = 0, err = WIRE_OK
+        self.base = buf
+        self.owned = False
+        self.symbol_ptr = self.channel_ptr = NULL
+        self.symbol_len = self.channel_len = 0
+        self.send_time_ms = self.create_time_ms = -1
+        self._reset_body()
+        while p < end:
+            at = p
+            p = read_tag(p, end, &field, &wire, &err)
+            if p == NULL:
+                return self._fail(err, at)
+            at = p
+            if wire == WIRE_LEN:
+                p = read_len(p, end, &sub_end, &err)
+                if p == NULL:
+                    return self._fail(err, at)
+                if field == F_CHANNEL:
+                    self.channel_ptr = p
+                    self.channel_len = sub_end - p
+                elif field == F_SYMBOL:
+                    self.symbol_ptr = p
+                    self.symbol_len = sub_end - p
+                elif F_FIRST_BODY <= field <= F_LAST_BODY:
+                    if field != self.oneof_field:     # another oneof member replaces the body
+                        self._reset_body()
+                        self.oneof_field = field
+                    if field == BODY_AGGRE_DEALS:
+                        self.body = BODY_AGGRE_DEALS
+                        self._deals(p, sub_end)
+                    elif field == BODY_AGGRE_DEPTH or field == BODY_LIMIT_DEPTH:
+                        self.body = field
+                        self._depth(p, sub_end, field == BODY_LIMIT_DEPTH)
+                    elif field == BODY_AGGRE_BOOK_TICKER:
+                        self.body = BODY_AGGRE_BOOK_TICKER
+                        self._book_ticker(p, sub_end)
+                p = sub_end
+            elif wire == WIRE_VARINT and (field == F_SEND_TIME or field == F_CREATE_TIME):
+                p = read_varint(p, end, &v, &err)
+                if p == NULL:
+                    return self._fail(err, at)
+                if field == F_SEND_TIME:
+                    self.send_time_ms = <long long>v
+                else:
+                    self.create_time_ms = <long long>v
+            else:
+                p = skip_field(p, end, wire, &err)
+                if p == NULL:
+                    return self._fail(err, at)
+        return 0
+
+    cdef int _level(self, const unsigned char* p, const unsigned char* end, bint is_bid) except -1:
+        """One depth item {1 price, 2 quantity}; a missing field is proto3's default, 0."""
+        cdef const unsigned char* at
+        cdef const unsigned char* sub_end
+        cdef double price = 0.0, qty = 0.0, x
+        cdef int field = 0, wire = 0, err = WIRE_OK
+        cdef Level* lv
+        while p < end:
+            at = p
+            p = read_tag(p, end, &field, &wire, &err)
+            if p == NULL:
+                return self._fail(err, at)
+            at = p
+            if wire == WIRE_LEN:
+                p = read_len(p, end, &sub_end, &err)
+                if p == NULL:
+                    return self._fail(err, at)
+                if field == 1 or field == 2:
+                    x = parse_decimal(p, sub_end - p, &err)
+                    if err:
+                        return self._fail(err, p)
+                    if field == 1:
+                        price = x
+                    else:
+                        qty = x
+                p = sub_end
+            else:
+                p = skip_field(p, end, wire, &err)
+                if p == NULL:
+                    return self._fail(err, at)
         if is_bid:
             if self.n_bids == self.cap_bids:
-                self.cap_bids = self.cap_bids * 2 + 16
-                arr = <Level*>realloc(self.bids, self.cap_bids * sizeof(Level))
-                if arr == NULL:
-                    raise MemoryError()
-                self.bids = arr
-            self.bids[self.n_bids].price = price
-            self.bids[self.n_bids].qty = qty
+                self._grow(GROW_BIDS)
+            lv = &self.bids[self.n_bids]
             self.n_bids += 1
         else:
             if self.n_asks == self.cap_asks:
-                self.cap_asks = self.cap_asks * 2 + 16
-                arr = <Level*>realloc(self.asks, self.cap_asks * sizeof(Level))
-                if arr == NULL:
-                    raise MemoryError()
-                self.asks = arr
-            self.asks[self.n_asks].price = price
-            self.asks[self.n_asks].qty = qty
+                self._grow(GROW_ASKS)
+            lv = &self.asks[self.n_asks]
             self.n_asks += 1
+        lv.price = price
+        lv.qty = qty
         return 0
 
-    cdef int _levels(self, const unsigned char* p, const unsigned char* end, bint is_bid) except -1:
-        """One depth item {1 price, 2 quantity}; a missing field is proto3's default (0)."""
-        cdef unsigned long long key
-        cdef const unsigned char* s
-        cdef const unsigned char* s_end
-        cdef double price = 0.0, qty = 0.0
-        cdef int field, wire
-        while p < end:
-            p = _varint(p, end, &key)
-            field = <int>(key >> 3)
-            wire = <int>(key & 7)
-            if (field == 1 or field == 2) and wire == 2:
-                s = _len_field(p, end, &s_end)
-                if field == 1:
-                    price = parse_decimal(s, s_end - s)
-                else:
-                    qty = parse_decimal(s, s_end - s)
-                p = s_end
-            else:
-                p = _skip(p, end, wire)
-        return self._push_level(price, qty, is_bid)
-
     cdef int _depth(self, const unsigned char* p, const unsigned char* end, bint limit) except -1:
-        cdef unsigned long long key
-        cdef const unsigned char* s
-        cdef const unsigned char* s_end
-        cdef int field, wire
+        """Aggre depth {1 asks, 2 bids, 4 fromVersion, 5 toVersion} or limit depth {.., 4 version}."""
+        cdef const unsigned char* at
+        cdef const unsigned char* sub_end
+        cdef uint64_t v
+        cdef int field = 0, wire = 0, err = WIRE_OK
         while p < end:
-            p = _varint(p, end, &key)
-            field = <int>(key >> 3)
-            wire = <int>(key & 7)
-            if wire == 2 and (field == 1 or field == 2):
-                s = _len_field(p, end, &s_end)
-                self._levels(s, s_end, field == 2)
-                p = s_end
-            elif wire == 2 and field == 4:
-                s = _len_field(p, end, &s_end)
-                if limit:
-                    self.version = parse_uint(s, s_end - s)
-                else:
-                    self.from_version = parse_uint(s, s_end - s)
-                p = s_end
-            elif wire == 2 and field == 5 and not limit:
-                s = _len_field(p, end, &s_end)
-                self.to_version = parse_uint(s, s_end - s)
-                p = s_end
+            at = p
+            p = read_tag(p, end, &field, &wire, &err)
+            if p == NULL:
+                return self._fail(err, at)
+            at = p
+            if wire == WIRE_LEN:
+                p = read_len(p, end, &sub_end, &err)
+                if p == NULL:
+                    return self._fail(err, at)
+                if field == 1 or field == 2:
+                    self._level(p, sub_end, field == 2)
+                elif field == 4 or (field == 5 and not limit):
+                    v = parse_uint(p, sub_end - p, &err)
+                    if err:
+                        return self._fail(err, p)
+                    if field == 5:
+                        self.to_version = v
+                    elif limit:
+                        self.version = v
+                    else:
+                        self.from_version = v
+                p = sub_end
             else:
-                p = _skip(p, end, wire)
+                p = skip_field(p, end, wire, &err)
+                if p == NULL:
+                    return self._fail(err, at)
+        return 0
+
+    cdef int _deal(self, const unsigned char* p, const unsigned char* end) except -1:
+        """One deal {1 price, 2 quantity, 3 tradeType int32, 4 time int64}; tradeId etc. skipped."""
+        cdef const unsigned char* at
+        cdef const unsigned char* sub_end
+        cdef uint64_t v
+        cdef double x
+        cdef int field = 0, wire = 0, err = WIRE_OK
+        cdef Deal* d
+        if self.n_deals == self.cap_deals:
+            self._grow(GROW_DEALS)
+        d = &self.deals[self.n_deals]
+        d.price = d.qty = 0.0
+        d.time_ms = 0
+        d.side = 0
+        while p < end:
+            at = p
+            p = read_tag(p, end, &field, &wire, &err)
+            if p == NULL:
+                return self._fail(err, at)
+            at = p
+            if wire == WIRE_LEN:
+                p = read_len(p, end, &sub_end, &err)
+                if p == NULL:
+                    return self._fail(err, at)
+                if field == 1 or field == 2:
+                    x = parse_decimal(p, sub_end - p, &err)
+                    if err:
+                        return self._fail(err, p)
+                    if field == 1:
+                        d.price = x
+                    else:
+                        d.qty = x
+                p = sub_end
+            elif wire == WIRE_VARINT and (field == 3 or field == 4):
+                p = read_varint(p, end, &v, &err)
+                if p == NULL:
+                    return self._fail(err, at)
+                if field == 3:
+                    d.side = <int>v              # int32: protobuf keeps the low 32 bits
+                else:
+                    d.time_ms = <long long>v
+            else:
+                p = skip_field(p, end, wire, &err)
+                if p == NULL:
+                    return self._fail(err, at)
+        self.n_deals += 1
         return 0
 
     cdef int _deals(self, const unsigned char* p, const unsigned char* end) except -1:
-        cdef unsigned long long key, v
-        cdef const unsigned char* item_end
-        cdef const unsigned char* s
-        cdef const unsigned char* s_end
-        cdef int field, wire, f2, w2
-        cdef Deal* arr
-        cdef Deal d
+        """Aggre deals {1 deals repeated, 2 eventType}."""
+        cdef const unsigned char* at
+        cdef const unsigned char* sub_end
+        cdef int field = 0, wire = 0, err = WIRE_OK
         while p < end:
-            p = _varint(p, end, &key)
-            field = <int>(key >> 3)
-            wire = <int>(key & 7)
-            if field == 1 and wire == 2:
-                p = _len_field(p, end, &item_end)
-                d.price = 0.0
-                d.qty = 0.0
-                d.time_ms = 0
-                d.side = 0
-                while p < item_end:
-                    p = _varint(p, item_end, &key)
-                    f2 = <int>(key >> 3)
-                    w2 = <int>(key & 7)
-                    if (f2 == 1 or f2 == 2) and w2 == 2:
-                        s = _len_field(p, item_end, &s_end)
-                        if f2 == 1:
-                            d.price = parse_decimal(s, s_end - s)
-                        else:
-                            d.qty = parse_decimal(s, s_end - s)
-                        p = s_end
-                    elif (f2 == 3 or f2 == 4) and w2 == 0:
-                        p = _varint(p, item_end, &v)
-                        if f2 == 3:
-                            d.side = <int>v
-                        else:
-                            d.time_ms = <long long>v
-                    else:
-                        p = _skip(p, item_end, w2)
-                if self.n_deals == self.cap_deals:
-                    self.cap_deals = self.cap_deals * 2 + 16
-                    arr = <Deal*>realloc(self.deals, self.cap_deals * sizeof(Deal))
-                    if arr == NULL:
-                        raise MemoryError()
-                    self.deals = arr
-                self.deals[self.n_deals] = d
-                self.n_deals += 1
+            at = p
+            p = read_tag(p, end, &field, &wire, &err)
+            if p == NULL:
+                return self._fail(err, at)
+            at = p
+            if wire == WIRE_LEN:
+                p = read_len(p, end, &sub_end, &err)
+                if p == NULL:
+                    return self._fail(err, at)
+                if field == 1:
+                    self._deal(p, sub_end)
+                p = sub_end
             else:
-                p = _skip(p, end, wire)
+                p = skip_field(p, end, wire, &err)
+                if p == NULL:
+                    return self._fail(err, at)
         return 0
 
     cdef int _book_ticker(self, const unsigned char* p, const unsigned char* end) except -1:
-        cdef unsigned long long key
-        cdef const unsigned char* s
-        cdef const unsigned char* s_end
-        cdef int field, wire
+        """Aggre book ticker {1 bidPrice, 2 bidQuantity, 3 askPrice, 4 askQuantity, 5 version}."""
+        cdef const unsigned char* at
+        cdef const unsigned char* sub_end
+        cdef double x
+        cdef uint64_t v
+        cdef int field = 0, wire = 0, err = WIRE_OK
         while p < end:
-            p = _varint(p, end, &key)
-            field = <int>(key >> 3)
-            wire = <int>(key & 7)
-            if 1 <= field <= 5 and wire == 2:
-                s = _len_field(p, end, &s_end)
-                if field == 1:
-                    self.bt_bid_price = parse_decimal(s, s_end - s)
-                elif field == 2:
-                    self.bt_bid_qty = parse_decimal(s, s_end - s)
-                elif field == 3:
-                    self.bt_ask_price = parse_decimal(s, s_end - s)
-                elif field == 4:
-                    self.bt_ask_qty = parse_decimal(s, s_end - s)
-                else:
-                    self.version = parse_uint(s, s_end - s)
-                p = s_end
+            at = p
+            p = read_tag(p, end, &field, &wire, &err)
+            if p == NULL:
+                return self._fail(err, at)
+            at = p
+            if wire == WIRE_LEN:
+                p = read_len(p, end, &sub_end, &err)
+                if p == NULL:
+                    return self._fail(err, at)
+                if 1 <= field <= 4:
+                    x = parse_decimal(p, sub_end - p, &err)
+                    if err:
+                        return self._fail(err, p)
+                    if field == 1:
+                        self.bt_bid_price = x
+                    elif field == 2:
+                        self.bt_bid_qty = x
+                    elif field == 3:
+                        self.bt_ask_price = x
+                    else:
+                        self.bt_ask_qty = x
+                elif field == 5:
+                    v = parse_uint(p, sub_end - p, &err)
+                    if err:
+                        return self._fail(err, p)
+                    self.version = v
+                p = sub_end
             else:
-                p = _skip(p, end, wire)
+                p = skip_field(p, end, wire, &err)
+                if p == NULL:
+                    return self._fail(err, at)
         return 0
 
-    # --- Python-visible, for tests and slow paths --------------------------------------------
+    # --- Python-visible, for tests and slow paths ------------------------------------------------
 
-    def decode(self, object buf):
-        """Decode a bytes-like frame; returns the body kind. Raises DecodeError on bad input."""
+    cdef int _own_text(self) except -1:
+        """Copy channel and symbol out of the caller's buffer so symbol()/channel() outlive it."""
+        cdef Py_ssize_t need = self.channel_len + self.symbol_len
+        cdef void* arr
+        if need > self.text_cap:
+            arr = realloc(self.text, need)
+            if arr == NULL:
+                raise MemoryError()
+            self.text = <char*>arr
+            self.text_cap = need
+        if self.channel_ptr != NULL:
+            memcpy(self.text, self.channel_ptr, self.channel_len)
+            self.channel_ptr = <const unsigned char*>self.text
+        if self.symbol_ptr != NULL:
+            memcpy(self.text + self.channel_len, self.symbol_ptr, self.symbol_len)
+            self.symbol_ptr = <const unsigned char*>self.text + self.channel_len
+        self.owned = True
+        return 0
+
+    def decode(self, object buf) -> int:
+        """Decode one bytes-like frame in place (no copy of the frame); returns the BODY_* kind.
+
+        Raises DecodeError on a malformed frame, TypeError/BufferError on a non-contiguous or
+        non-buffer object.
+        """
         cdef Py_buffer view
-        self._keep = bytes(buf) if not isinstance(buf, bytes) else buf
-        PyObject_GetBuffer(self._keep, &view, PyBUF_SIMPLE)
+        PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE)
         try:
             self.c_decode(<const unsigned char*>view.buf, view.len)
+            self._own_text()
+        except BaseException:
+            self.symbol_ptr = self.channel_ptr = NULL   # never leave a pointer into a released buffer
+            self.symbol_len = self.channel_len = 0
+            raise
         finally:
+            self.base = NULL
             PyBuffer_Release(&view)
         return self.body
 
-    def symbol(self):
-        if self.symbol_ptr == NULL or self._keep is None:
-            return None
-        return (<const char*>self.symbol_ptr)[:self.symbol_len].decode("utf-8", "replace")
+    def symbol(self) -> str | None:
+        """The wrapper's symbol (field 3) of the last decode(), or None when absent."""
+        return _text_at(self.symbol_ptr, self.symbol_len, self.owned)
 
-    def channel(self):
-        if self.channel_ptr == NULL or self._keep is None:
-            return None
-        return (<const char*>self.channel_ptr)[:self.channel_len].decode("utf-8", "replace")
+    def channel(self) -> str | None:
+        """The wrapper's channel (field 1) of the last decode(), or None when absent."""
+        return _text_at(self.channel_ptr, self.channel_len, self.owned)
 
-    def to_dict(self):
-        """The decoded frame as plain data (the shape core.reference.decode.decode_frame returns)."""
+    def to_dict(self) -> dict:
+        """The last decode() as plain data, the shape core.reference.decode.decode_frame returns."""
+        cdef int i
         return {
             "body": self.body,
             "channel": self.channel(),
@@ -411,6 +439,7 @@ cdef class FrameDecoder:
             "version": self.version,
             "bids": [(self.bids[i].price, self.bids[i].qty) for i in range(self.n_bids)],
             "asks": [(self.asks[i].price, self.asks[i].qty) for i in range(self.n_asks)],
-            "deals": [(self.deals[i].price, self.deals[i].qty, self.deals[i].side, self.deals[i].time_ms) for i in range(self.n_deals)],
+            "deals": [(self.deals[i].price, self.deals[i].qty, self.deals[i].side, self.deals[i].time_ms)
+                      for i in range(self.n_deals)],
             "book_ticker": (self.bt_bid_price, self.bt_bid_qty, self.bt_ask_price, self.bt_ask_qty),
         }
