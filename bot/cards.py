@@ -20,6 +20,7 @@ def escape(text: str) -> str:
 
 
 def escape_code(text: str) -> str:
+    """Escape text for inside a `code` span, where only ` and \\ are special."""
     return text.replace("\\", "\\\\").replace("`", "\\`")
 
 
@@ -47,7 +48,7 @@ def card_text(signal: Signal, now_ns: int | None = None) -> str:
     lines = [
         headline,
         f"Price: `{escape_code(format_price(signal.price))}` ⏱ {escape(when)} UTC",
-        escape(f"Age: {age_s:.1f} s · profile {signal.profile}" + (f" · re-alert {signal.escalation}" if signal.escalation else "")),
+        escape(f"Age: {age_s:.1f} s · profile {signal.profile}" + (f" · 🔺 re-alert #{signal.escalation}" if signal.escalation else "")),
     ]
     if signal.reasons:
         lines.append(escape("Reasons: " + ", ".join(signal.reasons)))

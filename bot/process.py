@@ -4,8 +4,8 @@ Why its own process: a Telegram outage or a slow Bot API must never stall scorin
 to the supervisor over a pipe (signal notifications in, status/config requests out) and reads
 signals from the SQLite outbox, so a killed bot resends, on restart, every card it had not sent.
 
-Authorisation: every command and every button press checks the Telegram user id against
-telegram.allowed_ids; anyone else gets no answer at all and changes nothing (logged by id only).
+Authorisation (bot/auth.py): every command and every button press checks the Telegram user id
+against telegram.allowed_ids; anyone else gets no answer at all and changes nothing.
 """
 
 from __future__ import annotations
@@ -17,23 +17,20 @@ import logging
 import os
 import signal as signals
 import time
+import warnings
+from datetime import timedelta
 from multiprocessing.connection import Connection
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
-from telegram.ext import (
-    AIORateLimiter,
-    Application,
-    CallbackQueryHandler,
-    CommandHandler,
-    ContextTypes,
-    MessageHandler,
-    filters,
-)
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from bot.cards import card_text, decided_text, escape, keyboard
+from bot import commands
+from bot.app import build_application, start_application, stop_application
+from bot.auth import is_allowed
+from bot.cards import card_text, decided_text, keyboard
 from bot.storage import Store
 from bot.trading import Trader
 from common.config import Config, ConfigError, set_value
@@ -41,90 +38,113 @@ from common.logs import setup_logging
 from common.signal import Signal, is_valid_signal_id
 
 log = logging.getLogger("scanner.bot")
-VERSION = "0.1.0"
-REQUEST_TIMEOUT_S = 5.0
-HELP = (
-    "/status — processes, links, frames/s, latency\n/stats — signals, buys, skips (24 h)\n/cfg — live config; /cfg key value — change it\n"
-    "/reload — re-read config.yaml\n/pause, /resume — alerts\n/health, /version, /help"
-)
+MAX_TEXT = 4000  # Telegram refuses messages over 4096 characters
+MAX_BACKOFF_S = 30.0
+
+
+def _retry_after_s(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PTB warns that the type will become timedelta
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 class Bot:
     """Owns the PTB application, the trader and the pipe to the supervisor."""
 
-    def __init__(self, config: Config, conn: Connection | None, store: Store | None = None, trader: Trader | None = None) -> None:
+    def __init__(self, config: Config, conn: Connection | None, store: Store | None = None, trader: Trader | None = None,
+                 request_timeout_s: float = 5.0) -> None:  # fmt: skip
         self.config = config
         self.conn = conn
         self.store = store or Store(config.storage.data_dir)
         self.trader = trader or Trader(config, self.store)
         self.paused = False
+        self.request_timeout_s = request_timeout_s
+        self.sent_cards = 0
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
         self._send_event = asyncio.Event()
         self._stop = asyncio.Event()
-        self.sent_cards = 0
-        builder = (
-            Application.builder()
-            .token(config.telegram.token)
-            .base_url(config.telegram.base_url)
-            .rate_limiter(AIORateLimiter(max_retries=3))
-            .connect_timeout(config.telegram.send_timeout_s)
-            .read_timeout(config.telegram.send_timeout_s)
-            .write_timeout(config.telegram.send_timeout_s)
-            .get_updates_read_timeout(10)
-        )
-        self.app = builder.build()
-        for name in ("start", "help", "status", "stats", "cfg", "reload", "pause", "resume", "health", "version"):
-            self.app.add_handler(CommandHandler(name, self._command))
+        # chats a card already reached in this process, so a failure half-way through the list
+        # does not send it twice to the first chats; and every copy, so a decision edits them all
+        self._delivered: dict[str, dict[int, int]] = {}
+        self.app = build_application(config)
+        self.app.add_handler(CommandHandler(list(commands.NAMES), self._command))
         self.app.add_handler(CallbackQueryHandler(self._callback))
         self.app.add_handler(MessageHandler(filters.ALL, self._other))
+        self.app.add_error_handler(self._on_error)
 
-    # --- authorisation -----------------------------------------------------------------------------
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A handler failed (often Telegram unreachable mid-answer): log the kind, never the update's text."""
+        error = context.error
+        user = update.effective_user.id if isinstance(update, Update) and update.effective_user else None
+        log.warning("update handling failed", extra={"error": type(error).__name__, "detail": str(error)[:200], "user_id": user})
 
-    def allowed(self, update: Update) -> bool:
-        user = update.effective_user
-        ok = user is not None and user.id in self.config.telegram.allowed_ids
-        if not ok:
-            log.warning("refused update from unauthorised user", extra={"user_id": user.id if user else None})
-        return ok
+    # --- state the commands read ----------------------------------------------------------------------
 
-    # --- supervisor pipe -----------------------------------------------------------------------------
+    def stats(self, since_ns: int) -> dict[str, Any]:
+        return self.store.stats(since_ns)
+
+    def unsent_count(self) -> int:
+        return len(self.store.unsent_signals())
+
+    def notify(self) -> None:
+        """Wake the card sender (the supervisor stored a new signal)."""
+        self._send_event.set()
+
+    # --- supervisor pipe ---------------------------------------------------------------------------------
 
     def _on_pipe(self) -> None:
         assert self.conn is not None
         try:
             while self.conn.poll():
-                message = self.conn.recv()
-                if not isinstance(message, dict):
-                    continue
-                kind = message.get("type")
-                if kind == "signal":
-                    self._send_event.set()
-                elif kind in ("status_reply", "cfg_reply"):
-                    fut = self._pending.pop(int(message.get("req_id", -1)), None)
-                    if fut is not None and not fut.done():
-                        fut.set_result(message)
-                elif kind == "config":
-                    self._apply_public_config(message.get("values") or {})
-                elif kind == "stop":
-                    self._stop.set()
+                self._on_message(self.conn.recv())
         except (EOFError, OSError):
+            log.error("supervisor pipe closed, stopping")
             self._stop.set()
 
-    def _apply_public_config(self, values: dict[str, dict[str, Any]]) -> None:
+    def _on_message(self, message: Any) -> None:
+        if not isinstance(message, dict):
+            log.warning("ignored a non-dict pipe message", extra={"kind": type(message).__name__})
+            return
+        kind = message.get("type")
+        if kind == "signal":
+            self._send_event.set()
+        elif kind in ("status_reply", "cfg_reply"):
+            try:
+                fut = self._pending.pop(int(message.get("req_id", -1)), None)
+            except (TypeError, ValueError):
+                fut = None
+            if fut is not None and not fut.done():
+                fut.set_result(message)
+        elif kind == "config":
+            values = message.get("values")
+            if isinstance(values, dict):
+                self._apply_public_config(values)
+        elif kind == "stop":
+            self._stop.set()
+        else:
+            log.warning("ignored an unknown pipe message", extra={"kind": str(kind)[:40]})
+
+    def _apply_public_config(self, values: dict[str, Any]) -> None:
         new = self.config
         for section, keys in values.items():
+            if not isinstance(keys, dict):
+                continue
             for key, value in keys.items():
-                if value == "***":
+                if value == "***":  # masked secret: keep ours
                     continue
+                text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
                 try:
-                    new = set_value(new, f"{section}.{key}", ",".join(map(str, value)) if isinstance(value, list) else str(value))
-                except ConfigError:
-                    continue
+                    new = set_value(new, f"{section}.{key}", text)
+                except (ConfigError, ValueError) as exc:
+                    log.warning("ignored a config value from the supervisor", extra={"key": f"{section}.{key}", "error": str(exc)[:200]})
         self.config = new
-        self.trader.config = new
+        if hasattr(self.trader, "config"):
+            self.trader.config = new
 
     async def ask_supervisor(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        """Send a request over the pipe; None when there is no pipe or no answer in time."""
         if self.conn is None:
             return None
         req_id = next(self._ids)
@@ -132,118 +152,111 @@ class Bot:
         self._pending[req_id] = fut
         try:
             self.conn.send({**message, "req_id": req_id})
-            return await asyncio.wait_for(fut, REQUEST_TIMEOUT_S)
+            return await asyncio.wait_for(fut, self.request_timeout_s)
         except (TimeoutError, OSError, ValueError):
             return None
         finally:
             self._pending.pop(req_id, None)
 
-    # --- cards ---------------------------------------------------------------------------------------
+    # --- cards ------------------------------------------------------------------------------------------
 
     async def send_card(self, sig: Signal) -> bool:
-        """Send one card to every allowed chat; True when Telegram accepted it everywhere."""
-        markup = keyboard(sig.signal_id, self.config.trading.stake_usd)
-        reply = InlineKeyboardMarkup([[InlineKeyboardButton(b["text"], callback_data=b["callback_data"]) for b in row] for row in markup["inline_keyboard"]])
+        """Send one card to every allowed chat not yet reached; True when at least one chat has it.
+
+        RetryAfter and network errors propagate (the sender waits and retries); a chat that
+        refuses the card (blocked the bot, never started it) is skipped and logged.
+        """
         text = card_text(sig)
-        first: tuple[int, int] | None = None
+        rows = keyboard(sig.signal_id, self.config.trading.stake_usd)["inline_keyboard"]
+        reply = InlineKeyboardMarkup([[InlineKeyboardButton(b["text"], callback_data=b["callback_data"]) for b in row] for row in rows])
+        delivered = self._delivered.setdefault(sig.signal_id, {})
         for chat_id in self.config.telegram.allowed_ids:
-            message = await self.app.bot.send_message(chat_id, text, parse_mode=ParseMode.MARKDOWN_V2, reply_markup=reply)
-            first = first or (chat_id, message.message_id)
-        if first is None:
+            if chat_id in delivered:
+                continue
+            try:
+                message = await self.app.bot.send_message(chat_id, text, parse_mode=ParseMode.MARKDOWN_V2, reply_markup=reply)
+            except (BadRequest, Forbidden) as exc:
+                log.error("telegram refused a card for one chat", extra={"signal_id": sig.signal_id, "chat_id": chat_id, "error": str(exc)[:200]})
+                delivered.setdefault(chat_id, 0)  # 0: refused, do not retry this chat
+                continue
+            delivered[chat_id] = message.message_id
+        reached = [(c, m) for c, m in delivered.items() if m]
+        if not reached:
+            self.store.mark_suppressed(sig.signal_id, "every chat refused the card")
             return False
-        self.store.mark_card_sent(sig.signal_id, first[0], first[1], time.time_ns())
+        self.store.mark_card_sent(sig.signal_id, reached[0][0], reached[0][1], time.time_ns())
         self.sent_cards += 1
         return True
 
+    async def _send_pending(self) -> float:
+        """Send every unsent card, oldest first; returns how long to wait before retrying (0: done)."""
+        for sig in self.store.unsent_signals():
+            if self._stop.is_set():
+                return 0.0
+            if self.paused:
+                self.store.mark_suppressed(sig.signal_id, "alerts paused")
+                continue
+            if not self.config.telegram.allowed_ids:
+                self.store.mark_suppressed(sig.signal_id, "telegram.allowed_ids is empty")
+                continue
+            try:
+                await self.send_card(sig)
+            except RetryAfter as exc:
+                return max(_retry_after_s(exc), 0.1)
+            except NetworkError as exc:  # includes TimedOut; BadRequest is handled per chat above
+                log.warning("telegram send failed, will retry", extra={"error": type(exc).__name__})
+                return -1.0
+            except TelegramError as exc:
+                log.error("telegram error while sending a card", extra={"signal_id": sig.signal_id, "error": str(exc)[:200]})
+                return -1.0
+        return 0.0
+
     async def _send_loop(self) -> None:
-        """Send every unsent card, oldest first; on a Telegram failure wait and retry (nothing lost)."""
+        """Crash-only outbox: whatever the Store says is unsent is sent, retried until it is."""
+        backoff = 1.0
         while not self._stop.is_set():
             self._send_event.clear()
-            delay = 0.0
-            for sig in self.store.unsent_signals():
-                if self.paused:
-                    self.store.mark_suppressed(sig.signal_id, "alerts paused")
-                    continue
-                if not self.config.telegram.allowed_ids:
-                    self.store.mark_suppressed(sig.signal_id, "no allowed ids")
-                    continue
-                try:
-                    await self.send_card(sig)
-                except RetryAfter as exc:
-                    delay = float(exc.retry_after if not hasattr(exc.retry_after, "total_seconds") else exc.retry_after.total_seconds())
-                    break
-                except (NetworkError, TimedOut) as exc:
-                    log.warning("telegram send failed, will retry", extra={"error": type(exc).__name__})
-                    delay = 2.0
-                    break
-                except BadRequest as exc:
-                    log.error("telegram refused a card", extra={"signal_id": sig.signal_id, "error": str(exc)[:200]})
-                    self.store.mark_suppressed(sig.signal_id, f"refused: {str(exc)[:100]}")
-            if delay:
+            wait = await self._send_pending()
+            if wait < 0:  # network trouble: exponential backoff
+                wait, backoff = backoff, min(backoff * 2, MAX_BACKOFF_S)
+            elif wait == 0:
+                backoff = 1.0
+            if wait > 0:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), delay)
+                    await asyncio.wait_for(self._stop.wait(), wait)
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._send_event.wait(), 5.0)
 
-    # --- handlers --------------------------------------------------------------------------------------
+    # --- handlers -----------------------------------------------------------------------------------------
 
     async def _reply(self, update: Update, text: str) -> None:
-        if update.effective_message is not None:
-            await update.effective_message.reply_text(text)
+        message = update.effective_message
+        if message is None:
+            return
+        for start in range(0, max(len(text), 1), MAX_TEXT):
+            await message.reply_text(text[start:start + MAX_TEXT] or "(empty)")
 
     async def _command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if not self.allowed(update) or update.effective_message is None or not update.effective_message.text:
+        if not is_allowed(update, self.config.telegram.allowed_ids):
             return
-        parts = update.effective_message.text.split()
+        message = update.effective_message
+        if message is None or not message.text:
+            return
+        parts = message.text.split()
         name = parts[0][1:].split("@")[0].lower()
-        args = parts[1:]
-        if name in ("start", "help"):
-            await self._reply(update, "MEXC pump scanner. Commands:\n" + HELP)
-        elif name == "version":
-            await self._reply(update, f"mexc-pump-scanner {VERSION}")
-        elif name == "pause":
-            self.paused = True
-            await self._reply(update, "Alerts paused: signals are still stored, no cards are sent. /resume to continue.")
-        elif name == "resume":
-            self.paused = False
-            await self._reply(update, "Alerts resumed.")
-        elif name == "stats":
-            s = self.store.stats(time.time_ns() - 24 * 3600 * 10**9)
-            await self._reply(update, f"Last 24 h: {s['signals']} signals ({s['signals_per_hour']:.2f}/h), {s['buys']} buys, {s['skips']} skips, "
-                                      f"{s['paper_orders']} paper and {s['live_orders']} live orders.")  # fmt: skip
-        elif name in ("status", "health"):
-            reply = await self.ask_supervisor({"type": "status_request"})
-            if reply is None:
-                await self._reply(update, "The supervisor did not answer within 5 s.")
-            else:
-                await self._reply(update, format_status(reply.get("status") or {}, health_only=name == "health"))
-        elif name == "reload":
-            reply = await self.ask_supervisor({"type": "reload"})
-            await self._reply(update, "The supervisor did not answer within 5 s." if reply is None else reply.get("message", ""))
-        elif name == "cfg":
-            if not args:
-                await self._reply(update, format_config(self.config.to_public_dict()))
-            elif len(args) != 2:
-                await self._reply(update, "Usage: /cfg section.key value   (e.g. /cfg scanner.vsr_min 6)")
-            else:
-                reply = await self.ask_supervisor({"type": "cfg_set", "key": args[0], "value": args[1]})
-                if reply is None:
-                    await self._reply(update, "The supervisor did not answer within 5 s; nothing changed.")
-                else:
-                    await self._reply(update, ("Changed: " if reply.get("ok") else "Refused, nothing changed: ") + str(reply.get("message", "")))
+        await self._reply(update, await commands.answer(self, name, parts[1:]))
 
     async def _other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if not self.allowed(update):
+        if not is_allowed(update, self.config.telegram.allowed_ids):
             return
         await self._reply(update, "Unknown command. /help lists them.")
 
     async def _callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
-        if query is None or not self.allowed(update):
+        if query is None or not is_allowed(update, self.config.telegram.allowed_ids):
             return
-        data = query.data or ""
-        action, _, signal_id = data.partition(":")
+        action, _, signal_id = (query.data or "").partition(":")
         if action not in ("buy", "skip") or not is_valid_signal_id(signal_id):
             await query.answer("Unknown button.")
             return
@@ -252,7 +265,7 @@ class Bot:
             await query.answer("This signal is not known any more.")
             return
         user = update.effective_user
-        assert user is not None
+        assert user is not None  # is_allowed checked it
         if not self.store.record_action(signal_id, user.id, action, time.time_ns()):
             previous = self.store.get_action(signal_id)
             await query.answer(f"Already decided: {previous[0] if previous else '?'}.")
@@ -261,82 +274,70 @@ class Bot:
             await query.answer("Ignored")
             line = f"⏭ Skipped by {user.id}"
         else:
-            result = await self.trader.buy(sig, user.id)
-            await query.answer(result.message[:190], show_alert=not result.ok)
-            line = f"🛒 Buy by {user.id} ({result.mode}): {result.message}"
-        sent_ns = self.store.card_sent_ns(signal_id) or time.time_ns()
-        try:
-            await query.edit_message_text(decided_text(card_text(sig, sent_ns), line), parse_mode=ParseMode.MARKDOWN_V2, reply_markup=None)
-        except BadRequest as exc:
-            if "not modified" not in str(exc):
-                log.warning("could not edit card", extra={"error": str(exc)[:200]})
+            try:
+                result = await self.trader.buy(sig, user.id)
+                ok, message, mode = result.ok, result.message, result.mode
+            except Exception as exc:  # noqa: BLE001 - the user must get an answer whatever failed
+                log.exception("buy failed unexpectedly", extra={"signal_id": signal_id})
+                ok, message, mode = False, f"Buy failed: internal error ({type(exc).__name__}); no order confirmed.", "?"
+            await query.answer(message[:190], show_alert=not ok)
+            line = f"🛒 Buy by {user.id} ({mode}): {message}" if ok else f"❌ Buy by {user.id} failed ({mode}): {message}"
+        await self._mark_decided(sig, query.message.chat.id if query.message else None, query.message.message_id if query.message else None, line)
 
-    # --- run ---------------------------------------------------------------------------------------------
+    async def _mark_decided(self, sig: Signal, chat_id: int | None, message_id: int | None, line: str) -> None:
+        """Edit every copy of the card we know of: who decided what, buttons removed."""
+        sent_ns = self.store.card_sent_ns(sig.signal_id) or time.time_ns()
+        text = decided_text(card_text(sig, sent_ns), line)
+        copies = {c: m for c, m in self._delivered.get(sig.signal_id, {}).items() if m}
+        if chat_id is not None and message_id is not None:
+            copies[chat_id] = message_id
+        for chat, message in copies.items():
+            try:
+                await self.app.bot.edit_message_text(text, chat_id=chat, message_id=message, parse_mode=ParseMode.MARKDOWN_V2, reply_markup=None)
+            except BadRequest as exc:
+                if "not modified" not in str(exc):
+                    log.warning("could not edit a card", extra={"signal_id": sig.signal_id, "error": str(exc)[:200]})
+            except TelegramError as exc:
+                log.warning("could not edit a card", extra={"signal_id": sig.signal_id, "error": type(exc).__name__})
+
+    # --- run ------------------------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        """Serve until {"type": "stop"}, SIGTERM/SIGINT, or the pipe closing."""
         loop = asyncio.get_running_loop()
         if self.conn is not None:
             loop.add_reader(self.conn.fileno(), self._on_pipe)
             os.set_blocking(self.conn.fileno(), True)  # see supervisor.app._watch_pipe
-        for sig in (signals.SIGTERM, signals.SIGINT):
-            loop.add_signal_handler(sig, self._stop.set)
-        await self._start_telegram()
-        sender = loop.create_task(self._send_loop())
-        await self._stop.wait()
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sender
-        with contextlib.suppress(Exception):
-            if self.app.updater is not None and self.app.updater.running:
-                await self.app.updater.stop()
-            await self.app.stop()
-            await self.app.shutdown()
-        await self.trader.close()
-        self.store.close()
-
-    async def _start_telegram(self) -> None:
-        """initialize/start/poll by hand (never run_polling); retry while Telegram is unreachable."""
-        delay = 1.0
-        while not self._stop.is_set():
-            try:
-                await self.app.initialize()
-                await self.app.start()
-                assert self.app.updater is not None
-                await self.app.updater.start_polling(poll_interval=0.0, timeout=2, drop_pending_updates=False)
-                return
-            except (NetworkError, TimedOut) as exc:
-                log.warning("telegram unreachable, retrying", extra={"error": type(exc).__name__, "retry_in_s": delay})
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), delay)
-                delay = min(delay * 2, 30.0)
+        with contextlib.suppress(RuntimeError, ValueError):  # not the main thread (tests)
+            for sig in (signals.SIGTERM, signals.SIGINT):
+                loop.add_signal_handler(sig, self._stop.set)
+        sender: asyncio.Task[None] | None = None
+        try:
+            if await start_application(self.app, self._stop):
+                sender = loop.create_task(self._send_loop())
+                await self._stop.wait()
+        finally:
+            if sender is not None:
+                sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sender
+            if self.conn is not None:
+                with contextlib.suppress(ValueError, OSError):
+                    loop.remove_reader(self.conn.fileno())
+            await stop_application(self.app)
+            with contextlib.suppress(Exception):
+                await self.trader.close()
+            self.store.close()
 
     def stop(self) -> None:
         self._stop.set()
 
 
-def format_status(status: dict[str, Any], health_only: bool = False) -> str:
-    procs = status.get("processes", [])
-    if health_only:
-        return f"OK: {len(procs)} processes, {status.get('links', 0)} links, {status.get('pairs_watched', 0)} pairs."
-    lines = [f"{p['name']}: CPU {p['cpu_percent']:.1f}%  RSS {p['rss_bytes'] / 2**20:.0f} MB  PSS {p['pss_bytes'] / 2**20:.0f} MB  up {p['uptime_s'] / 3600:.1f} h"
-             for p in procs]  # fmt: skip
-    p95 = status.get("latency_p95_ms")
-    lines.append(
-        f"links {status.get('links', 0)}, streams {status.get('streams', 0)}, {status.get('frames_per_s', 0.0):.0f} frames/s, "
-        f"reconnects {status.get('reconnects', 0)}, latency p95 {'n/a' if p95 is None else f'{p95:.1f} ms'}, "
-        f"pairs {status.get('pairs_watched', 0)}, signals 1 h {status.get('signals_last_hour', 0)}"
-    )
-    return "\n".join(lines)
-
-
-def format_config(public: dict[str, dict[str, Any]]) -> str:
-    return "\n".join(f"{section}.{key} = {value}" for section, keys in public.items() for key, value in keys.items())
-
-
 def run_bot(config: Config, conn: Connection) -> None:
-    """Process entry point (forked by the supervisor)."""
+    """Process entry point (started by the supervisor); blocks until told to stop."""
     setup_logging(config.logging.level, "bot", config.secrets())
-    signals.signal(signals.SIGHUP, signals.SIG_IGN)
+    with contextlib.suppress(ValueError):
+        signals.signal(signals.SIGHUP, signals.SIG_IGN)
 
     async def main() -> None:
         await Bot(config, conn).run()
@@ -344,4 +345,4 @@ def run_bot(config: Config, conn: Connection) -> None:
     asyncio.run(main())
 
 
-__all__ = ["Bot", "run_bot", "format_status", "format_config", "escape"]
+__all__ = ["Bot", "run_bot"]

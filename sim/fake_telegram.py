@@ -35,7 +35,7 @@ def markdown_v2_error(text: str) -> str | None:
         c = text[i]
         if c == "\\":
             if i + 1 >= n:
-                return "Can't parse entities: text must not end with a backslash"
+                return "can't parse entities: text must not end with a backslash"
             i += 2
             continue
         if c == "`":
@@ -54,10 +54,10 @@ def markdown_v2_error(text: str) -> str | None:
             i += 2
             continue
         elif c in _RESERVED:
-            return f"Can't parse entities: character '{c}' is reserved and must be escaped with the preceding '\\'"
+            return f"can't parse entities: character '{c}' is reserved and must be escaped with the preceding '\\'"
         i += 1
     if in_code or open_marks:
-        return "Can't parse entities: can't find end of the entity"
+        return "can't parse entities: can't find end of the entity"
     return None
 
 
@@ -79,7 +79,11 @@ class FakeTelegram:
     _messages: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
     _fail: list[tuple[str, int, int]] = field(default_factory=list)
     outage: bool = False
+    long_poll_cap_s: float = 2.0  # shorter than a real long poll so clients shut down quickly
+    outage_mode: str = "502"  # "502": a proxy answers Bad Gateway; "refused": nothing listens
     port: int = 0
+    _site: web.TCPSite | None = None
+    _commands: list[Any] = field(default_factory=list)
     _cond: asyncio.Condition | None = None
     _runner: web.AppRunner | None = None
 
@@ -89,29 +93,46 @@ class FakeTelegram:
 
     # --- injection and assertions ----------------------------------------------------------------
 
-    async def _push(self, update: dict[str, Any]) -> None:
+    async def _push(self, update: dict[str, Any]) -> dict[str, Any]:
         update["update_id"] = self._next_update
         self._next_update += 1
         self._updates.append(update)
-        assert self._cond is not None
+        assert self._cond is not None, "start() the fake before injecting"
         async with self._cond:
             self._cond.notify_all()
+        return update
 
-    async def inject_message(self, user_id: int, text: str, chat_id: int | None = None) -> None:
-        msg: dict[str, Any] = {"message_id": self._new_message_id(), "date": int(time.time()), "chat": {"id": chat_id or user_id, "type": "private"},
+    async def inject_message(self, user_id: int, chat_id: int, text: str) -> dict[str, Any]:
+        """A user types text in chat_id (a private chat has chat_id == user_id); returns the update."""
+        msg: dict[str, Any] = {"message_id": self._new_message_id(), "date": int(time.time()), "chat": {"id": chat_id, "type": "private"},
                                "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"}, "text": text}  # fmt: skip
         if text.startswith("/"):
             msg["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
-        await self._push({"message": msg})
+        return await self._push({"message": msg})
 
-    async def inject_callback(self, user_id: int, message_id: int, data: str, chat_id: int | None = None) -> None:
-        chat = chat_id or user_id
-        message = self._messages.get((chat, message_id)) or {"message_id": message_id, "date": int(time.time()), "chat": {"id": chat, "type": "private"}, "text": ""}
-        await self._push({"callback_query": {"id": f"cq{self._next_update}", "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"},
-                                             "chat_instance": "ci", "data": data, "message": message}})  # fmt: skip
+    async def inject_callback(self, user_id: int, chat_id: int, message_id: int, data: str) -> dict[str, Any]:
+        """A user presses a button carrying data under message_id in chat_id; returns the update."""
+        known = self._messages.get((chat_id, message_id))
+        message = dict(known) if known else {"message_id": message_id, "date": int(time.time()), "chat": {"id": chat_id, "type": "private"}, "text": ""}
+        return await self._push({"callback_query": {"id": f"cq{self._next_update}", "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"},
+                                                    "chat_instance": "ci", "data": data, "message": message}})  # fmt: skip
 
     def fail_next(self, method: str, status: int = 429, retry_after: int = 1) -> None:
+        """The next call of method fails: 429 with retry_after like flood control, else that status."""
         self._fail.append((method, status, retry_after))
+
+    async def set_outage(self, on: bool, mode: str = "502") -> None:
+        """Telegram unreachable: every call gets 502, or (mode "refused") the port stops listening
+        and open keep-alive connections are dropped, as when the network path is gone."""
+        if mode not in ("502", "refused"):
+            raise ValueError("outage mode must be '502' or 'refused'")
+        was_refusing = self.outage and self.outage_mode == "refused"
+        self.outage, self.outage_mode = on, mode
+        if on and mode == "refused" and not was_refusing and self._site is not None:
+            await self._site.stop()
+            self._site = None
+        elif was_refusing and not (on and mode == "refused"):
+            await self._listen(self.port)
 
     def sent(self, method: str = "sendMessage") -> list[dict[str, Any]]:
         """Parameters of the calls of `method` that the API accepted (what the user saw)."""
@@ -126,7 +147,7 @@ class FakeTelegram:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         token, method = request.match_info["token"], request.match_info["method"]
         if self.outage:
-            return web.Response(status=502, text="Bad Gateway")
+            return self._outage_answer(request)
         if token != self.token:
             return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
         params = await self._params(request)
@@ -145,10 +166,18 @@ class FakeTelegram:
             return web.json_response({"ok": True, "result": True})
         try:
             result = await handler(params)
+        except _Outage:
+            call.ok = False
+            return self._outage_answer(request)
         except _ApiError as exc:
             call.ok = False
             return web.json_response({"ok": False, "error_code": 400, "description": exc.args[0]}, status=400)
         return web.json_response({"ok": True, "result": result})
+
+    def _outage_answer(self, request: web.Request) -> web.Response:
+        if self.outage_mode == "refused" and request.transport is not None:
+            request.transport.close()  # a kept-alive connection must not outlive the outage
+        return web.Response(status=502, text="Bad Gateway")
 
     @staticmethod
     async def _params(request: web.Request) -> dict[str, Any]:
@@ -170,7 +199,7 @@ class FakeTelegram:
 
     async def _m_getUpdates(self, p: dict[str, Any]) -> Any:
         offset = int(p.get("offset") or 0)
-        timeout = min(float(p.get("timeout") or 0), 2.0)
+        timeout = min(float(p.get("timeout") or 0), self.long_poll_cap_s)
         if offset:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
         if not self._updates and timeout > 0:
@@ -178,6 +207,8 @@ class FakeTelegram:
             async with self._cond:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._cond.wait(), timeout)
+        if self.outage:
+            raise _Outage
         return [u for u in self._updates if u["update_id"] >= offset][:100]
 
     def _check_text(self, p: dict[str, Any]) -> str:
@@ -229,21 +260,45 @@ class FakeTelegram:
         return msg
 
     async def _m_answerCallbackQuery(self, p: dict[str, Any]) -> Any:
+        if not p.get("callback_query_id"):
+            raise _ApiError("Bad Request: query is too old and response timeout expired or query ID is invalid")
+        return True
+
+    async def _m_getMyCommands(self, p: dict[str, Any]) -> Any:
+        return self._commands
+
+    async def _m_setMyCommands(self, p: dict[str, Any]) -> Any:
+        commands = p.get("commands")
+        self._commands = commands if isinstance(commands, list) else []
+        return True
+
+    async def _m_deleteWebhook(self, p: dict[str, Any]) -> Any:
         return True
 
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def _inject_http(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        if body.get("kind") == "message":
-            await self.inject_message(int(body["user_id"]), str(body["text"]))
-        elif body.get("kind") == "callback":
-            await self.inject_callback(int(body["user_id"]), int(body["message_id"]), str(body["data"]))
-        elif body.get("kind") == "outage":
-            self.outage = bool(body.get("on", True))
-        else:
-            return web.json_response({"ok": False, "error": "kind must be message, callback or outage"}, status=400)
-        return web.json_response({"ok": True})
+        """Control API for out-of-process runs: {"kind": "message"|"callback"|"outage"|"fail", ...}."""
+        try:
+            body = await request.json()
+            kind = body.get("kind")
+            if kind == "message":
+                user = int(body["user_id"])
+                update = await self.inject_message(user, int(body.get("chat_id", user)), str(body["text"]))
+            elif kind == "callback":
+                user = int(body["user_id"])
+                update = await self.inject_callback(user, int(body.get("chat_id", user)), int(body["message_id"]), str(body["data"]))
+            elif kind == "outage":
+                await self.set_outage(bool(body.get("on", True)), str(body.get("mode", "502")))
+                update = {}
+            elif kind == "fail":
+                self.fail_next(str(body["method"]), int(body.get("status", 429)), int(body.get("retry_after", 1)))
+                update = {}
+            else:
+                raise ValueError("kind must be message, callback, outage or fail")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            return web.json_response({"ok": False, "error": f"bad control request: {exc!r}"}, status=400)
+        return web.json_response({"ok": True, "update_id": update.get("update_id")})
 
     async def _calls_http(self, request: web.Request) -> web.Response:
         return web.json_response([{"method": c.method, "params": c.params, "at_ns": c.at_ns, "ok": c.ok} for c in self.calls])
@@ -257,9 +312,15 @@ class FakeTelegram:
         app.router.add_get("/_tg/calls", self._calls_http)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        await self._listen(port, host)
+
+    async def _listen(self, port: int, host: str = "127.0.0.1") -> None:
+        assert self._runner is not None
+        self._site = web.TCPSite(self._runner, host, port)
+        await self._site.start()
+        server = self._site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -267,7 +328,11 @@ class FakeTelegram:
 
 
 class _ApiError(Exception):
-    pass
+    """A 400 answer; the argument is the API's description."""
+
+
+class _Outage(Exception):
+    """An outage began while a long poll was waiting."""
 
 
 @contextlib.asynccontextmanager

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing as mp
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -13,9 +15,10 @@ from typing import Any
 import pytest
 
 from bot.cards import card_text, escape
-from bot.process import Bot
+from bot.process import Bot, run_bot
 from bot.storage import Store
 from common.config import Config, config_from_mapping, set_value
+from common.logs import MASKER, JsonFormatter
 from common.signal import Signal, make_signal_id
 from sim.fake_telegram import FakeTelegram, markdown_v2_error, run_fake_telegram
 from sim.server import run_emulator
@@ -31,7 +34,7 @@ def _config(fake: FakeTelegram, data_dir: Path, rest_url: str = "http://127.0.0.
     )  # fmt: skip
 
 
-def _signal(n: int = 0, symbol: str = "PEPE_1USDT".replace("_", "")) -> Signal:
+def _signal(n: int = 0, symbol: str = "PEPEUSDT") -> Signal:
     t = 1_790_000_000_000 + n * 1000
     return Signal(make_signal_id(symbol, t, 0), symbol, "alpha1", t, time.time_ns(), time.time_ns(), 0.000012 + n * 1e-9, 0.78,
                   {"vsr": 7.4, "pm": 0.031, "obi": 0.4, "vc": 0.3}, ["VSR 7.4>5", "PM 3.10%>2%"], 0)  # fmt: skip
@@ -42,10 +45,15 @@ class FakeSupervisor:
 
     def __init__(self, conn: Any, config: Config) -> None:
         self.conn, self.config = conn, config
+        self.mute = False  # a hung supervisor: requests are read and never answered
+        self.received: list[dict[str, Any]] = []
 
     def pump(self) -> None:
         while self.conn.poll():
             msg = self.conn.recv()
+            self.received.append(msg)
+            if self.mute:
+                continue
             if msg["type"] == "status_request":
                 self.conn.send({"type": "status_reply", "req_id": msg["req_id"], "status": {
                     "processes": [{"name": "supervisor", "pid": 1, "cpu_percent": 1.5, "rss_bytes": 50 * 2**20, "pss_bytes": 30 * 2**20, "uptime_s": 7200}],
@@ -61,10 +69,11 @@ class FakeSupervisor:
 
 @asynccontextmanager
 async def running_bot(fake: FakeTelegram, tmp: Path, rest_url: str = "http://127.0.0.1:9") -> AsyncIterator[tuple[Bot, FakeSupervisor]]:
+    fake.long_poll_cap_s = 0.5  # the bot's shutdown waits for the current long poll
     config = _config(fake, tmp, rest_url)
     ours, theirs = mp.Pipe(duplex=True)
     supervisor = FakeSupervisor(ours, config)
-    bot = Bot(config, theirs)
+    bot = Bot(config, theirs, request_timeout_s=1.0)
     task = asyncio.create_task(bot.run())
 
     async def pumping() -> None:
@@ -102,20 +111,34 @@ def test_markdown_escaping_is_accepted_by_the_strict_validator() -> None:
 
 
 async def test_a_signal_produces_exactly_the_expected_card_and_buttons(tmp_path: Path) -> None:
-    async with run_fake_telegram() as fake, running_bot(fake, tmp_path) as (bot, _):
+    async with run_fake_telegram() as fake, running_bot(fake, tmp_path) as (bot, supervisor):
         sig = _signal()
         bot.store.add_signal(sig)
-        bot._send_event.set()
-        sent = await _until(lambda: fake.sent())
+        supervisor.conn.send({"type": "signal", "signal_id": sig.signal_id})  # as the supervisor does
+        await _until(lambda: fake.sent())
+        await asyncio.sleep(0.3)
+        sent = fake.sent()
         assert len(sent) == 1
         card = sent[0]
         assert card["chat_id"] == OWNER and card["parse_mode"] == "MarkdownV2"
-        assert card["text"].startswith("🚀 *PEPE1USDT* — VSR 7\\.4  PM 3\\.10%  Prob 0\\.78\nPrice: `0.000012` ⏱ 2026\\-09\\-21")
-        assert "Reasons: VSR 7\\.4\\>5" in card["text"]
-        buttons = card["reply_markup"]["inline_keyboard"][0]
-        assert [b["text"] for b in buttons] == ["Buy $100", "Skip"]
-        assert [b["callback_data"] for b in buttons] == [f"buy:{sig.signal_id}", f"skip:{sig.signal_id}"]
+        lines = card["text"].split("\n")
+        assert lines[0] == "🚀 *PEPEUSDT* — VSR 7\\.4  PM 3\\.10%  Prob 0\\.78"
+        assert lines[1] == "Price: `0.000012` ⏱ 2026\\-09\\-21 14:13:20 UTC"
+        assert re.fullmatch(r"Age: 0\\\.\d s · profile alpha1", lines[2]), lines[2]
+        assert lines[3] == "Reasons: VSR 7\\.4\\>5, PM 3\\.10%\\>2%"
+        assert len(lines) == 4
+        buttons = card["reply_markup"]["inline_keyboard"]
+        assert [[b["text"] for b in row] for row in buttons] == [["Buy $100", "Skip"]]
+        assert [b["callback_data"] for b in buttons[0]] == [f"buy:{sig.signal_id}", f"skip:{sig.signal_id}"]
         assert bot.store.unsent_signals() == []
+
+
+def test_re_alert_cards_carry_the_escalation_marker() -> None:
+    sig = _signal()
+    sig.escalation = 2
+    text = card_text(sig)
+    assert "🔺 re\\-alert \\#2" in text and markdown_v2_error(text) is None
+    assert "re\\-alert" not in card_text(_signal())
 
 
 async def test_skip_answers_ignored_and_edits_the_card_once(tmp_path: Path) -> None:
@@ -125,12 +148,12 @@ async def test_skip_answers_ignored_and_edits_the_card_once(tmp_path: Path) -> N
         bot._send_event.set()
         card = (await _until(lambda: fake.sent()))[0]
         message_id = next(c for c in fake.calls if c.method == "sendMessage") and max(m for (_, m) in fake._messages)
-        await fake.inject_callback(OWNER, message_id, f"skip:{sig.signal_id}")
+        await fake.inject_callback(OWNER, OWNER, message_id, f"skip:{sig.signal_id}")
         answers = await _until(lambda: fake.sent("answerCallbackQuery"))
         assert answers[0]["text"] == "Ignored"
         edits = await _until(lambda: fake.sent("editMessageText"))
         assert "Skipped by 4242" in edits[0]["text"] and "reply_markup" not in edits[0]
-        await fake.inject_callback(OWNER, message_id, f"buy:{sig.signal_id}")
+        await fake.inject_callback(OWNER, OWNER, message_id, f"buy:{sig.signal_id}")
         answers = await _until(lambda: len(fake.sent("answerCallbackQuery")) >= 2 and fake.sent("answerCallbackQuery"))
         assert answers[1]["text"].startswith("Already decided: skip")
         assert bot.store.get_action(sig.signal_id) == ("skip", OWNER)
@@ -145,11 +168,13 @@ async def test_paper_buy_records_an_order_and_double_press_buys_once(tmp_path: P
         bot._send_event.set()
         await _until(lambda: fake.sent())
         message_id = max(m for (_, m) in fake._messages)
-        await fake.inject_callback(OWNER, message_id, f"buy:{sig.signal_id}")
-        await fake.inject_callback(OWNER, message_id, f"buy:{sig.signal_id}")
+        await fake.inject_callback(OWNER, OWNER, message_id, f"buy:{sig.signal_id}")
+        await fake.inject_callback(OWNER, OWNER, message_id, f"buy:{sig.signal_id}")
         answers = await _until(lambda: len(fake.sent("answerCallbackQuery")) >= 2 and fake.sent("answerCallbackQuery"))
         assert answers[0]["text"].startswith("paper buy: $100 of " + symbol)
         assert answers[1]["text"].startswith("Already decided")
+        edits = await _until(lambda: fake.sent("editMessageText"))
+        assert len(edits) == 1 and "🛒 Buy by 4242 \\(paper\\): paper buy: $100 of" in edits[0]["text"] and "reply_markup" not in edits[0]
         stats = bot.store.stats(0)
         assert stats["paper_orders"] == 1 and stats["buys"] == 1
         assert emu.rest.state()["orders"] == []  # paper mode never touches the exchange's order endpoint
@@ -164,8 +189,8 @@ async def test_outsiders_get_no_reply_and_change_nothing(tmp_path: Path) -> None
         message_id = max(m for (_, m) in fake._messages)
         before = len(fake.calls)
         for text in ("/status", "/cfg scanner.vsr_min 1", "/pause", "hello"):
-            await fake.inject_message(STRANGER, text)
-        await fake.inject_callback(STRANGER, message_id, f"buy:{sig.signal_id}")
+            await fake.inject_message(STRANGER, STRANGER, text)
+        await fake.inject_callback(STRANGER, STRANGER, message_id, f"buy:{sig.signal_id}")
         await asyncio.sleep(2.5)
         replies = [c for c in fake.calls[before:] if c.method not in ("getUpdates",)]
         assert replies == []
@@ -174,24 +199,35 @@ async def test_outsiders_get_no_reply_and_change_nothing(tmp_path: Path) -> None
 
 async def test_commands_status_cfg_and_pause(tmp_path: Path) -> None:
     async with run_fake_telegram() as fake, running_bot(fake, tmp_path) as (bot, supervisor):
-        await fake.inject_message(OWNER, "/status")
+        await fake.inject_message(OWNER, OWNER, "/status")
         status = await _until(lambda: fake.sent())
-        assert "supervisor: CPU 1.5%" in status[0]["text"] and "latency p95 12.5 ms" in status[0]["text"]
-        await fake.inject_message(OWNER, "/cfg scanner.nope 5")
+        assert status[0]["text"] == (
+            "supervisor (pid 1): CPU 1.5%  RSS 50 MB  PSS 30 MB  up 2h 00m\n"
+            "links 134, streams 4000, 6000 frames/s, reconnects 2\n"
+            "latency p95 12.5 ms, pairs 2000, signals last hour 3"
+        )
+        await fake.inject_message(OWNER, OWNER, "/cfg scanner.nope 5")
         await _until(lambda: len(fake.sent()) >= 2)
         assert fake.sent()[1]["text"].startswith("Refused, nothing changed: scanner.nope: unknown key")
-        await fake.inject_message(OWNER, "/cfg scanner.vsr_min 6")
+        await fake.inject_message(OWNER, OWNER, "/cfg scanner.vsr_min 6")
         await _until(lambda: len(fake.sent()) >= 3)
         assert fake.sent()[2]["text"] == "Changed: scanner.vsr_min = 6" and supervisor.config.scanner.vsr_min == 6.0
-        await fake.inject_message(OWNER, "/cfg")
+        await fake.inject_message(OWNER, OWNER, "/cfg")
         await _until(lambda: len(fake.sent()) >= 4)
         assert "telegram.token = ***" in fake.sent()[3]["text"] and fake.token not in fake.sent()[3]["text"]
-        await fake.inject_message(OWNER, "/pause")
+        await fake.inject_message(OWNER, OWNER, "/pause")
         await _until(lambda: bot.paused)
         bot.store.add_signal(_signal(1))
         bot._send_event.set()
         await asyncio.sleep(1.0)
         assert all("🚀" not in m["text"] for m in fake.sent())
+        assert bot.store.unsent_signals() == []  # stored and suppressed, never to be sent later
+        await fake.inject_message(OWNER, OWNER, "/resume")
+        await _until(lambda: not bot.paused)
+        bot.store.add_signal(_signal(2))
+        bot.notify()
+        cards = await _until(lambda: [m for m in fake.sent() if m["text"].startswith("🚀")])
+        assert len(cards) == 1 and _signal(2).signal_id in cards[0]["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
 
 
 async def test_telegram_429_and_outage_lose_nothing_and_burst_is_delivered(tmp_path: Path) -> None:
@@ -228,6 +264,96 @@ async def test_cards_unsent_before_a_crash_are_sent_exactly_once_after_restart(t
 @pytest.mark.parametrize("data", ["buy:../../etc", "buy:" + "A" * 70, "nope:X-1-0", "buy:", ""])
 async def test_garbage_callback_data_is_refused_before_any_lookup(tmp_path: Path, data: str) -> None:
     async with run_fake_telegram() as fake, running_bot(fake, tmp_path) as (bot, _):
-        await fake.inject_callback(OWNER, 1, data)
+        await fake.inject_callback(OWNER, OWNER, 1, data)
         answers = await _until(lambda: fake.sent("answerCallbackQuery"))
         assert answers[0]["text"] == "Unknown button."
+
+
+async def test_supervisor_silence_gives_a_clear_timeout_message(tmp_path: Path) -> None:
+    async with run_fake_telegram() as fake, running_bot(fake, tmp_path) as (_, supervisor):
+        supervisor.mute = True
+        await fake.inject_message(OWNER, OWNER, "/status")
+        await fake.inject_message(OWNER, OWNER, "/cfg scanner.vsr_min 6")
+        replies = await _until(lambda: len(fake.sent()) >= 2 and fake.sent(), timeout=5)
+        assert replies[0]["text"].startswith("The supervisor did not answer within 1 s")
+        assert "nothing changed" in replies[1]["text"]
+        assert [m["type"] for m in supervisor.received] == ["status_request", "cfg_set"]
+
+
+async def test_429_retry_after_is_honoured(tmp_path: Path) -> None:
+    async with run_fake_telegram() as fake, running_bot(fake, tmp_path) as (bot, _):
+        fake.fail_next("sendMessage", 429, retry_after=1)
+        bot.store.add_signal(_signal())
+        bot.notify()
+        await _until(lambda: fake.sent())
+        attempts = [c for c in fake.calls if c.method == "sendMessage"]
+        assert [c.ok for c in attempts] == [False, True]
+        assert attempts[1].at_ns - attempts[0].at_ns >= 0.95e9  # waited retry_after before trying again
+
+
+@pytest.mark.parametrize("mode", ["502", "refused"])
+async def test_outage_from_the_start_then_recovery_delivers_every_card_once(tmp_path: Path, mode: str) -> None:
+    async with run_fake_telegram() as fake:
+        await fake.set_outage(True, mode)
+        for n in range(5):
+            Store(tmp_path).add_signal(_signal(n))
+        async with running_bot(fake, tmp_path) as (bot, supervisor):
+            await asyncio.sleep(1.5)
+            assert fake.sent() == []
+            await fake.inject_message(OWNER, OWNER, "/status")  # queued in Telegram while the bot cannot reach it
+            await fake.set_outage(False)
+            await _until(lambda: len(fake.sent()) >= 6, timeout=20)
+            await asyncio.sleep(0.5)
+            cards = [m["text"] for m in fake.sent() if m["text"].startswith("🚀")]
+            assert len(cards) == len(set(cards)) == 5
+            assert bot.store.unsent_signals() == []
+
+
+async def test_token_never_reaches_a_log_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with run_fake_telegram() as fake, running_bot(fake, tmp_path) as (bot, _):
+        bot.store.add_signal(_signal())
+        bot.notify()
+        await _until(lambda: fake.sent())
+        await fake.set_outage(True, "refused")
+        bot.store.add_signal(_signal(1))
+        bot.notify()
+        await fake.inject_message(STRANGER, STRANGER, f"secret words {fake.token}")
+        await asyncio.sleep(1.5)
+        await fake.set_outage(False)
+        await _until(lambda: len(fake.sent()) >= 2, timeout=20)
+        await asyncio.sleep(0.5)
+    formatter = JsonFormatter("bot")
+    MASKER.set_secrets([fake.token])
+    try:
+        lines = [formatter.format(r) for r in caplog.records]
+    finally:
+        MASKER.set_secrets([])
+    assert any("127.0.0.1" in line for line in lines)  # libraries did log request URLs ...
+    assert not [line for line in lines if fake.token in line or fake.token.split(":")[1] in line]  # ... never the token
+    refused = [r for r in caplog.records if r.name == "scanner.bot.auth"]
+    assert refused and all(getattr(r, "user_id", None) == STRANGER and "secret words" not in formatter.format(r) for r in refused)
+
+
+async def test_run_bot_process_sends_cards_and_stops_on_request_or_sigterm(tmp_path: Path) -> None:
+    async with run_fake_telegram() as fake:
+        fake.long_poll_cap_s = 0.5
+        config = _config(fake, tmp_path)
+        store = Store(tmp_path)
+        ctx = mp.get_context("fork")
+        for how in ("stop", "sigterm"):
+            ours, theirs = ctx.Pipe(duplex=True)
+            proc = ctx.Process(target=run_bot, args=(config, theirs), daemon=True)
+            proc.start()
+            sig = _signal(0 if how == "stop" else 1)
+            store.add_signal(sig)
+            ours.send({"type": "signal", "signal_id": sig.signal_id})
+            await _until(lambda sid=sig.signal_id: any(sid in str(m["reply_markup"]) for m in fake.sent()), timeout=20)
+            if how == "stop":
+                ours.send({"type": "stop"})
+            else:
+                proc.terminate()
+            await _until(lambda p=proc: not p.is_alive(), timeout=15)
+            assert proc.exitcode == 0
+        assert len(fake.sent()) == 2 and store.unsent_signals() == []
+        store.close()

@@ -1,0 +1,142 @@
+"""Slash commands: what each one answers, as plain text (no parse mode, nothing to escape).
+
+Why a separate module: the answers are pure functions of the bot's state and the supervisor's
+replies, so they are tested without Telegram; process.py only routes updates here.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Protocol
+
+from common.config import Config
+
+VERSION = "0.1.0"
+NO_ANSWER = "The supervisor did not answer within {s:g} s; nothing changed. Try again shortly."
+HELP = (
+    "MEXC pump scanner. Commands:\n"
+    "/status — processes (CPU, RSS/PSS, uptime), links, streams, frames/s, reconnects, latency p95, pairs\n"
+    "/stats — signals, buys, skips, orders over 24 h\n"
+    "/cfg or /show_config — live config (secrets masked); /cfg section.key value — change it\n"
+    "/reload — re-read config.yaml\n"
+    "/pause, /resume — stop / restart cards (signals are still stored while paused)\n"
+    "/health, /version, /help"
+)
+
+
+class BotState(Protocol):
+    """What the commands need from the running bot."""
+
+    config: Config
+    paused: bool
+    request_timeout_s: float
+
+    async def ask_supervisor(self, message: dict[str, Any]) -> dict[str, Any] | None: ...
+
+    def stats(self, since_ns: int) -> dict[str, Any]: ...
+
+    def unsent_count(self) -> int: ...
+
+
+def _num(value: Any, fmt: str, default: str = "n/a") -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return default
+    return format(value, fmt)
+
+
+def _mb(value: Any) -> str:
+    return _num(value / 2**20, ".0f") + " MB" if isinstance(value, (int, float)) and not isinstance(value, bool) else "n/a"
+
+
+def _uptime(seconds: Any) -> str:
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not math.isfinite(seconds) or seconds < 0:
+        return "n/a"
+    s = int(seconds)
+    days, rest = divmod(s, 86400)
+    hours, rest = divmod(rest, 3600)
+    return (f"{days}d " if days else "") + f"{hours}h {rest // 60:02d}m"
+
+
+def format_status(status: dict[str, Any]) -> str:
+    """The /status answer; missing or odd fields show as n/a rather than failing."""
+    lines = []
+    for p in status.get("processes") or []:
+        if not isinstance(p, dict):
+            continue
+        lines.append(
+            f"{p.get('name', '?')} (pid {p.get('pid', '?')}): CPU {_num(p.get('cpu_percent'), '.1f')}%  "
+            f"RSS {_mb(p.get('rss_bytes'))}  PSS {_mb(p.get('pss_bytes'))}  up {_uptime(p.get('uptime_s'))}"
+        )
+    p95 = status.get("latency_p95_ms")
+    lines.append(f"links {_num(status.get('links'), 'd', '?')}, streams {_num(status.get('streams'), 'd', '?')}, "
+                 f"{_num(status.get('frames_per_s'), '.0f')} frames/s, reconnects {_num(status.get('reconnects'), 'd', '?')}")  # fmt: skip
+    lines.append(f"latency p95 {'n/a' if p95 is None else _num(p95, '.1f') + ' ms'}, pairs {_num(status.get('pairs_watched'), 'd', '?')}, "
+                 f"signals last hour {_num(status.get('signals_last_hour'), 'd', '?')}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def format_health(status: dict[str, Any], unsent: int, paused: bool) -> str:
+    """One line: is everything there, and are cards flowing."""
+    procs = [p for p in status.get("processes") or [] if isinstance(p, dict)]
+    links = status.get("links") or 0
+    verdict = "OK" if procs and links else "DEGRADED"
+    return (f"{verdict}: {len(procs)} processes, {links} links, {status.get('pairs_watched', 0)} pairs; "
+            f"cards {'paused' if paused else 'active'}, {unsent} waiting to be sent.")  # fmt: skip
+
+
+def format_config(public: dict[str, dict[str, Any]]) -> str:
+    """One `section.key = value` line per setting (secrets already masked by the caller)."""
+    def show(value: Any) -> str:
+        return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+    return "\n".join(f"{section}.{key} = {show(value)}" for section, keys in public.items() for key, value in keys.items())
+
+
+def format_stats(s: dict[str, Any]) -> str:
+    return (f"Last 24 h: {s.get('signals', 0)} signals ({_num(s.get('signals_per_hour', 0.0), '.2f')}/h), "
+            f"{s.get('buys', 0)} buys, {s.get('skips', 0)} skips, {s.get('paper_orders', 0)} paper and "
+            f"{s.get('live_orders', 0)} live orders.")  # fmt: skip
+
+
+async def answer(bot: BotState, name: str, args: list[str]) -> str:
+    """The reply text for /name args (name without slash, lower case)."""
+    no_answer = NO_ANSWER.format(s=bot.request_timeout_s)
+    if name in ("start", "help"):
+        return HELP
+    if name == "version":
+        return f"mexc-pump-scanner {VERSION}"
+    if name == "pause":
+        bot.paused = True
+        return "Alerts paused: signals are still stored (marked suppressed), no cards are sent. /resume to continue."
+    if name == "resume":
+        bot.paused = False
+        return "Alerts resumed: new signals are sent as cards again."
+    if name == "stats":
+        return format_stats(bot.stats(time.time_ns() - 24 * 3600 * 10**9))
+    if name in ("status", "health"):
+        reply = await bot.ask_supervisor({"type": "status_request"})
+        if reply is None:
+            return no_answer.replace("; nothing changed", "")
+        status = reply.get("status") if isinstance(reply.get("status"), dict) else {}
+        return format_status(status) if name == "status" else format_health(status, bot.unsent_count(), bot.paused)
+    if name == "reload":
+        reply = await bot.ask_supervisor({"type": "reload"})
+        if reply is None:
+            return no_answer
+        return ("Reloaded: " if reply.get("ok") else "Reload refused, nothing changed: ") + str(reply.get("message", ""))
+    if name == "show_config":
+        return format_config(bot.config.to_public_dict())
+    if name == "cfg":
+        if not args:
+            return format_config(bot.config.to_public_dict())
+        if len(args) != 2:
+            return "Usage: /cfg section.key value   (e.g. /cfg scanner.vsr_min 6)"
+        reply = await bot.ask_supervisor({"type": "cfg_set", "key": args[0], "value": args[1]})
+        if reply is None:
+            return no_answer
+        return ("Changed: " if reply.get("ok") else "Refused, nothing changed: ") + str(reply.get("message", ""))
+    return "Unknown command. /help lists them."
+
+
+NAMES = ("start", "help", "status", "stats", "cfg", "show_config", "reload", "pause", "resume", "health", "version")
