@@ -1,12 +1,15 @@
-"""Scenario files: scripted pumps, natural spikes (hard negatives), quiet pairs.
+"""Scenario files: scripted pumps, natural spikes (hard negatives), quiet pairs, new listings.
 
-YAML, validated on load with errors that name the entry and the field. Pairs are named by
-symbol or by activity rank (0 = busiest), resolved against the market's symbols.
+YAML, validated on load with errors that name the entry and the field, so a typo in a test
+scenario fails loudly instead of silently running a market without the pump. Pairs are named by
+symbol or by activity rank (0 = busiest), resolved against the market's symbols. The format is
+documented in sim/scenarios/README.md.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +36,27 @@ class Episode:
         return self.start_s <= t_s < self.start_s + self.duration_s
 
 
+@dataclass
+class Listing:
+    """A pair added to the generated market, first traded listed_s_before_start before start."""
+
+    symbol: str
+    listed_s_before_start: float
+
+
 _FIELDS: dict[str, dict[str, tuple[float, float] | None]] = {
     "pumps": {"start_s": (-1e9, 1e9), "duration_s": (1.0, 1e6), "rise_pct": (0.1, 1000.0), "volume_mult": (1.0, 1000.0), "book_imbalance": (0.0, 1.0)},
     "spikes": {"start_s": (-1e9, 1e9), "duration_s": (1.0, 1e6), "volume_mult": (1.0, 1000.0)},
     "quiet": {"start_s": (-1e9, 1e9), "duration_s": (1.0, 1e7)},
 }
 _KIND = {"pumps": "pump", "spikes": "spike", "quiet": "quiet"}
+_QUOTES = ("USDT", "USDC", "BTC")
 
 
 @dataclass
 class Scenario:
     episodes: list[Episode]
+    listings: list[Listing] = field(default_factory=list)
 
     def resolve(self, symbols: list[str]) -> None:
         index = {s: i for i, s in enumerate(symbols)}
@@ -54,8 +67,8 @@ class Scenario:
                 ep.index = index[ep.symbol]
             else:
                 assert ep.rank is not None
-                if ep.rank >= len(symbols):
-                    raise ScenarioError(f"{ep.kind} rank {ep.rank}: the market has only {len(symbols)} pairs")
+                if ep.rank >= len(symbols) - len(self.listings):
+                    raise ScenarioError(f"{ep.kind} rank {ep.rank}: the market has only {len(symbols) - len(self.listings)} ranked pairs")
                 ep.index = ep.rank
 
     def active(self, t_s: float) -> list[Episode]:
@@ -66,10 +79,10 @@ def scenario_from_mapping(raw: Any) -> Scenario:
     if raw is None:
         return Scenario([])
     if not isinstance(raw, dict):
-        raise ScenarioError("scenario: expected a mapping with pumps/spikes/quiet lists")
-    unknown = set(raw) - set(_FIELDS)
+        raise ScenarioError("scenario: expected a mapping with pumps/spikes/quiet/listings lists")
+    unknown = set(raw) - set(_FIELDS) - {"listings"}
     if unknown:
-        raise ScenarioError(f"scenario: unknown section {sorted(unknown)[0]!r} (known: pumps, spikes, quiet)")
+        raise ScenarioError(f"scenario: unknown section {sorted(unknown)[0]!r} (known: pumps, spikes, quiet, listings)")
     episodes: list[Episode] = []
     for section, fields in _FIELDS.items():
         items = raw.get(section) or []
@@ -102,8 +115,40 @@ def scenario_from_mapping(raw: Any) -> Scenario:
                 if not bounds[0] <= value <= bounds[1]:
                     raise ScenarioError(f"{where}.{name}: got {value!r}, expected {bounds[0]}..{bounds[1]}")
                 values[name] = float(value)
+            if symbol is not None and not _SYMBOL.fullmatch(symbol):
+                raise ScenarioError(f"{where}.symbol: got {symbol!r}, expected an uppercase symbol like 'PEPEUSDT'")
             episodes.append(Episode(kind=_KIND[section], symbol=symbol, rank=rank, **values))
-    return Scenario(episodes)
+    return Scenario(episodes, _listings(raw.get("listings")))
+
+
+_SYMBOL = re.compile(r"[A-Z0-9]{2,20}")
+
+
+def _listings(items: Any) -> list[Listing]:
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise ScenarioError("listings: expected a list")
+    out: list[Listing] = []
+    for n, item in enumerate(items):
+        where = f"listings[{n}]"
+        if not isinstance(item, dict):
+            raise ScenarioError(f"{where}: expected a mapping")
+        extra = set(item) - {"symbol", "listed_s_before_start"}
+        if extra:
+            raise ScenarioError(f"{where}.{sorted(extra)[0]}: unknown field")
+        symbol = item.get("symbol")
+        if not isinstance(symbol, str) or not _SYMBOL.fullmatch(symbol):
+            raise ScenarioError(f"{where}.symbol: got {symbol!r}, expected an uppercase symbol like 'NEWUSDT'")
+        if not any(symbol.endswith(q) and len(symbol) > len(q) for q in _QUOTES):
+            raise ScenarioError(f"{where}.symbol: {symbol!r} must end with a quote asset ({', '.join(_QUOTES)})")
+        if symbol in {x.symbol for x in out}:
+            raise ScenarioError(f"{where}.symbol: {symbol!r} is listed twice")
+        age = item.get("listed_s_before_start")
+        if isinstance(age, bool) or not isinstance(age, (int, float)) or not 0 <= age <= 1e8:
+            raise ScenarioError(f"{where}.listed_s_before_start: got {age!r}, expected seconds 0..1e8")
+        out.append(Listing(symbol, float(age)))
+    return out
 
 
 def load_scenario(path: str | Path) -> Scenario:

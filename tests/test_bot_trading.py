@@ -52,7 +52,7 @@ async def test_live_buy_places_one_signed_order_even_when_pressed_twice(tmp_path
 
 
 async def test_every_refusal_is_explained_and_places_no_order(tmp_path: Path) -> None:
-    async with run_emulator(pairs=80, seed=11, usdt_balance=150) as emu:
+    async with run_emulator(pairs=200, seed=11, usdt_balance=150) as emu:  # 200 pairs include non-API and no-market pairs
         good = _pick(emu, api_tradable=True, market_order_allowed=True)
         price = emu.market.last_price(good)
         cases = [
@@ -70,6 +70,7 @@ async def test_every_refusal_is_explained_and_places_no_order(tmp_path: Path) ->
             await trader.close()
             assert not result.ok and expected in result.message, (expected, result.message)
         no_market = [s.symbol for s in emu.market.symbols if s.status == "1" and s.api_tradable and not s.market_order_allowed]
+        assert no_market
         if no_market:
             trader = Trader(_config(emu.rest_url), Store(tmp_path))
             result = await trader.buy(_signal(no_market[0], emu.market.last_price(no_market[0]), n=6), 1)
