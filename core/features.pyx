@@ -2,54 +2,74 @@
 """The feature row of one pair (DESIGN.md, profile Alpha-1), written straight into a C struct.
 
 Undefined values are NaN (no trades in 5 min, book not in sync, baseline not ready), so a rule
-on them fails instead of firing on a default; the flags say which groups are meaningful.
+on them fails instead of firing on a default; the flags say which groups are meaningful:
+  ROW_BOOK_VALID      book in sync with both sides: obi, spread, cum_depth_delta computed
+                      (cum_depth_delta is still NaN without a depth sample from 180 s before);
+  ROW_BASELINE_READY  at least BASELINE_MIN known five-minute buckets and a median > 0: vsr;
+  ROW_LISTING_KNOWN   listing time known (> 0): listing_age_s;
+  ROW_CANDIDATE       a row written before its bar closed (c_fill_candidate).
+
+Bands are measured from each side's best price, and the best level always counts (DESIGN.md):
+OBI uses both sides within 10 bps, CumDepthΔ the bids within 3 bps of the best bid.
 """
 
 from libc.math cimport NAN
 
 from core.book cimport OrderBook
-from core.row cimport ROW_BASELINE_READY, ROW_BOOK_VALID, ROW_LISTING_KNOWN, FeatureRow
-from core.windows cimport DEPTH_LAG_S, TradeWindows
+from core.row cimport ROW_BASELINE_READY, ROW_BOOK_VALID, ROW_CANDIDATE, ROW_LISTING_KNOWN, FeatureRow
+from core.windows cimport (DEPTH_LAG_S, N_SUMS, SUM_BUY_VOL_10S, SUM_MAX_BLOCK, SUM_QVOL,
+                           SUM_TRADES_10S, SUM_VOL, SUM_VOL_10S, WINDOW_S, TradeWindows)
 
-DEF OBI_BAND_BPS = 10.0
-DEF DEPTH_BAND_BPS = 3.0
-DEF BASELINE_MIN = 6
+OBI_BAND_BPS = 10.0
+DEPTH_BAND_BPS = 3.0
+BASELINE_MIN = 6            # known five-minute buckets (30 min) before VSR means anything
+DEF C_OBI_BAND_BPS = 10.0
+DEF C_DEPTH_BAND_BPS = 3.0
+DEF C_BASELINE_MIN = 6
 
 
-cdef void c_fill_row(FeatureRow* row, OrderBook book, TradeWindows win, long long row_time_ms,
-                     long long listing_ms, long long recv_ns, unsigned int pair_id):
-    cdef double v, q, best, t10, b10, v10, median, bid_size, ask_size, now_depth, then_depth
+cdef inline long long _floordiv(long long a, long long b) noexcept:
+    return a // b if a >= 0 else -((-a + b - 1) // b)
+
+
+cdef void _fill(FeatureRow* row, OrderBook book, TradeWindows win, long long row_time_ms,
+                long long listing_ms, long long recv_ns, unsigned int pair_id, bint include_open) noexcept:
+    cdef double s[N_SUMS]
+    cdef double v, q, median, bid_size, ask_size, vwap
     cdef int n_base
     cdef unsigned int flags = 0
-    v, q, best, t10, b10, v10 = win.sums()
+    win.c_sums(s, include_open)
+    v = s[SUM_VOL]
+    q = s[SUM_QVOL]
     median = win.c_median_baseline(&n_base)
     row.row_time_ms = row_time_ms
     row.recv_ns = recv_ns
     row.pair_id = pair_id
     row.last_price = win.last_price
     row.quote_vol_5m = q
-    row.trades_10s = t10
-    row.buy_share_10s = b10 / v10 if v10 > 0.0 else NAN
+    row.trades_10s = s[SUM_TRADES_10S]
+    row.buy_share_10s = s[SUM_BUY_VOL_10S] / s[SUM_VOL_10S] if s[SUM_VOL_10S] > 0.0 else NAN
     if v > 0.0:
-        row.vc = best / v
-        row.pm = (win.last_price - q / v) / (q / v)
+        vwap = q / v
+        row.vc = s[SUM_MAX_BLOCK] / v
+        row.pm = (win.last_price - vwap) / vwap
     else:
         row.vc = NAN
         row.pm = NAN
-    if n_base >= BASELINE_MIN and median > 0.0:
+    if n_base >= C_BASELINE_MIN and median > 0.0:
         row.vsr = v / median
         flags |= ROW_BASELINE_READY
     else:
         row.vsr = NAN
     if book.synced and book.n_bids > 0 and book.n_asks > 0:
         flags |= ROW_BOOK_VALID
-        bid_size = book.c_size_within(True, OBI_BAND_BPS)
-        ask_size = book.c_size_within(False, OBI_BAND_BPS)
+        bid_size = book.c_size_within(True, C_OBI_BAND_BPS)
+        ask_size = book.c_size_within(False, C_OBI_BAND_BPS)
         row.obi = (bid_size - ask_size) / (bid_size + ask_size) if bid_size + ask_size > 0.0 else NAN
         row.spread = (book.asks[0].price - book.bids[0].price) / ((book.asks[0].price + book.bids[0].price) / 2.0)
-        now_depth = book.c_size_within(True, DEPTH_BAND_BPS)
-        then_depth = win.c_depth_at(row_time_ms // 1000 - DEPTH_LAG_S)
-        row.cum_depth_delta = now_depth - then_depth  # NaN when there is no sample from 180 s ago
+        # NaN when there is no depth sample from 180 s before
+        row.cum_depth_delta = book.c_size_within(True, C_DEPTH_BAND_BPS) \
+            - win.c_depth_at(_floordiv(row_time_ms, 1000) - DEPTH_LAG_S)
     else:
         row.obi = NAN
         row.spread = NAN
@@ -62,10 +82,82 @@ cdef void c_fill_row(FeatureRow* row, OrderBook book, TradeWindows win, long lon
     row.flags = flags
 
 
-def compute_row(OrderBook book, TradeWindows win, long long row_time_ms, long long listing_ms,
-                long long recv_ns=0, unsigned int pair_id=0):
-    """The row as a dict (tests, slow paths)."""
+cdef void c_fill_row(FeatureRow* row, OrderBook book, TradeWindows win, long long row_time_ms,
+                     long long listing_ms, long long recv_ns, unsigned int pair_id) noexcept:
+    """The row for the closed bars; row_time_ms is the end of the bar that closed (the open bar's start).
+
+    Leaves row.seq alone: the ring writes it.
+    """
+    _fill(row, book, win, row_time_ms, listing_ms, recv_ns, pair_id, False)
+
+
+cdef void c_fill_candidate(FeatureRow* row, OrderBook book, TradeWindows win, long long now_ms,
+                           long long listing_ms, long long recv_ns, unsigned int pair_id) noexcept:
+    """A row before the open bar closes: windows end at the end of the open bar, ROW_CANDIDATE set.
+
+    If nothing else trades in that second, its values equal the row written when the bar closes.
+    """
+    _fill(row, book, win, now_ms, listing_ms, recv_ns, pair_id, True)
+    row.flags |= ROW_CANDIDATE
+
+
+cdef bint c_precheck(TradeWindows win, double pm_min, double bar_vol_mult) noexcept:
+    """Cheap test on every deal: may this pair be a candidate before its bar closes?
+
+    True when the open bar has traded, its last price is at least pm_min above the 5-min vwap
+    of the closed bars, and its volume so far is at least bar_vol_mult times the mean one-second
+    volume of those bars. Costs a few comparisons: the closed-bar sums are cached per second.
+    """
+    cdef double s[N_SUMS]
+    cdef double vwap
+    if win.bar_trades == 0:
+        return False
+    win.c_sums(s, False)
+    if s[SUM_VOL] <= 0.0:
+        return False  # no vwap to compare with; the bar's own row comes within a second
+    vwap = s[SUM_QVOL] / s[SUM_VOL]
+    return (win.last_price - vwap) / vwap >= pm_min and win.bar_vol * WINDOW_S >= bar_vol_mult * s[SUM_VOL]
+
+
+def compute_row(OrderBook book not None, TradeWindows win not None, long long row_time_ms, long long listing_ms,
+                long long recv_ns=0, unsigned int pair_id=0, bint candidate=False) -> dict:
+    """The row as a dict (tests, slow paths); candidate=True gives c_fill_candidate's row at row_time_ms."""
     cdef FeatureRow row
     row.seq = 0
-    c_fill_row(&row, book, win, row_time_ms, listing_ms, recv_ns, pair_id)
+    if candidate:
+        c_fill_candidate(&row, book, win, row_time_ms, listing_ms, recv_ns, pair_id)
+    else:
+        c_fill_row(&row, book, win, row_time_ms, listing_ms, recv_ns, pair_id)
     return row
+
+
+def precheck(TradeWindows win not None, double pm_min, double bar_vol_mult) -> bool:
+    """See c_precheck."""
+    return c_precheck(win, pm_min, bar_vol_mult)
+
+
+def fill_rows(list books, list wins, long long row_time_ms, const long long[::1] listing_ms,
+              const unsigned int[::1] pair_ids, object out) -> int:
+    """Fill out[i] (a FEATURE_ROW_DTYPE array) with the closed-bar row of pair i; returns the count.
+
+    A batch entry point for snapshots of every pair and for benchmarks: one Python call, then C.
+    """
+    cdef Py_ssize_t n = len(books), i
+    cdef FeatureRow* rows
+    cdef OrderBook book
+    cdef TradeWindows win
+    if len(wins) != n or listing_ms.shape[0] != n or pair_ids.shape[0] != n:
+        raise ValueError("books, wins, listing_ms and pair_ids must have the same length")
+    if out.dtype.itemsize != sizeof(FeatureRow) or not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError("out must be a writeable C-contiguous FEATURE_ROW_DTYPE array")
+    if out.shape[0] < n:
+        raise ValueError(f"out holds {out.shape[0]} rows, {n} needed")
+    for i in range(n):  # type checks first, so a bad list leaves out untouched
+        if not isinstance(books[i], OrderBook) or not isinstance(wins[i], TradeWindows):
+            raise TypeError(f"pair {i}: want OrderBook and TradeWindows")
+    rows = <FeatureRow*><size_t>out.__array_interface__["data"][0]
+    for i in range(n):
+        book = <OrderBook>books[i]
+        win = <TradeWindows>wins[i]
+        c_fill_row(&rows[i], book, win, row_time_ms, listing_ms[i], 0, pair_ids[i])
+    return n

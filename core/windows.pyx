@@ -3,34 +3,64 @@
 
 Why float32 slots: 300 one-second bars per pair for 3,000 pairs must stay within a few MB; a
 float32 keeps 7 significant digits, plenty for ratios like VSR and VC, and every sum is taken in
-double at read time (so no drift from adding and subtracting). The reference twin stores the
-same float32 values, so both compute identical results.
+double at read time in a fixed order (so no drift from adding and subtracting). The reference
+twin stores the same float32 values and sums in the same order, so both give identical results.
 
 Exchange time only: a bar closes when an event of a later second arrives (a deal, or any frame's
-sendTime via c_advance); seconds without events are empty bars. Windows cover the closed bars
-ending at the start of the open bar.
+sendTime via c_advance); seconds without events are empty bars. The windows cover the closed bars
+ending at the start of the open bar:
+  - 5 min: the 300 closed seconds [bar_sec - 300, bar_sec): volume, quote volume (vwap = q / v);
+  - VC: the largest of the 5 consecutive 60 s blocks of those 300 s;
+  - 10 s: trade count, taker-buy and total base volume of [bar_sec - 10, bar_sec).
+With include_open the same windows end at the end of the open bar instead (its running totals
+standing in for its final ones): what they will be at the close if nothing else trades this second.
+
+Baseline (VSR's denominator): the median of the *known* five-minute volumes among the 72 aligned
+buckets before the bucket in progress. A bucket is known when a REST 5m kline seeded it or live
+data saw all of it (from its first second; seconds without deals are zero volume); the bucket
+live data started in the middle of is not known unless seeded. Seeded rows for the bucket live
+data started in, or later, are dropped when live data starts: that kline was still open.
+
+Bid depth (CumDepthΔ): one sample per second (the first recorded in that second wins), kept for
+192 s. depth_at(sec) is the latest sample at or before sec: seconds without a sample carry the
+previous one, because the book only changes through diffs and every diff frame records.
 """
 
-from libc.math cimport NAN, floor
+from libc.math cimport NAN
 from libc.string cimport memset
 
-from core.windows cimport BASELINE_N, BLOCK_S, DEPTH_LAG_S, DEPTH_SLOTS, DEPTH_STEP_S, SHORT_S, WINDOW_S
+from core.windows cimport (BASELINE_N, BLOCK_S, BUCKET_S, BURST_S, DEPTH_SLOTS, N_SUMS, SHORT_S,
+                           SUM_BUY_VOL_10S, SUM_MAX_BLOCK, SUM_QVOL, SUM_TRADES_10S, SUM_VOL,
+                           SUM_VOL_10S, WINDOW_S)
 
-DEF BASELINE_MIN = 6            # buckets before VSR means anything (30 min)
+DEF DBL_MAX = 1.7976931348623157e308
+DEF INT_MAX = 2147483647
+
+SUM_NAMES = ("vol_5m", "qvol_5m", "max_block_vol", "trades_10s", "buy_vol_10s", "vol_10s")
 
 
-cdef inline long long _floordiv(long long a, long long b):
+cdef inline long long _floordiv(long long a, long long b) noexcept:
     return a // b if a >= 0 else -((-a + b - 1) // b)
 
 
+cdef inline long long _mod(long long a, long long b) noexcept:
+    return a - _floordiv(a, b) * b
+
+
+cdef inline bint _good_trade(double price, double qty) noexcept:
+    return 0.0 < price <= DBL_MAX and 0.0 <= qty <= DBL_MAX
+
+
 cdef class TradeWindows:
-    """See the module docstring."""
+    """See the module docstring. c_* methods are the hot path; def wrappers serve tests and slow paths."""
 
     def __cinit__(self):
+        cdef int i
         self.bar_sec = -1
+        self.live_from_sec = -1
         self.bar_vol = self.bar_qvol = self.bar_buy_vol = 0.0
-        self.bar_first = self.bar_last = NAN
         self.bar_trades = 0
+        self.bar_first = self.bar_last = NAN
         self.last_price = NAN
         memset(self.vol, 0, sizeof(self.vol))
         memset(self.qvol, 0, sizeof(self.qvol))
@@ -39,24 +69,37 @@ cdef class TradeWindows:
         memset(self.bucket_vol, 0, sizeof(self.bucket_vol))
         for i in range(BASELINE_N):
             self.bucket_id[i] = -1
-        for i in range(DEPTH_SLOTS):
-            self.depth_block[i] = -1
-            self.depth[i] = 0.0
+        memset(self.depth, 0, sizeof(self.depth))
+        self.depth_first_sec = self.depth_last_sec = -1
         self.open_bucket_vol = 0.0
         self.open_bucket = -1
-        self.known_from_bucket = -1
         self.median_cache = NAN
+        self.median_count = 0
+        self.median_for_bucket = -2
+        memset(self.sums_cache, 0, sizeof(self.sums_cache))
+        self.sums_for_sec = -2
+
+    # --- events ------------------------------------------------------------------------------------
+
+    cdef void _start(self, long long sec) noexcept:
+        """The first live event: open its bar and drop seeded buckets that were still open."""
+        cdef int i
+        self.bar_sec = sec
+        self.live_from_sec = sec
+        self.open_bucket = _floordiv(sec, BUCKET_S)
+        for i in range(BASELINE_N):
+            if self.bucket_id[i] >= self.open_bucket:
+                self.bucket_id[i] = -1
         self.median_for_bucket = -2
 
-    cdef void c_on_trade(self, double price, double qty, int side, long long time_ms):
+    cdef void c_on_trade(self, double price, double qty, int side, long long time_ms) noexcept:
+        """One deal (side 1 = taker buy). A late deal (older second) joins the open bar: bars never reopen."""
+        if not _good_trade(price, qty):
+            return
         if self.bar_sec < 0:
-            self.bar_sec = _floordiv(time_ms, 1000)
-            self.open_bucket = _floordiv(self.bar_sec, 300)
-            if self.known_from_bucket < 0:
-                self.known_from_bucket = self.open_bucket
+            self._start(_floordiv(time_ms, 1000))
         elif time_ms >= (self.bar_sec + 1) * 1000:
             self.c_advance(time_ms)
-        # A late trade (older second) counts in the open bar: bars never reopen.
         if self.bar_trades == 0:
             self.bar_first = price
         self.bar_last = price
@@ -67,10 +110,10 @@ cdef class TradeWindows:
             self.bar_buy_vol += qty
         self.bar_trades += 1
 
-    cdef void _close_bar(self):
+    cdef void _close_bar(self) noexcept:
         cdef long long s = self.bar_sec
-        cdef int slot = s % WINDOW_S
-        cdef int short_slot = s % SHORT_S
+        cdef int slot = <int>_mod(s, WINDOW_S)
+        cdef int short_slot = <int>_mod(s, SHORT_S)
         self.vol[slot] = <float>self.bar_vol
         self.qvol[slot] = <float>self.bar_qvol
         self.buy_vol[short_slot] = <float>self.bar_buy_vol
@@ -80,136 +123,255 @@ cdef class TradeWindows:
         self.bar_trades = 0
         self.bar_first = self.bar_last = NAN
 
-    cdef void _complete_bucket(self, long long bucket, double volume):
-        cdef int slot = bucket % BASELINE_N
+    cdef void _complete_bucket(self, long long bucket, double volume) noexcept:
+        """A finished bucket: kept only if live data saw it from its first second."""
+        cdef int slot
+        if bucket * BUCKET_S < self.live_from_sec:
+            return
+        slot = <int>_mod(bucket, BASELINE_N)
         if self.bucket_id[slot] <= bucket:
             self.bucket_id[slot] = <int>bucket
             self.bucket_vol[slot] = <float>volume
+            self.median_for_bucket = -2
 
-    cdef int c_advance(self, long long now_ms):
+    cdef int c_advance(self, long long now_ms) noexcept:
         """Close every bar that ended at or before now_ms; returns how many (empty ones count)."""
         cdef long long now_sec = _floordiv(now_ms, 1000)
-        cdef long long s, b
-        cdef int closed = 0
+        cdef long long s, b, target, total
         if self.bar_sec < 0:
-            self.bar_sec = now_sec
-            self.open_bucket = _floordiv(now_sec, 300)
-            if self.known_from_bucket < 0:
-                self.known_from_bucket = self.open_bucket
+            self._start(now_sec)
             return 0
         if now_sec <= self.bar_sec:
             return 0
+        total = now_sec - self.bar_sec
         s = self.bar_sec
         while s < now_sec:
             self.bar_sec = s
             self._close_bar()  # the open bar first, then empty seconds (zero slots)
-            closed += 1
-            b = _floordiv(s + 1, 300)
+            b = _floordiv(s + 1, BUCKET_S)
             if b != self.open_bucket:
                 self._complete_bucket(self.open_bucket, self.open_bucket_vol)
                 self.open_bucket_vol = 0.0
                 self.open_bucket = b
             s += 1
             if s < now_sec - WINDOW_S:
-                # A long silence: only the last window's worth of empty slots needs writing; the
-                # bucket in progress is complete (nothing else will trade in it), the skipped
-                # buckets stay unknown and so count as zero volume.
-                self._complete_bucket(self.open_bucket, self.open_bucket_vol)
-                s = now_sec - WINDOW_S
-                self.open_bucket = _floordiv(s, 300)
-                self.open_bucket_vol = 0.0
+                # A long silence: only the last window's worth of empty slots needs writing. The
+                # buckets it spans are complete and (after the open one) empty: known zeros.
+                target = now_sec - WINDOW_S
+                b = _floordiv(target, BUCKET_S)
+                if b != self.open_bucket:
+                    self._complete_bucket(self.open_bucket, self.open_bucket_vol)
+                    s = self.open_bucket + 1
+                    if s < b - BASELINE_N:
+                        s = b - BASELINE_N
+                    while s < b:
+                        self._complete_bucket(s, 0.0)
+                        s += 1
+                    self.open_bucket = b
+                    self.open_bucket_vol = 0.0
+                s = target
         self.bar_sec = now_sec
-        return closed
+        return <int>total if total < INT_MAX else INT_MAX
 
-    def on_trade(self, double price, double qty, int side, long long time_ms):
+    def on_trade(self, double price, double qty, int side, long long time_ms) -> None:
+        """Slow-path wrapper; refuses a bad deal with ValueError (the hot path skips it)."""
+        if not _good_trade(price, qty):
+            raise ValueError(f"bad deal: price {price!r} must be finite and > 0, qty {qty!r} finite and >= 0")
         self.c_on_trade(price, qty, side, time_ms)
 
-    def advance(self, long long now_ms):
+    def advance(self, long long now_ms) -> int:
         return self.c_advance(now_ms)
 
-    def seed_klines(self, list rows):
-        """Seed completed 5-min buckets from REST 5m klines: (open_ms, volume, quote_volume)."""
-        cdef long long bucket, first = -1
-        for open_ms, volume, _ in rows:
-            bucket = _floordiv(open_ms, 300_000)
+    def replay_trades(self, const double[::1] price, const double[::1] qty, const int[::1] side,
+                      const long long[::1] time_ms) -> None:
+        """Feed many deals from arrays in one call (replay, benchmarks); bad deals are skipped."""
+        cdef Py_ssize_t n = price.shape[0], i
+        if qty.shape[0] != n or side.shape[0] != n or time_ms.shape[0] != n:
+            raise ValueError("price, qty, side and time_ms must have the same length")
+        for i in range(n):
+            self.c_on_trade(price[i], qty[i], side[i], time_ms[i])
+
+    def seed_klines(self, list rows) -> None:
+        """Seed finished 5-min buckets from REST 5m klines: (open_ms, volume, quote_volume).
+
+        Rows for the bucket in progress (or later) are ignored once live data runs; before that,
+        they are dropped when live data starts. Raises ValueError on a bad row (nothing stored).
+        """
+        cdef list buckets = []
+        cdef long long bucket
+        cdef int slot
+        for row in rows:
+            try:
+                open_ms, volume, _ = row
+                bucket = _floordiv(int(open_ms), BUCKET_S * 1000)
+                volume = float(volume)
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise ValueError(f"bad kline row {row!r}: want (open_ms, volume, quote_volume)") from exc
+            if not 0.0 <= volume <= DBL_MAX or bucket < 0 or bucket > INT_MAX:
+                raise ValueError(f"bad kline row {row!r}: volume must be finite and >= 0, open time >= 0")
+            buckets.append((bucket, volume))
+        for bucket, volume in buckets:
             if self.open_bucket >= 0 and bucket >= self.open_bucket:
-                continue  # the open bucket is live data's job
-            self._complete_bucket(bucket, volume)
-            if first < 0 or bucket < first:
-                first = bucket
-        if first >= 0 and (self.known_from_bucket < 0 or first < self.known_from_bucket):
-            self.known_from_bucket = first
+                continue
+            slot = <int>_mod(bucket, BASELINE_N)
+            if self.bucket_id[slot] <= bucket:
+                self.bucket_id[slot] = <int>bucket
+                self.bucket_vol[slot] = <float>volume
         self.median_for_bucket = -2
 
-    cdef double c_median_baseline(self, int* count):
-        """Median of the 72 completed five-minute volumes before the open bucket."""
+    # --- windows ---------------------------------------------------------------------------------
+
+    cdef void c_sums(self, double* out, bint include_open) noexcept:
+        """Fill out[N_SUMS] (SUM_* order); the closed-bar variant is cached per open bar."""
+        cdef long long end = self.bar_sec, lo
+        cdef double v = 0.0, q = 0.0, block, best = 0.0, t10 = 0.0, b10 = 0.0, v10 = 0.0
+        cdef int k, i, j, slot, short
+        if not include_open and self.sums_for_sec == end:
+            for i in range(N_SUMS):
+                out[i] = self.sums_cache[i]
+            return
+        if end >= 0:
+            # The 300 seconds [lo, lo + 300) in time order; with include_open the last is the open bar.
+            lo = end - WINDOW_S + (1 if include_open else 0)
+            slot = <int>_mod(lo, WINDOW_S)
+            for k in range(WINDOW_S // BLOCK_S):
+                block = 0.0
+                for j in range(BLOCK_S):
+                    if include_open and k == WINDOW_S // BLOCK_S - 1 and j == BLOCK_S - 1:
+                        block += <double>(<float>self.bar_vol)
+                        q += <double>(<float>self.bar_qvol)
+                    else:
+                        block += self.vol[slot]
+                        q += self.qvol[slot]
+                    slot += 1
+                    if slot == WINDOW_S:
+                        slot = 0
+                v += block
+                if block > best:
+                    best = block
+            slot = <int>_mod(lo + WINDOW_S - BURST_S, WINDOW_S)
+            short = <int>_mod(lo + WINDOW_S - BURST_S, SHORT_S)
+            for j in range(BURST_S):
+                if include_open and j == BURST_S - 1:
+                    t10 += self.bar_trades if self.bar_trades < 65535 else 65535
+                    b10 += <double>(<float>self.bar_buy_vol)
+                    v10 += <double>(<float>self.bar_vol)
+                else:
+                    t10 += self.trades[short]
+                    b10 += self.buy_vol[short]
+                    v10 += self.vol[slot]
+                slot += 1
+                if slot == WINDOW_S:
+                    slot = 0
+                short += 1
+                if short == SHORT_S:
+                    short = 0
+        out[SUM_VOL] = v
+        out[SUM_QVOL] = q
+        out[SUM_MAX_BLOCK] = best
+        out[SUM_TRADES_10S] = t10
+        out[SUM_BUY_VOL_10S] = b10
+        out[SUM_VOL_10S] = v10
+        if not include_open:
+            for i in range(N_SUMS):
+                self.sums_cache[i] = out[i]
+            self.sums_for_sec = end
+
+    def sums(self, bint include_open=False) -> tuple:
+        """(vol_5m, qvol_5m, max 1-min block volume, trades_10s, buy_vol_10s, vol_10s); see SUM_NAMES."""
+        cdef double out[N_SUMS]
+        self.c_sums(out, include_open)
+        return tuple(out[i] for i in range(N_SUMS))
+
+    cdef double c_median_baseline(self, int* count) noexcept:
+        """Median of the known five-minute volumes among the 72 buckets before the open one."""
         cdef float[BASELINE_N] values
-        cdef int n = 0, i, j, slot
+        cdef int n = 0, j, slot
         cdef long long b, cur = self.open_bucket
         cdef float v
-        if cur < 0 or self.known_from_bucket < 0:
-            count[0] = 0
-            return NAN
-        for b in range(cur - BASELINE_N, cur):
-            if b < self.known_from_bucket:
-                continue
-            slot = b % BASELINE_N
-            v = self.bucket_vol[slot] if self.bucket_id[slot] == b else 0.0
-            # insertion sort: 72 values at most
-            j = n
-            while j > 0 and values[j - 1] > v:
-                values[j] = values[j - 1]
-                j -= 1
-            values[j] = v
-            n += 1
-        count[0] = n
+        if self.median_for_bucket == cur:
+            count[0] = self.median_count
+            return self.median_cache
+        if cur >= 0:
+            for b in range(cur - BASELINE_N, cur):
+                slot = <int>_mod(b, BASELINE_N)
+                if self.bucket_id[slot] != b:
+                    continue
+                v = self.bucket_vol[slot]
+                j = n  # insertion sort: 72 values at most, once per bucket thanks to the cache
+                while j > 0 and values[j - 1] > v:
+                    values[j] = values[j - 1]
+                    j -= 1
+                values[j] = v
+                n += 1
         if n == 0:
-            return NAN
-        if n % 2:
-            return values[n // 2]
-        return (<double>values[n // 2 - 1] + <double>values[n // 2]) / 2.0
+            self.median_cache = NAN
+        elif n % 2:
+            self.median_cache = values[n // 2]
+        else:
+            self.median_cache = (<double>values[n // 2 - 1] + <double>values[n // 2]) / 2.0
+        self.median_count = n
+        self.median_for_bucket = cur
+        count[0] = n
+        return self.median_cache
 
-    cdef void c_record_bid_depth(self, long long time_ms, double depth):
-        cdef long long block = _floordiv(_floordiv(time_ms, 1000), DEPTH_STEP_S)
-        cdef int slot = block % DEPTH_SLOTS
-        if self.depth_block[slot] != block:
-            self.depth_block[slot] = <int>block
-            self.depth[slot] = <float>depth
-
-    def record_bid_depth(self, long long time_ms, double depth):
-        self.c_record_bid_depth(time_ms, depth)
-
-    cdef double c_depth_at(self, long long sec):
-        cdef long long block = _floordiv(sec, DEPTH_STEP_S)
-        cdef int slot = block % DEPTH_SLOTS
-        if self.depth_block[slot] == block:
-            return self.depth[slot]
-        return NAN
-
-    # --- windows over the closed bars -----------------------------------------------------------
-
-    def sums(self):
-        """(vol_5m, qvol_5m, max 1-min block volume, trades_10s, buy_vol_10s, vol_10s) over the closed bars."""
-        cdef double v = 0.0, q = 0.0, block, best = 0.0, t10 = 0.0, b10 = 0.0, v10 = 0.0
-        cdef long long end = self.bar_sec, s
-        cdef int k
-        if end < 0:
-            return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-        for k in range(WINDOW_S // BLOCK_S):
-            block = 0.0
-            for s in range(end - WINDOW_S + k * BLOCK_S, end - WINDOW_S + (k + 1) * BLOCK_S):
-                block += self.vol[s % WINDOW_S]
-                q += self.qvol[s % WINDOW_S]
-            v += block
-            if block > best:
-                best = block
-        for s in range(end - 10, end):
-            t10 += self.trades[s % SHORT_S]
-            b10 += self.buy_vol[s % SHORT_S]
-            v10 += self.vol[s % WINDOW_S]
-        return (v, q, best, t10, b10, v10)
-
-    def median_baseline(self):
+    def median_baseline(self) -> tuple:
+        """(median, number of known buckets it was taken over)."""
         cdef int n
         cdef double m = self.c_median_baseline(&n)
         return m, n
+
+    # --- bid depth history -------------------------------------------------------------------------
+
+    cdef void c_record_bid_depth(self, long long time_ms, double depth) noexcept:
+        cdef long long sec = _floordiv(time_ms, 1000), s
+        cdef float carry
+        if self.depth_last_sec >= 0 and sec <= self.depth_last_sec:
+            return  # the first sample of a second wins; late ones are ignored
+        if self.depth_last_sec >= 0:
+            carry = self.depth[_mod(self.depth_last_sec, DEPTH_SLOTS)]
+            s = self.depth_last_sec + 1
+            if s < sec - DEPTH_SLOTS + 1:
+                s = sec - DEPTH_SLOTS + 1
+            while s < sec:
+                self.depth[_mod(s, DEPTH_SLOTS)] = carry
+                s += 1
+        else:
+            self.depth_first_sec = sec
+        self.depth[_mod(sec, DEPTH_SLOTS)] = <float>depth
+        self.depth_last_sec = sec
+
+    def record_bid_depth(self, long long time_ms, double depth) -> None:
+        """Bid depth sample (size within 3 bps of the best bid) for the second of time_ms."""
+        self.c_record_bid_depth(time_ms, depth)
+
+    cdef double c_depth_at(self, long long sec) noexcept:
+        if self.depth_last_sec < 0 or sec < self.depth_first_sec or sec <= self.depth_last_sec - DEPTH_SLOTS:
+            return NAN
+        if sec > self.depth_last_sec:
+            sec = self.depth_last_sec
+        return self.depth[_mod(sec, DEPTH_SLOTS)]
+
+    def depth_at(self, long long sec) -> float:
+        """The latest bid-depth sample at or before second sec; NaN if none is kept."""
+        return self.c_depth_at(sec)
+
+    def nbytes(self) -> int:
+        """Bytes this object holds (all its arrays are inline: nothing else is allocated)."""
+        return (<object>self).__sizeof__()
+
+
+def advance_all(list wins, long long now_ms) -> int:
+    """Advance every TradeWindows in wins to now_ms in one call; returns the bars closed in all.
+
+    For batch paths (replay, benchmarks): the exchange clock passing for a whole set of pairs.
+    """
+    cdef long long total = 0
+    cdef TradeWindows win
+    for obj in wins:
+        if not isinstance(obj, TradeWindows):
+            raise TypeError(f"want TradeWindows, got {type(obj).__name__}")
+    for obj in wins:
+        win = <TradeWindows>obj
+        total += win.c_advance(now_ms)
+    return total

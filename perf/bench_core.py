@@ -166,8 +166,8 @@ def memory(pairs: int) -> dict[str, Any]:
         tracemalloc.stop()
         used = sum(s.size_diff for s in snap.compare_to(base, "filename"))
         if name == "engine":
-            # tracemalloc does not see libc malloc: add the order books' level arrays (K=32 per side).
-            used += pairs * 32 * 2 * 16
+            # tracemalloc does not see libc malloc: add the order books level arrays (K=64 per side).
+            used += pairs * 64 * 2 * 16
         result[f"{name}_bytes"] = used
         result[f"{name}_bytes_per_pair"] = used / pairs
         if name == "engine":

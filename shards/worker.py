@@ -71,6 +71,9 @@ class ShardWorker:
         self._next_link_id = 0
         self._replacing: dict[int, tuple[Link, float]] = {}  # retiring link id -> (replacement, started)
         self._retiring: set[int] = set()
+        # Refused pairs are reported in one message per housekeeping tick: a burst of small
+        # messages could fill the pipe while the supervisor is busy sending a large plan.
+        self._blocked_unreported: list[str] = []
 
     # --- hot path ----------------------------------------------------------------------------
 
@@ -94,8 +97,8 @@ class ShardWorker:
                 symbol = symbol_of(channel)
                 if symbol in self.pairs and symbol not in self.blocked:
                     self.blocked.add(symbol)
+                    self._blocked_unreported.append(symbol)
                     log.warning("subscription refused", extra={"symbol": symbol, "shard": self.index})
-                    self._send({"type": "blocked", "symbol": symbol})
                     self._remove_pair(symbol)
         elif ack.kind is AckKind.ERROR:
             log.warning("control reply not understood", extra={"text": ack.text[:120], "shard": self.index})
@@ -287,6 +290,9 @@ class ShardWorker:
             await asyncio.sleep(0.25)
             self.engine.tick()
             self.engine.flush_notify()
+            if self._blocked_unreported:
+                self._send({"type": "blocked", "symbols": self._blocked_unreported})
+                self._blocked_unreported = []
             self.engine.set_pair_counts(len(self.pairs), len(self.blocked), sum(len(link.confirmed) for link in self.links))
             self.engine.heartbeat(time.time_ns())
             now = time.monotonic()

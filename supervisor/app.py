@@ -170,10 +170,10 @@ class Supervisor:
             while conn.poll():
                 message = conn.recv()
                 if isinstance(message, dict) and message.get("type") == "blocked":
-                    symbol = str(message.get("symbol"))
-                    self.blocked.add(symbol)
-                    handle.pairs.pop(symbol, None)
-                    log.warning("pair blocked by exchange", extra={"symbol": symbol})
+                    for symbol in map(str, message.get("symbols", [])):
+                        self.blocked.add(symbol)
+                        handle.pairs.pop(symbol, None)
+                    log.warning("pairs blocked by exchange", extra={"count": len(message.get("symbols", []))})
         except (EOFError, OSError):
             asyncio.get_running_loop().remove_reader(conn.fileno())
 

@@ -90,10 +90,24 @@ async def test_a_large_plan_over_the_pipe_does_not_stop_the_shard() -> None:
             plan = {"type": "plan", "pairs": [[i + 1, f"PAIR{i:05d}USDT"] for i in range(3000)]}  # ~100 KB, far above a pipe buffer
             sender = threading.Thread(target=ours.send, args=(plan,))
             sender.start()
+            received: list = []
+
+            def drain() -> None:  # the supervisor's side keeps reading, as the real one does
+                while not stop_reading.is_set():
+                    if ours.poll(0.1):
+                        received.append(ours.recv())
+
+            stop_reading = threading.Event()
+            reader = threading.Thread(target=drain)
+            reader.start()
             assert await _until(lambda: len(worker.pairs) + len(worker.blocked) >= 3000, 10)
             sender.join(5)
             assert not worker._stop.is_set() and not task.done()
+            assert await _until(lambda: sum(len(m.get("symbols", [])) for m in received if m.get("type") == "blocked") >= 2990, 10)
+            assert len([m for m in received if m.get("type") == "blocked"]) < 100  # batched, not one per pair
         finally:
+            stop_reading.set()
+            reader.join(5)
             worker._stop.set()
             await asyncio.wait_for(task, 20)
             ring.close()

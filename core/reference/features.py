@@ -1,19 +1,20 @@
-"""Plain-Python twin of core/features.pyx."""
+"""Plain-Python twin of core/features.pyx: the Alpha-1 row from a book and trade windows."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from core.reference.windows import DEPTH_LAG_S, ReferenceWindows
-from core.rowspec import ROW_BASELINE_READY, ROW_BOOK_VALID, ROW_LISTING_KNOWN
+from core.reference.windows import DEPTH_LAG_S, WINDOW_S, ReferenceWindows
+from core.rowspec import ROW_BASELINE_READY, ROW_BOOK_VALID, ROW_CANDIDATE, ROW_LISTING_KNOWN
 
 OBI_BAND_BPS, DEPTH_BAND_BPS, BASELINE_MIN = 10.0, 3.0, 6
 
 
-def compute_row(book: Any, win: ReferenceWindows, row_time_ms: int, listing_ms: int, recv_ns: int = 0, pair_id: int = 0) -> dict[str, Any]:
+def compute_row(book: Any, win: ReferenceWindows, row_time_ms: int, listing_ms: int, recv_ns: int = 0,
+                pair_id: int = 0, candidate: bool = False) -> dict[str, Any]:  # fmt: skip
     """book: anything with synced, levels(), size_within() (ReferenceBook or OrderBook)."""
-    v, q, best, t10, b10, v10 = win.sums()
+    v, q, best, t10, b10, v10 = win.sums(include_open=candidate)
     median, n_base = win.median_baseline()
     flags = 0
     row: dict[str, Any] = {"seq": 0, "row_time_ms": row_time_ms, "recv_ns": recv_ns, "pair_id": pair_id, "last_price": win.last_price,
@@ -31,7 +32,9 @@ def compute_row(book: Any, win: ReferenceWindows, row_time_ms: int, listing_ms: 
         b, a = book.size_within(True, OBI_BAND_BPS), book.size_within(False, OBI_BAND_BPS)
         row["obi"] = (b - a) / (b + a) if b + a > 0 else math.nan
         row["spread"] = (asks[0][0] - bids[0][0]) / ((asks[0][0] + bids[0][0]) / 2.0)
-        row["cum_depth_delta"] = book.size_within(True, DEPTH_BAND_BPS) - win.depth_at(row_time_ms // 1000 - DEPTH_LAG_S)
+        row["cum_depth_delta"] = book.size_within(True, DEPTH_BAND_BPS) - win.depth_at(
+            row_time_ms // 1000 - DEPTH_LAG_S
+        )
     else:
         row["obi"] = row["spread"] = row["cum_depth_delta"] = math.nan
     if listing_ms > 0:
@@ -39,5 +42,16 @@ def compute_row(book: Any, win: ReferenceWindows, row_time_ms: int, listing_ms: 
         row["listing_age_s"] = (row_time_ms - listing_ms) / 1000.0
     else:
         row["listing_age_s"] = math.nan
-    row["flags"] = flags
+    row["flags"] = flags | (ROW_CANDIDATE if candidate else 0)
     return row
+
+
+def precheck(win: ReferenceWindows, pm_min: float, bar_vol_mult: float) -> bool:
+    """Twin of core.features.c_precheck."""
+    if win.bar_trades == 0:
+        return False
+    v, q = win.sums()[:2]
+    if v <= 0:
+        return False
+    vwap = q / v
+    return (win.last_price - vwap) / vwap >= pm_min and win.bar_vol * WINDOW_S >= bar_vol_mult * v

@@ -1,4 +1,10 @@
-"""Plain-Python twin of core/windows.pyx: the same float32 slots, the same closing rules."""
+"""Plain-Python twin of core/windows.pyx: the same float32 slots, closing rules and summing order.
+
+Why the same float32 rounding: the compiled windows keep one-second bars as float32 to fit the
+memory budget; the twin rounds the same values at the same points and adds them in the same
+order, so the property tests can demand exact equality rather than a tolerance. The storage is
+plain (dicts keyed by second or bucket) so the rules can be read without ring-buffer arithmetic.
+"""
 
 from __future__ import annotations
 
@@ -6,134 +12,173 @@ import math
 
 import numpy as np
 
-WINDOW_S, BLOCK_S, SHORT_S, BASELINE_N, DEPTH_SLOTS, DEPTH_STEP_S, DEPTH_LAG_S = 300, 60, 16, 72, 40, 5, 180
+WINDOW_S, BLOCK_S, BURST_S, BUCKET_S, BASELINE_N, DEPTH_SLOTS, DEPTH_LAG_S = 300, 60, 10, 300, 72, 192, 180
 f32 = np.float32
 
 
+def _r(x: float) -> float:
+    """x rounded to float32, back as a Python float."""
+    return float(f32(x))
+
+
+def _good_trade(price: float, qty: float) -> bool:
+    return price > 0.0 and math.isfinite(price) and qty >= 0.0 and math.isfinite(qty)
+
+
 class ReferenceWindows:
+    """Closed one-second bars by second, known five-minute buckets by id, depth samples by second."""
+
     def __init__(self) -> None:
         self.bar_sec = -1
-        self.bar_vol = self.bar_qvol = self.bar_buy = 0.0
+        self.live_from_sec = -1
+        self.bar_vol = self.bar_qvol = self.bar_buy_vol = 0.0
         self.bar_trades = 0
+        self.bar_first = self.bar_last = math.nan
         self.last_price = math.nan
-        self.vol = [f32(0)] * WINDOW_S
-        self.qvol = [f32(0)] * WINDOW_S
-        self.buy_vol = [f32(0)] * SHORT_S
-        self.trades = [0] * SHORT_S
-        self.buckets: dict[int, float] = {}  # completed bucket id -> float32 volume
+        self.bars: dict[int, tuple[float, float, float, int]] = {}  # sec -> f32 vol, qvol, buy vol; trades
+        self.buckets: dict[int, float] = {}  # known bucket id -> f32 volume
         self.open_bucket = -1
         self.open_bucket_vol = 0.0
-        self.known_from = -1
-        self.depth: dict[int, float] = {}
+        self.depth: dict[int, float] = {}  # sec -> f32 sample
+        self.depth_first = -1
+
+    def _start(self, sec: int) -> None:
+        self.bar_sec = self.live_from_sec = sec
+        self.open_bucket = sec // BUCKET_S
+        self.buckets = {b: v for b, v in self.buckets.items() if b < self.open_bucket}
 
     def on_trade(self, price: float, qty: float, side: int, time_ms: int) -> None:
+        if not _good_trade(price, qty):
+            raise ValueError(f"bad deal: price {price!r}, qty {qty!r}")
         if self.bar_sec < 0:
-            self.bar_sec = time_ms // 1000
-            self.open_bucket = self.bar_sec // 300
-            if self.known_from < 0:
-                self.known_from = self.open_bucket
+            self._start(time_ms // 1000)
         elif time_ms >= (self.bar_sec + 1) * 1000:
             self.advance(time_ms)
-        self.last_price = price
+        if self.bar_trades == 0:
+            self.bar_first = price
+        self.bar_last = self.last_price = price
         self.bar_vol += qty
         self.bar_qvol += qty * price
         if side == 1:
-            self.bar_buy += qty
+            self.bar_buy_vol += qty
         self.bar_trades += 1
 
     def _close_bar(self) -> None:
         s = self.bar_sec
-        self.vol[s % WINDOW_S] = f32(self.bar_vol)
-        self.qvol[s % WINDOW_S] = f32(self.bar_qvol)
-        self.buy_vol[s % SHORT_S] = f32(self.bar_buy)
-        self.trades[s % SHORT_S] = min(self.bar_trades, 65535)
-        self.open_bucket_vol += float(f32(self.bar_vol))
-        self.bar_vol = self.bar_qvol = self.bar_buy = 0.0
+        self.bars[s] = (_r(self.bar_vol), _r(self.bar_qvol), _r(self.bar_buy_vol), min(self.bar_trades, 65535))
+        if len(self.bars) > WINDOW_S + 2:
+            self.bars = {t: bar for t, bar in self.bars.items() if t >= s - WINDOW_S}
+        self.open_bucket_vol += _r(self.bar_vol)
+        self.bar_vol = self.bar_qvol = self.bar_buy_vol = 0.0
         self.bar_trades = 0
+        self.bar_first = self.bar_last = math.nan
 
     def _complete(self, bucket: int, volume: float) -> None:
-        self.buckets[bucket] = float(f32(volume))
+        if bucket * BUCKET_S < self.live_from_sec:
+            return  # live data started inside this bucket: its volume is partial
+        self.buckets[bucket] = _r(volume)
         for old in [b for b in self.buckets if b < bucket - 2 * BASELINE_N]:
             del self.buckets[old]
 
     def advance(self, now_ms: int) -> int:
         now_sec = now_ms // 1000
         if self.bar_sec < 0:
-            self.bar_sec = now_sec
-            self.open_bucket = now_sec // 300
-            if self.known_from < 0:
-                self.known_from = self.open_bucket
+            self._start(now_sec)
             return 0
         if now_sec <= self.bar_sec:
             return 0
-        closed = 0
+        total = now_sec - self.bar_sec
+        # Close the open bar, then every empty second; bucket boundaries complete buckets.
+        # (The compiled windows skip most of a long silence; the outcome is the same.)
         s = self.bar_sec
         while s < now_sec:
+            if s < now_sec - WINDOW_S - 1 and s > self.bar_sec:
+                # Seconds that can no longer reach the window: only bucket bookkeeping matters.
+                next_bucket_start = (s // BUCKET_S + 1) * BUCKET_S
+                s = min(next_bucket_start - 1, now_sec - WINDOW_S - 1)
             self.bar_sec = s
             self._close_bar()
-            closed += 1
-            b = (s + 1) // 300
+            b = (s + 1) // BUCKET_S
             if b != self.open_bucket:
                 self._complete(self.open_bucket, self.open_bucket_vol)
                 self.open_bucket_vol = 0.0
                 self.open_bucket = b
             s += 1
-            if s < now_sec - WINDOW_S:
-                self._complete(self.open_bucket, self.open_bucket_vol)
-                s = now_sec - WINDOW_S
-                self.open_bucket = s // 300
-                self.open_bucket_vol = 0.0
         self.bar_sec = now_sec
-        return closed
+        return min(total, 2**31 - 1)
 
     def seed_klines(self, rows: list[tuple[int, float, float]]) -> None:
-        first = -1
-        for open_ms, volume, _ in rows:
-            bucket = open_ms // 300_000
+        parsed = []
+        for row in rows:
+            try:
+                open_ms, volume, _ = row
+                bucket, volume = int(open_ms) // (BUCKET_S * 1000), float(volume)
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise ValueError(f"bad kline row {row!r}") from exc
+            if not (volume >= 0.0 and math.isfinite(volume)) or not 0 <= bucket <= 2**31 - 1:
+                raise ValueError(f"bad kline row {row!r}")
+            parsed.append((bucket, volume))
+        for bucket, volume in parsed:
             if self.open_bucket >= 0 and bucket >= self.open_bucket:
                 continue
-            self._complete(bucket, volume)
-            first = bucket if first < 0 else min(first, bucket)
-        if first >= 0 and (self.known_from < 0 or first < self.known_from):
-            self.known_from = first
+            slot_holder = [b for b in self.buckets if b % BASELINE_N == bucket % BASELINE_N]
+            if all(b <= bucket for b in slot_holder):
+                for b in slot_holder:
+                    del self.buckets[b]
+                self.buckets[bucket] = _r(volume)
 
-    def median_baseline(self) -> tuple[float, int]:
-        cur = self.open_bucket
-        if cur < 0 or self.known_from < 0:
-            return math.nan, 0
-        values = [self.buckets.get(b, 0.0) for b in range(cur - BASELINE_N, cur) if b >= self.known_from]
-        if not values:
-            return math.nan, 0
-        values.sort()
-        n = len(values)
-        return (values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2.0), n
+    def _bar(self, s: int, include_open: bool) -> tuple[float, float, float, int]:
+        if include_open and s == self.bar_sec:
+            return _r(self.bar_vol), _r(self.bar_qvol), _r(self.bar_buy_vol), min(self.bar_trades, 65535)
+        return self.bars.get(s, (0.0, 0.0, 0.0, 0))
 
-    def record_bid_depth(self, time_ms: int, depth: float) -> None:
-        block = (time_ms // 1000) // DEPTH_STEP_S
-        if block not in self.depth:
-            self.depth[block] = float(f32(depth))
-        for old in [b for b in self.depth if b <= block - DEPTH_SLOTS]:
-            del self.depth[old]
-
-    def depth_at(self, sec: int) -> float:
-        return self.depth.get(sec // DEPTH_STEP_S, math.nan)
-
-    def sums(self) -> tuple[float, float, float, float, float, float]:
+    def sums(self, include_open: bool = False) -> tuple[float, float, float, float, float, float]:
         end = self.bar_sec
         if end < 0:
             return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        lo = end - WINDOW_S + (1 if include_open else 0)
         v = q = best = 0.0
         for k in range(WINDOW_S // BLOCK_S):
             block = 0.0
-            for s in range(end - WINDOW_S + k * BLOCK_S, end - WINDOW_S + (k + 1) * BLOCK_S):
-                block += float(self.vol[s % WINDOW_S])
-                q += float(self.qvol[s % WINDOW_S])
+            for s in range(lo + k * BLOCK_S, lo + (k + 1) * BLOCK_S):
+                bar = self._bar(s, include_open)
+                block += bar[0]
+                q += bar[1]
             v += block
             best = max(best, block)
-        t10 = float(sum(self.trades[s % SHORT_S] for s in range(end - 10, end)))
-        b10 = 0.0
-        v10 = 0.0
-        for s in range(end - 10, end):
-            b10 += float(self.buy_vol[s % SHORT_S])
-            v10 += float(self.vol[s % WINDOW_S])
+        t10 = b10 = v10 = 0.0
+        for s in range(lo + WINDOW_S - BURST_S, lo + WINDOW_S):
+            bar = self._bar(s, include_open)
+            t10 += bar[3]
+            b10 += bar[2]
+            v10 += bar[0]
         return (v, q, best, t10, b10, v10)
+
+    def median_baseline(self) -> tuple[float, int]:
+        cur = self.open_bucket
+        values = sorted(self.buckets[b] for b in range(cur - BASELINE_N, cur) if b in self.buckets) if cur >= 0 else []
+        n = len(values)
+        if n == 0:
+            return math.nan, 0
+        return (values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2.0), n
+
+    def record_bid_depth(self, time_ms: int, depth: float) -> None:
+        sec = time_ms // 1000
+        if self.depth and sec <= max(self.depth):
+            return  # the first sample of a second wins
+        if not self.depth:
+            self.depth_first = sec
+        self.depth[sec] = _r(depth)
+        # Keep every sample a lookup can still reach: those after sec - DEPTH_SLOTS and the one before.
+        older = [t for t in self.depth if t <= sec - DEPTH_SLOTS]
+        for t in sorted(older)[:-1]:
+            del self.depth[t]
+
+    def depth_at(self, sec: int) -> float:
+        """The latest sample at or before sec, if sec is within the kept DEPTH_SLOTS seconds."""
+        if not self.depth:
+            return math.nan
+        last = max(self.depth)
+        if sec < self.depth_first or sec <= last - DEPTH_SLOTS:
+            return math.nan
+        return self.depth[max(t for t in self.depth if t <= sec)]
