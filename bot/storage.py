@@ -11,9 +11,12 @@ pyarrow is imported only inside mirror_parquet: it costs ~56 MB per process that
 from __future__ import annotations
 
 import calendar
+import contextlib
 import json
+import math
 import os
 import sqlite3
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,14 +69,34 @@ CREATE TABLE IF NOT EXISTS orders (
 """
 
 
+ACTIONS = ("buy", "skip")
+ORDER_MODES = ("paper", "live")
+
+_PARQUET_SIGNAL_COLUMNS = ("signal_id", "symbol", "profile", "exchange_time_ms", "recv_ns", "created_ns", "price", "prob",
+                           "features", "reasons", "escalation", "stored_ns", "card_sent_ns", "suppressed")  # fmt: skip
+_PARQUET_SCHEMA = (
+    ("signal_id", "str"), ("symbol", "str"), ("profile", "str"), ("exchange_time_ms", "int"), ("recv_ns", "int"),
+    ("created_ns", "int"), ("price", "float"), ("prob", "float"), ("features", "str"), ("reasons", "str"),
+    ("escalation", "int"), ("stored_ns", "int"), ("card_sent_ns", "int"), ("suppressed", "str"),
+    ("action", "str"), ("action_user_id", "int"), ("action_at_ns", "int"),
+)  # fmt: skip
+
+
 @dataclass
 class OrderRecord:
+    """One order attempt per signal (client_order_id is derived from the signal id).
+
+    status: PENDING (written before sending), NEW/FILLED/PARTIALLY_FILLED/... (MEXC's word),
+    UNKNOWN (MEXC did not confirm), REFUSED (our safety gate said no, nothing sent),
+    REJECTED (MEXC said no).
+    """
+
     client_order_id: str
     signal_id: str
     symbol: str
     mode: str  # paper | live
     quote_qty: float
-    status: str  # PENDING, FILLED, UNKNOWN, REJECTED, ...
+    status: str
     exchange_order_id: str | None = None
     price: float | None = None
     qty: float | None = None
@@ -100,6 +123,10 @@ class Store:
 
     def add_signal(self, signal: Signal) -> bool:
         """Store a signal; False when its id is already stored (never stored twice)."""
+        for name in ("price", "prob"):
+            value = getattr(signal, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"signal {signal.signal_id}: {name} is {value!r}, expected a finite number")
         data = signal.to_dict()
         cur = self.db.execute(
             "INSERT OR IGNORE INTO signals (signal_id, symbol, profile, exchange_time_ms, recv_ns, created_ns, price, prob,"
@@ -143,6 +170,8 @@ class Store:
 
     def record_action(self, signal_id: str, user_id: int, action: str, at_ns: int) -> bool:
         """The first decision on a signal wins; False when it was already decided."""
+        if action not in ACTIONS:
+            raise ValueError(f"action: got {action!r}, expected one of {', '.join(ACTIONS)}")
         cur = self.db.execute(
             "INSERT OR IGNORE INTO actions (signal_id, user_id, action, at_ns) VALUES (?,?,?,?)", (signal_id, user_id, action, at_ns)
         )
@@ -153,6 +182,9 @@ class Store:
         return (row[0], row[1]) if row else None
 
     def upsert_order(self, order: OrderRecord) -> None:
+        """Insert or update by client_order_id; created_ns, signal, symbol and mode keep their first value."""
+        if order.mode not in ORDER_MODES:
+            raise ValueError(f"order mode: got {order.mode!r}, expected paper or live")
         now = time.time_ns()
         self.db.execute(
             "INSERT INTO orders (client_order_id, signal_id, symbol, mode, quote_qty, status, exchange_order_id, price, qty,"
@@ -173,9 +205,13 @@ class Store:
         return OrderRecord(*row) if row else None
 
     def stats(self, since_ns: int) -> dict[str, Any]:
+        """Counts since since_ns: signals (and per hour), buys, skips, paper and live orders."""
         signals = self.db.execute("SELECT COUNT(*) FROM signals WHERE stored_ns >= ?", (since_ns,)).fetchone()[0]
         actions = dict(self.db.execute("SELECT action, COUNT(*) FROM actions WHERE at_ns >= ? GROUP BY action", (since_ns,)).fetchall())
-        orders = dict(self.db.execute("SELECT mode, COUNT(*) FROM orders WHERE created_ns >= ? GROUP BY mode", (since_ns,)).fetchall())
+        # Refusals and rejections are kept for the record, but nothing was bought: they are not orders.
+        orders = dict(self.db.execute(
+            "SELECT mode, COUNT(*) FROM orders WHERE created_ns >= ? AND status NOT IN ('REFUSED', 'REJECTED') GROUP BY mode",
+            (since_ns,)).fetchall())  # fmt: skip
         hours = max((time.time_ns() - since_ns) / 3.6e12, 1e-9)
         return {
             "signals": signals,
@@ -188,30 +224,92 @@ class Store:
 
     # --- Parquet mirror --------------------------------------------------------------------------
 
-    def mirror_parquet(self, month: str | None = None) -> Path:
-        """Write signals of a month (YYYYMM, default this month) to parquet/signals_YYYYMM.parquet atomically."""
+    def mirror_parquet(self, month: str | None = None) -> list[Path]:
+        """Mirror signals (with their decision) to parquet/signals_YYYYMM.parquet; returns the files written.
+
+        month: "YYYYMM" (written even when empty); default: this month and the previous one (so
+        the last rows of a month land in its file after midnight), each only if it has signals.
+        Each file is written to a temporary name and renamed over the old one, so a reader sees
+        the old file or the new one, never half of one.
+        """
+        if month is None:
+            now = time.gmtime()
+            prev = (now.tm_year - (now.tm_mon == 1), (now.tm_mon - 2) % 12 + 1)
+            months, forced = [f"{prev[0]:04d}{prev[1]:02d}", f"{now.tm_year:04d}{now.tm_mon:02d}"], False
+        else:
+            if not (len(month) == 6 and month.isdigit() and 1 <= int(month[4:]) <= 12):
+                raise ValueError(f"month: got {month!r}, expected YYYYMM")
+            months, forced = [month], True
+        written = []
+        for m in months:
+            path = self._mirror_month(m, forced)
+            if path is not None:
+                written.append(path)
+        return written
+
+    def _mirror_month(self, month: str, forced: bool) -> Path | None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        month = month or time.strftime("%Y%m", time.gmtime())
         year, mon = int(month[:4]), int(month[4:])
         start = calendar.timegm((year, mon, 1, 0, 0, 0)) * 1000
         end = calendar.timegm((year + (mon == 12), mon % 12 + 1, 1, 0, 0, 0)) * 1000
-        cur = self.db.execute(
-            "SELECT signal_id, symbol, profile, exchange_time_ms, recv_ns, created_ns, price, prob, features, reasons, escalation,"
-            " card_sent_ns FROM signals WHERE exchange_time_ms >= ? AND exchange_time_ms < ? ORDER BY exchange_time_ms",
+        rows = self.db.execute(
+            f"SELECT {', '.join('s.' + c for c in _PARQUET_SIGNAL_COLUMNS)}, a.action, a.user_id, a.at_ns FROM signals s"
+            " LEFT JOIN actions a ON a.signal_id = s.signal_id"
+            " WHERE s.exchange_time_ms >= ? AND s.exchange_time_ms < ? ORDER BY s.exchange_time_ms, s.signal_id",
             (start, end),
-        )
-        names = [d[0] for d in cur.description]
-        rows = cur.fetchall()
-        table = pa.table({name: [r[i] for r in rows] for i, name in enumerate(names)})
+        ).fetchall()
+        if not rows and not forced:
+            return None
+        types = {"str": pa.string(), "int": pa.int64(), "float": pa.float64()}
+        schema = pa.schema([(name, types[kind]) for name, kind in _PARQUET_SCHEMA])
+        table = pa.table({name: [r[i] for r in rows] for i, (name, _) in enumerate(_PARQUET_SCHEMA)}, schema=schema)
         out_dir = self.data_dir / "parquet"
         out_dir.mkdir(exist_ok=True)
         target = out_dir / f"signals_{month}.parquet"
-        tmp = target.with_suffix(".parquet.tmp")
-        pq.write_table(table, tmp)
-        os.replace(tmp, target)  # readers see the old file or the new one, never half of one
+        # A unique temporary name: two processes mirroring at once must not write into one file.
+        fd, tmp_name = tempfile.mkstemp(dir=out_dir, prefix=f".signals_{month}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            pq.write_table(table, tmp_name)
+            with open(tmp_name, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp_name, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+            raise
         return target
 
     def close(self) -> None:
         self.db.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bot.storage DATA_DIR [YYYYMM]`: mirror to Parquet in a short-lived process.
+
+    Why a command: pyarrow costs ~56 MB in whichever process imports it, so a long-lived
+    supervisor or bot should run the mirror as a child process rather than import it.
+    Prints the written paths as one JSON line.
+    """
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if not 1 <= len(args) <= 2:
+        print("usage: python -m bot.storage DATA_DIR [YYYYMM]", file=sys.stderr)
+        return 2
+    store = Store(args[0])
+    try:
+        written = store.mirror_parquet(args[1] if len(args) == 2 else None)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(json.dumps({"written": [str(p) for p in written]}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,244 +1,291 @@
 """The Buy button: paper orders by default, signed MEXC market buys when trading.live is on.
 
-Safety gate before a live order (FIELD-NOTES): the pair must be API-tradable, the stake at least
-the pair's minimum market amount, the signal fresh, the price not run away from the signal price,
-and the free USDT above the reserve. The client order id is derived from the signal id, and the
-store is checked first, so a double press or a retry never buys twice. A 5xx means the outcome is
-unknown: the order is looked up by its client id before anything else.
+Safety gate before a live order (FIELD-NOTES): the signal must be fresh, the pair API-tradable
+(defaultSymbols + isSpotTradingAllowed), the stake at least the pair's minimum market amount, the
+fresh price not run away from the signal price, and free USDT minus the stake above the reserve.
+
+Never twice: the client order id is derived from the signal id, the store is checked first under a
+per-signal lock, and the order is written PENDING before it is sent. A 5xx or no answer means the
+outcome is unknown, so the order is looked up by its client id before anything else; only when
+MEXC says it does not exist is it sent once more (with the same id, which MEXC deduplicates).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
-import json
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
-import aiohttp
-
+from bot.mexc_rest import MexcError, MexcRest
 from bot.storage import OrderRecord, Store
 from common.config import Config
 from common.signal import Signal
 
 log = logging.getLogger("scanner.trading")
 
-_PLAIN = {
-    10007: "this pair can't be traded through the API",
-    30019: "market orders through the API are disabled for this pair",
-    30018: "market orders are disabled for this pair",
-    10101: "insufficient balance",
-    30002: "the stake is below the pair's minimum order",
-    700002: "the API signature was refused: check MEXC_KEY / MEXC_SECRET",
-    10072: "the API key is not valid",
-    700003: "the server clock and ours disagree (timestamp outside recvWindow)",
-    30016: "trading is disabled for this pair",
-    30000: "trading is suspended for this pair",
-}
+UNIVERSE_TTL_S = 600.0  # tradability changes rarely; a stale "yes" is caught by MEXC's 10007 anyway
+_QUERY_BACKOFF_S = (0.2, 0.5, 1.0)
+# Statuses after which a new press may try again: nothing was bought.
+_RETRYABLE = ("REFUSED", "REJECTED")
+_IN_DOUBT = ("PENDING", "UNKNOWN")
 
-
-class ExchangeError(Exception):
-    """A MEXC REST error in plain words; status 0 means no answer at all."""
-
-    def __init__(self, status: int, code: int | None, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
-
-    @property
-    def unknown_outcome(self) -> bool:
-        return self.status == 0 or self.status >= 500
-
-
-class MexcRest:
-    """Minimal signed MEXC spot client (HMAC-SHA256 over the query string, mexc-api.md §4.1)."""
-
-    def __init__(self, base_url: str, api_key: str, api_secret: str, recv_window_ms: int = 5000, timeout_s: float = 10.0) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._key = api_key
-        self._secret = api_secret.encode()
-        self.recv_window_ms = recv_window_ms
-        self._session: aiohttp.ClientSession | None = None
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._paused_until = 0.0
-
-    async def request(self, method: str, path: str, params: dict[str, Any] | None = None, signed: bool = False) -> Any:
-        wait = self._paused_until - time.monotonic()
-        if wait > 0:
-            raise ExchangeError(429, None, f"rate limited by MEXC, wait {wait:.0f} s", wait)
-        params = dict(params or {})
-        headers = {"Content-Type": "application/json"}
-        query = urlencode(params)
-        if signed:
-            params["recvWindow"] = self.recv_window_ms
-            params["timestamp"] = int(time.time() * 1000)
-            query = urlencode(params)
-            query += "&signature=" + hmac.new(self._secret, query.encode(), hashlib.sha256).hexdigest()
-            headers["X-MEXC-APIKEY"] = self._key
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
-        try:
-            async with self._session.request(method, url, headers=headers) as resp:
-                status, body, retry = resp.status, await resp.read(), resp.headers.get("Retry-After")
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise ExchangeError(0, None, f"no answer from MEXC ({type(exc).__name__})") from None
-        if status in (429, 418):
-            seconds = float(retry) if retry and retry.replace(".", "", 1).isdigit() else 60.0
-            self._paused_until = time.monotonic() + seconds
-            raise ExchangeError(status, None, f"rate limited by MEXC, wait {seconds:.0f} s", seconds)
-        try:
-            data = json.loads(body) if body else None
-        except ValueError:
-            raise ExchangeError(status if status >= 500 else 502, None, "MEXC answered something that is not JSON") from None
-        if status >= 400:
-            code = data.get("code") if isinstance(data, dict) else None
-            msg = data.get("msg") if isinstance(data, dict) else None
-            plain = _PLAIN.get(code, msg or f"HTTP {status}") if isinstance(code, int) else (msg or f"HTTP {status}")
-            raise ExchangeError(status, code if isinstance(code, int) else None, str(plain))
-        return data
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+__all__ = ["BuyResult", "Trader", "client_order_id", "MexcError", "MexcRest"]
 
 
 @dataclass
 class BuyResult:
+    """What a Buy press did; message is the sentence shown to the user."""
+
     ok: bool
     message: str
-    mode: str
+    mode: str  # paper | live
     client_order_id: str
     order: OrderRecord | None = None
 
 
 def client_order_id(signal_id: str) -> str:
-    """Deterministic, ≤ 32 chars of [A-Za-z0-9_-]: the same signal always maps to the same order."""
+    """Deterministic newClientOrderId: 28 chars of [a-z0-9_], the same signal always the same id."""
     return "scn_" + hashlib.sha256(signal_id.encode()).hexdigest()[:24]
 
 
+def _amount(value: float) -> str:
+    """A decimal without exponent (f"{1e6:g}" would give '1e+06', which MEXC refuses)."""
+    return f"{value:.8f}".rstrip("0").rstrip(".")
+
+
+def _float(value: Any) -> float | None:
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        return None
+    return result if result == result and result not in (float("inf"), float("-inf")) else None
+
+
 class Trader:
-    """Executes Buy presses; one lock per signal so concurrent presses cannot race."""
+    """Executes Buy presses for the bot; one lock per signal so concurrent presses cannot race."""
 
     def __init__(self, config: Config, store: Store, rest: MexcRest | None = None, clock_ns: Callable[[], int] = time.time_ns) -> None:
         self.config = config
         self.store = store
-        self.rest = rest or MexcRest(config.mexc.rest_url, config.mexc.api_key, config.mexc.api_secret, config.trading.recv_window_ms)
+        self.rest = rest or MexcRest(config.mexc.rest_url, config.mexc.api_key, config.mexc.api_secret,
+                                     config.trading.recv_window_ms, config.mexc.rest_timeout_s)  # fmt: skip
         self.clock_ns = clock_ns
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._tradable: tuple[float, set[str], dict[str, dict[str, Any]]] | None = None
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._default_symbols: tuple[float, frozenset[str]] | None = None
+        self._symbol_info: dict[str, tuple[float, dict[str, Any] | None]] = {}
 
     @property
     def live(self) -> bool:
         return self.config.trading.live and bool(self.config.mexc.api_key and self.config.mexc.api_secret)
 
     async def buy(self, signal: Signal, user_id: int) -> BuyResult:
+        """Buy trading.stake_usd of the signal's pair (paper or live); never raises, never buys twice."""
         cid = client_order_id(signal.signal_id)
-        lock = self._locks.setdefault(signal.signal_id, asyncio.Lock())
+        lock = self._locks.get(signal.signal_id)
+        if lock is None:
+            lock = self._locks[signal.signal_id] = asyncio.Lock()
         async with lock:
-            existing = self.store.get_order(cid)
-            if existing is not None and existing.status not in ("REJECTED",):
-                return BuyResult(existing.status == "FILLED", f"already ordered for this signal ({existing.mode}, {existing.status})", existing.mode, cid, existing)
-            if not self.live:
-                return await self._paper(signal, cid)
-            return await self._live(signal, cid)
+            try:
+                return await self._buy_locked(signal, cid, user_id)
+            except MexcError as exc:
+                return BuyResult(False, f"not bought: {exc.message}", "live" if self.live else "paper", cid)
+            except Exception:  # noqa: BLE001 - a bug must become a message, not a dead button
+                log.exception("buy failed", extra={"signal_id": signal.signal_id})
+                return BuyResult(False, "not bought: internal error (see the logs)", "live" if self.live else "paper", cid)
+
+    async def _buy_locked(self, signal: Signal, cid: str, user_id: int) -> BuyResult:
+        existing = self.store.get_order(cid)
+        if existing is not None and existing.mode == "live" and existing.status in _IN_DOUBT:
+            resolved = await self._reconcile(signal, existing, may_resend=False)
+            if resolved.order is None or resolved.order.status not in _RETRYABLE:
+                return resolved
+            existing = resolved.order  # MEXC never got it: a fresh attempt may go through the gate
+        if existing is not None and existing.status not in _RETRYABLE:
+            return BuyResult(existing.status == "FILLED", f"already ordered for this signal ({existing.mode}, {existing.status})",
+                             existing.mode, cid, existing)  # fmt: skip
+        log.info("buy pressed", extra={"signal_id": signal.signal_id, "user_id": user_id, "live": self.live})
+        if not self.live:
+            return await self._paper(signal, cid)
+        return await self._live(signal, cid)
+
+    # --- prices and the tradable universe ----------------------------------------------------------
 
     async def _price(self, symbol: str) -> float:
-        data = await self.rest.request("GET", "/api/v3/ticker/price", {"symbol": symbol})
+        """What a market buy would pay now: the best ask, else the last price."""
         try:
-            return float(data["price"])
-        except (KeyError, TypeError, ValueError):
-            raise ExchangeError(502, None, "MEXC sent a price we cannot read") from None
+            data = await self.rest.get("/api/v3/ticker/bookTicker", {"symbol": symbol})
+            ask = _float(data.get("askPrice")) if isinstance(data, dict) else None
+            if ask is not None and ask > 0:
+                return ask
+        except MexcError as exc:
+            if exc.rate_limited:
+                raise
+        data = await self.rest.get("/api/v3/ticker/price", {"symbol": symbol})
+        price = _float(data.get("price")) if isinstance(data, dict) else None
+        if price is None or price <= 0:
+            raise MexcError(502, None, "MEXC sent a price we cannot read", outcome_unknown=False)
+        return price
+
+    async def _tradable(self, symbol: str) -> tuple[bool, dict[str, Any] | None]:
+        """(in defaultSymbols, exchangeInfo entry or None), both cached for UNIVERSE_TTL_S."""
+        now = time.monotonic()
+        if self._default_symbols is None or now - self._default_symbols[0] > UNIVERSE_TTL_S:
+            data = await self.rest.get("/api/v3/defaultSymbols")
+            names = data.get("data") if isinstance(data, dict) else None
+            if not isinstance(names, list):
+                raise MexcError(502, None, "MEXC sent a list of API symbols we cannot read", outcome_unknown=False)
+            self._default_symbols = (now, frozenset(str(n) for n in names))
+        cached = self._symbol_info.get(symbol)
+        if cached is None or now - cached[0] > UNIVERSE_TTL_S:
+            try:
+                data = await self.rest.get("/api/v3/exchangeInfo", {"symbol": symbol})
+                entries = data.get("symbols") if isinstance(data, dict) else None
+                info = next((s for s in entries or [] if isinstance(s, dict) and s.get("symbol") == symbol), None)
+            except MexcError as exc:
+                if exc.code not in (-1121, 30014, 30021):
+                    raise
+                info = None  # MEXC does not know the pair
+            cached = self._symbol_info[symbol] = (now, info)
+        return symbol in self._default_symbols[1], cached[1]
+
+    # --- paper ------------------------------------------------------------------------------------
 
     async def _paper(self, signal: Signal, cid: str) -> BuyResult:
         stake = self.config.trading.stake_usd
+        note = ""
         try:
             price = await self._price(signal.symbol)
-        except ExchangeError as exc:
-            price = signal.price
-            log.warning("paper buy without a fresh price", extra={"symbol": signal.symbol, "error": exc.message})
-        order = OrderRecord(cid, signal.signal_id, signal.symbol, "paper", stake, "FILLED", price=price, qty=stake / price if price > 0 else None,
-                            created_ns=self.clock_ns())  # fmt: skip
+        except MexcError as exc:
+            price, note = signal.price, f" — no fresh price ({exc.message}), used the signal price"
+        order = OrderRecord(cid, signal.signal_id, signal.symbol, "paper", stake, "FILLED", price=price,
+                            qty=stake / price if price > 0 else None, created_ns=self.clock_ns())  # fmt: skip
         self.store.upsert_order(order)
-        return BuyResult(True, f"paper buy: ${stake:g} of {signal.symbol} at {price:g} (dry-run, no real order)", "paper", cid, order)
+        return BuyResult(True, f"paper buy: ${stake:g} of {signal.symbol} at {price:.10g} (dry-run, no real order){note}",
+                         "paper", cid, order)  # fmt: skip
 
-    async def _universe(self) -> tuple[set[str], dict[str, dict[str, Any]]]:
-        now = time.monotonic()
-        if self._tradable is None or now - self._tradable[0] > 600:
-            default = await self.rest.request("GET", "/api/v3/defaultSymbols")
-            info = await self.rest.request("GET", "/api/v3/exchangeInfo")
-            symbols = {s["symbol"]: s for s in info.get("symbols", []) if isinstance(s, dict) and "symbol" in s}
-            self._tradable = (now, set(default.get("data") or []), symbols)
-        return self._tradable[1], self._tradable[2]
+    # --- live -------------------------------------------------------------------------------------
 
     def _refuse(self, signal: Signal, cid: str, why: str) -> BuyResult:
-        self.store.upsert_order(OrderRecord(cid, signal.signal_id, signal.symbol, "live", self.config.trading.stake_usd, "REJECTED",
-                                            error_msg=why, created_ns=self.clock_ns()))  # fmt: skip
-        return BuyResult(False, f"not bought: {why}", "live", cid)
+        order = OrderRecord(cid, signal.signal_id, signal.symbol, "live", self.config.trading.stake_usd, "REFUSED",
+                            error_msg=why, created_ns=self.clock_ns())  # fmt: skip
+        self.store.upsert_order(order)
+        log.info("buy refused", extra={"signal_id": signal.signal_id, "reason": why})
+        return BuyResult(False, f"not bought: {why}", "live", cid, order)
+
+    async def _gate(self, signal: Signal) -> str | None:
+        """The reason not to buy, or None when every check passes."""
+        t = self.config.trading
+        age = (self.clock_ns() - signal.recv_ns) / 1e9
+        if age > t.max_signal_age_s:
+            return f"the signal is {age:.0f} s old (limit {t.max_signal_age_s:g} s)"
+        listed, info = await self._tradable(signal.symbol)
+        if info is None:
+            return "MEXC does not know this pair"
+        if str(info.get("status", "1")) not in ("1", "ENABLED"):
+            return f"this pair is not trading right now (status {info.get('status')})"
+        if not listed or info.get("isSpotTradingAllowed") is not True:
+            return "this pair can't be traded through the API"
+        minimum = _float(info.get("quoteAmountPrecisionMarket")) or 0.0
+        if t.stake_usd < minimum:
+            return f"the stake ${t.stake_usd:g} is below the pair's minimum ${minimum:g}"
+        price = await self._price(signal.symbol)
+        if signal.price <= 0:
+            return "the signal has no valid price to compare with"
+        drift = price / signal.price - 1
+        if drift > t.max_slippage:
+            return f"the price ran {drift * 100:.1f}% past the signal (limit {t.max_slippage * 100:g}%)"
+        if drift < -t.max_slippage:
+            return f"the price fell {-drift * 100:.1f}% below the signal (limit {t.max_slippage * 100:g}%): the move may be over"
+        account = await self.rest.signed("GET", "/api/v3/account")
+        balances = account.get("balances") if isinstance(account, dict) else None
+        if not isinstance(balances, list):
+            raise MexcError(502, None, "MEXC sent an account we cannot read", outcome_unknown=False)
+        free = next((_float(b.get("free")) or 0.0 for b in balances if isinstance(b, dict) and b.get("asset") == "USDT"), 0.0)
+        if free < t.stake_usd:
+            return f"insufficient balance: free USDT {free:.2f} is less than the stake ${t.stake_usd:g}"
+        if free - t.stake_usd < t.reserve_usdt:
+            return f"free USDT {free:.2f} minus the stake would fall below the reserve {t.reserve_usdt:g}"
+        return None
 
     async def _live(self, signal: Signal, cid: str) -> BuyResult:
-        t = self.config.trading
-        try:
-            age = (self.clock_ns() - signal.recv_ns) / 1e9
-            if age > t.max_signal_age_s:
-                return self._refuse(signal, cid, f"the signal is {age:.0f} s old (limit {t.max_signal_age_s:g} s)")
-            tradable, info = await self._universe()
-            spec = info.get(signal.symbol)
-            if signal.symbol not in tradable or not spec or not spec.get("isSpotTradingAllowed", False):
-                return self._refuse(signal, cid, "this pair can't be traded through the API")
-            minimum = float(spec.get("quoteAmountPrecisionMarket") or 0)
-            if t.stake_usd < minimum:
-                return self._refuse(signal, cid, f"the stake ${t.stake_usd:g} is below the pair's minimum ${minimum:g}")
-            price = await self._price(signal.symbol)
-            drift = price / signal.price - 1 if signal.price > 0 else float("inf")
-            if drift > t.max_slippage:
-                return self._refuse(signal, cid, f"the price ran {drift * 100:.1f}% past the signal (limit {t.max_slippage * 100:g}%)")
-            account = await self.rest.request("GET", "/api/v3/account", signed=True)
-            free = next((float(b["free"]) for b in account.get("balances", []) if b.get("asset") == "USDT"), 0.0)
-            if free - t.stake_usd < t.reserve_usdt:
-                return self._refuse(signal, cid, f"free USDT {free:.2f} minus the stake would fall below the reserve {t.reserve_usdt:g}")
-        except ExchangeError as exc:
-            return BuyResult(False, f"not bought: {exc.message}", "live", cid)
-        pending = OrderRecord(cid, signal.signal_id, signal.symbol, "live", t.stake_usd, "PENDING", created_ns=self.clock_ns())
-        self.store.upsert_order(pending)  # written before sending: a crash leaves a trace to reconcile
-        params = {"symbol": signal.symbol, "side": "BUY", "type": "MARKET", "quoteOrderQty": f"{t.stake_usd:g}", "newClientOrderId": cid}
-        try:
-            data = await self.rest.request("POST", "/api/v3/order", params, signed=True)
-        except ExchangeError as exc:
-            if exc.unknown_outcome:
-                return await self._reconcile(signal, cid, pending)
-            pending.status, pending.error_code, pending.error_msg = "REJECTED", exc.code, exc.message
-            self.store.upsert_order(pending)
-            return BuyResult(False, f"not bought: {exc.message}", "live", cid, pending)
-        pending.status = "FILLED"
-        pending.exchange_order_id = str(data.get("orderId")) if isinstance(data, dict) else None
-        self.store.upsert_order(pending)
-        return BuyResult(True, f"bought ${t.stake_usd:g} of {signal.symbol} (order {pending.exchange_order_id})", "live", cid, pending)
+        why = await self._gate(signal)
+        if why is not None:
+            return self._refuse(signal, cid, why)
+        stake = self.config.trading.stake_usd
+        order = OrderRecord(cid, signal.signal_id, signal.symbol, "live", stake, "PENDING", created_ns=self.clock_ns())
+        self.store.upsert_order(order)  # written before sending: a crash leaves a trace to reconcile
+        return await self._send(signal, order, may_resend=True)
 
-    async def _reconcile(self, signal: Signal, cid: str, pending: OrderRecord) -> BuyResult:
-        """After a 5xx or no answer: ask MEXC whether the order exists before doing anything else."""
-        for attempt in range(3):
+    async def _send(self, signal: Signal, order: OrderRecord, may_resend: bool) -> BuyResult:
+        params = {"symbol": signal.symbol, "side": "BUY", "type": "MARKET", "quoteOrderQty": _amount(order.quote_qty),
+                  "newClientOrderId": order.client_order_id}  # fmt: skip
+        try:
+            data = await self.rest.signed("POST", "/api/v3/order", params)
+        except MexcError as exc:
+            if exc.outcome_unknown or exc.code == -2010:
+                log.warning("order outcome unknown, querying", extra={"signal_id": signal.signal_id, "status": exc.status})
+                return await self._reconcile(signal, order, may_resend=may_resend)
+            order.status, order.error_code, order.error_msg = "REJECTED", exc.code, exc.message
+            self.store.upsert_order(order)
+            return BuyResult(False, f"not bought: {exc.message}", "live", order.client_order_id, order)
+        order.status = "NEW"
+        order.exchange_order_id = str(data.get("orderId")) if isinstance(data, dict) and data.get("orderId") else None
+        self.store.upsert_order(order)
+        try:  # the POST answer has no fill details; one query gives the real status, price and quantity
+            self._apply(order, await self.rest.signed("GET", "/api/v3/order",
+                                                      {"symbol": signal.symbol, "origClientOrderId": order.client_order_id}))  # fmt: skip
+        except MexcError as exc:
+            log.warning("order placed but its status could not be read", extra={"error": exc.message})
+        return self._report(order, "")
+
+    def _apply(self, order: OrderRecord, data: Any) -> None:
+        if not isinstance(data, dict):
+            raise MexcError(502, None, "MEXC sent an order we cannot read", outcome_unknown=False)
+        order.status = str(data.get("status") or "UNKNOWN")
+        order.exchange_order_id = str(data.get("orderId")) if data.get("orderId") else order.exchange_order_id
+        qty, quote = _float(data.get("executedQty")), _float(data.get("cummulativeQuoteQty"))
+        if qty and quote:
+            order.qty, order.price = qty, quote / qty
+        order.error_code = order.error_msg = None
+        self.store.upsert_order(order)
+
+    def _report(self, order: OrderRecord, how: str) -> BuyResult:
+        fill = f": {order.qty:.10g} at {order.price:.10g}" if order.qty and order.price else ""
+        ok = order.status in ("FILLED", "NEW", "PARTIALLY_FILLED")
+        verb = "bought" if ok else "order"
+        text = f"{verb} ${order.quote_qty:g} of {order.symbol}{fill} (order {order.exchange_order_id}, {order.status}){how}"
+        return BuyResult(ok, text, "live", order.client_order_id, order)
+
+    async def _reconcile(self, signal: Signal, order: OrderRecord, may_resend: bool) -> BuyResult:
+        """Outcome unknown: ask MEXC for the order by client id before anything else."""
+        query = {"symbol": signal.symbol, "origClientOrderId": order.client_order_id}
+        for delay in (*_QUERY_BACKOFF_S, None):
             try:
-                data = await self.rest.request("GET", "/api/v3/order", {"symbol": signal.symbol, "origClientOrderId": cid}, signed=True)
-            except ExchangeError as exc:
+                data = await self.rest.signed("GET", "/api/v3/order", query)
+            except MexcError as exc:
                 if exc.code == -2011:  # MEXC never got it: nothing was bought
-                    pending.status, pending.error_msg = "REJECTED", "the exchange did not receive the order"
-                    self.store.upsert_order(pending)
-                    return BuyResult(False, "not bought: MEXC did not receive the order; press again to retry", "live", cid, pending)
-                await asyncio.sleep(0.5 * (attempt + 1))
+                    if may_resend:
+                        log.info("order not found after an unknown outcome; sending once more", extra={"signal_id": signal.signal_id})
+                        return await self._send(signal, order, may_resend=False)
+                    order.status, order.error_code, order.error_msg = "REJECTED", -2011, "MEXC never received the order"
+                    self.store.upsert_order(order)
+                    return BuyResult(False, "not bought: MEXC never received the order; press again to retry", "live",
+                                     order.client_order_id, order)  # fmt: skip
+                if exc.rate_limited or delay is None:
+                    break
+                await asyncio.sleep(delay)
                 continue
-            pending.status = str(data.get("status", "UNKNOWN"))
-            pending.exchange_order_id = str(data.get("orderId"))
-            self.store.upsert_order(pending)
-            return BuyResult(pending.status == "FILLED", f"order {pending.exchange_order_id} is {pending.status} (confirmed after an exchange error)",
-                             "live", cid, pending)  # fmt: skip
-        pending.status = "UNKNOWN"
-        self.store.upsert_order(pending)
-        return BuyResult(False, "outcome unknown: MEXC did not answer; check the order on MEXC before pressing again", "live", cid, pending)
+            self._apply(order, data)
+            return self._report(order, " — confirmed after an exchange error")
+        order.status = "UNKNOWN"
+        self.store.upsert_order(order)
+        return BuyResult(False, "outcome unknown: MEXC did not confirm the order; press Buy again later to re-check "
+                         "(it will not buy twice)", "live", order.client_order_id, order)  # fmt: skip
 
     async def close(self) -> None:
         await self.rest.close()
