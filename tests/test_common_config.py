@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from common.config import Config, ConfigError, config_from_mapping, load_config, set_value
+from common.config import Config, ConfigError, MexcConfig, config_from_mapping, load_config, set_value
 from common.logs import JsonFormatter, setup_logging
 
 REPO = Path(__file__).resolve().parent.parent
@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_shipped_config_loads_with_documented_defaults() -> None:
     config = load_config(REPO / "config.yaml", environ={})
-    assert config.mexc.ws_url == "wss://wbs-api.mexc.com/ws"
+    assert config.mexc.ws_url == MexcConfig().ws_url  # the live default, named once in common/config.py
     assert config.scanner.prob_threshold == 0.60
     assert config.ws.max_streams_per_conn == 30
     assert config.trading.live is False
@@ -111,7 +111,7 @@ def test_public_dict_masks_secrets() -> None:
 def test_log_lines_are_json_and_never_contain_secrets(capsys: pytest.CaptureFixture[str]) -> None:
     setup_logging("INFO", "test", secrets=["123:SECRETTOKEN"])
     log = logging.getLogger("scanner.test")
-    log.info("calling https://api.telegram.org/bot123:SECRETTOKEN/getMe", extra={"pair": "BTCUSDT"})
+    log.info("calling http://127.0.0.1:9/bot123:SECRETTOKEN/getMe", extra={"pair": "BTCUSDT"})
     try:
         raise RuntimeError("boom with 123:SECRETTOKEN inside")
     except RuntimeError:
