@@ -29,7 +29,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def start(pairs: int) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    proc = subprocess.Popen([sys.executable, "-m", "sim", "serve", "--pairs", str(pairs), "--seed", "1"], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "sim", "serve", "--pairs", str(pairs), "--seed", "1"], cwd=REPO, stdout=subprocess.PIPE,
+                            text=True)  # fmt: skip
     return proc, json.loads(proc.stdout.readline())  # type: ignore[union-attr]
 
 
@@ -55,16 +56,29 @@ async def consume(ws_url: str, rest_url: str, pairs: int, seconds: float, subscr
                 if isinstance(msg, bytes):
                     frames += 1
 
+    def sim_state() -> dict[str, Any]:
+        return json.loads(urllib.request.urlopen(rest_url + "/_sim/state", timeout=10).read())
+
     tasks = [asyncio.create_task(link(g)) for g in groups]
     await asyncio.sleep(5.0)  # warm-up: subscriptions acked, queues steady
-    proc = psutil.Process(pid)
-    f0, c0, t0 = frames, proc.cpu_times(), time.monotonic()
+    proc, me = psutil.Process(pid), psutil.Process()
+    s0 = sim_state()
+    f0, c0, m0, t0 = frames, proc.cpu_times(), me.cpu_times(), time.monotonic()
     await asyncio.sleep(seconds)
-    f1, c1, t1 = frames, proc.cpu_times(), time.monotonic()
+    f1, c1, m1, t1 = frames, proc.cpu_times(), me.cpu_times(), time.monotonic()
+    s1 = sim_state()
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
-    cpu = (c1.user + c1.system - c0.user - c0.system) / (t1 - t0)
-    return {"connections": len(groups), "streams": sum(len(g) for g in groups), "frames_per_s": (f1 - f0) / (t1 - t0), "emulator_cpu_cores": cpu}
+    dt = t1 - t0
+    return {
+        "connections": s1["links"], "streams": s1["streams"], "dead_streams": s1["dead_streams"],
+        "frames_per_s": (f1 - f0) / dt,  # received by the consumer
+        "server_frames_sent_per_s": (s1["frames_sent"] - s0["frames_sent"]) / dt,
+        "server_frames_encoded_per_s": (s1["frames_encoded"] - s0["frames_encoded"]) / dt,
+        "emulator_cpu_cores": (c1.user + c1.system - c0.user - c0.system) / dt,
+        "consumer_cpu_cores": (m1.user + m1.system - m0.user - m0.system) / dt,
+        "emulator_rss_mb": proc.memory_info().rss / 2**20,
+    }  # fmt: skip
 
 
 def run(pairs: int, seconds: float, subscribe: bool) -> dict[str, Any]:
@@ -89,9 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(result, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
-    print(f"\n{'run':<24}{'links':>7}{'streams':>9}{'frames/s':>11}{'emulator CPU':>14}")
+    print(f"\n{'run':<24}{'links':>7}{'streams':>9}{'recv frames/s':>15}{'sent/s':>9}{'emulator CPU':>14}{'RSS MB':>8}")
     for name, r in (("all pairs subscribed", full), ("no subscribers (base)", idle)):
-        print(f"{name:<24}{r['connections']:>7}{r['streams']:>9}{r['frames_per_s']:>11.0f}{r['emulator_cpu_cores'] * 100:>13.0f}%")
+        print(f"{name:<24}{r['connections']:>7}{r['streams']:>9}{r['frames_per_s']:>15.0f}{r['server_frames_sent_per_s']:>9.0f}"
+              f"{r['emulator_cpu_cores'] * 100:>13.0f}%{r['emulator_rss_mb']:>8.0f}")  # fmt: skip
+    extra = full["emulator_cpu_cores"] - idle["emulator_cpu_cores"]
+    rate = full["server_frames_sent_per_s"]
+    print(f"encode + send cost: {extra * 100:.0f}% of a core for {rate:.0f} frames/s = {extra / max(rate, 1) * 1e6:.0f} us/frame")
     return 0
 
 

@@ -8,6 +8,7 @@ import json
 import signal
 import sys
 
+from sim.faults import parse_fault_spec
 from sim.rest_server import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from sim.ws_server import Limits
 
@@ -33,7 +34,7 @@ def _serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-client-msg-per-s", type=int, default=100)
     p.add_argument("--max-streams-per-conn", type=int, default=30)
     p.add_argument("--fault", action="append", default=[], metavar="SPEC",
-                   help='fault as JSON, e.g. \'{"kind":"drop_every","seconds":60}\' (repeatable)')  # fmt: skip
+                   help='fault at start: JSON \'{"kind":"drop_every","seconds":60}\' or drop_every:seconds=60 (repeatable)')  # fmt: skip
     p.add_argument("--allow-non-loopback", action="store_true")
     return p
 
@@ -54,18 +55,21 @@ async def _serve(args: argparse.Namespace) -> int:
         usdt_balance=args.usdt_balance, weight_budget=args.weight_budget, ban_base_s=args.ban_base_s, limits=limits,
         allow_non_loopback=args.allow_non_loopback,
     )  # fmt: skip
+    faults = [parse_fault_spec(spec) for spec in args.fault]
     emulator = Emulator(options)
-    await emulator.start()
-    for spec in args.fault:
-        fault = json.loads(spec)
-        await emulator.inject(fault.pop("kind"), **fault)
-    print(json.dumps({"ws": emulator.ws_url, "rest": emulator.rest_url}), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # Handlers first: a SIGTERM sent right after the ready line must still be a clean exit.
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await emulator.stop()
+    await emulator.start()
+    try:
+        for fault in faults:
+            await emulator.inject(fault.pop("kind"), **fault)
+        print(json.dumps({"ws": emulator.ws_url, "rest": emulator.rest_url}), flush=True)
+        await stop.wait()
+    finally:
+        await emulator.stop()
     return 0
 
 
@@ -79,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         args = _serve_parser().parse_args(rest)
         try:
             return asyncio.run(_serve(args))
-        except (ValueError, OSError) as exc:
+        except (ValueError, TypeError, OSError) as exc:
             print(f"sim: {exc}", file=sys.stderr)
             return 2
     if command == "telegram":

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sim.faults import Faults
+from sim.faults import Faults, select_targets
 from sim.market import STEP_MS, Market, build_market
 from sim.rest_server import DEFAULT_API_KEY, DEFAULT_API_SECRET, RestEmulator
 from sim.scenario import load_scenario
@@ -132,13 +132,15 @@ class Emulator:
             self._clock_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._clock_task
-        for conn in list(self.ws.connections.values()):
-            with contextlib.suppress(Exception):
-                await conn.ws.close()
+        conns = list(self.ws.connections.values())
+        for conn in conns:
+            conn.close_reason = "server stopping"
+        await asyncio.gather(*(conn.ws.close() for conn in conns), return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
 
     async def _clock(self) -> None:
+        """Advance the market to the exchange time of now and publish; limits are checked on wall time."""
         last_second = -1
         last_drop = time.monotonic()
         while True:
@@ -156,50 +158,59 @@ class Emulator:
             if second != last_second:
                 last_second = second
                 self.ws.publish_slow_channels(now_ms, second)
-                await self.ws.enforce_limits()
+            await self.ws.enforce_limits()
             if self.drop_every_s and time.monotonic() - last_drop >= self.drop_every_s:
                 last_drop = time.monotonic()
                 await self.drop_connections()
-            # Sleep until the next step boundary in wall time.
-            next_ms = now_ms + STEP_MS
-            wait = (next_ms - self.exchange_ms()) / 1000.0 / self.options.speed
+            # Sleep until the next step boundary in wall time (at most 100 ms, so limits stay timely).
+            wait = (now_ms + STEP_MS - self.exchange_ms()) / 1000.0 / self.options.speed
             await asyncio.sleep(max(0.0, min(wait, 0.1)))
 
     # --- faults ----------------------------------------------------------------------------------
 
-    async def drop_connections(self, count: int | None = None, symbol: str | None = None) -> int:
-        targets = list(self.ws.connections.values())
-        if symbol:
-            targets = [c for c in targets if any(ch.endswith("@" + symbol) or f"@{symbol}@" in ch for ch in c.live)]
-        if count is not None:
-            targets = targets[:count]
+    async def drop_connections(self, count: int | None = None, symbol: str | None = None, ids: list[int] | None = None) -> int:
+        """Close connections from the server side, as MEXC does on maintenance or at random."""
+        targets = select_targets(self.ws.connections.values(), count=count, symbol=symbol, ids=ids)
         for conn in targets:
             self.faults.fired["drop"] += 1
-            await self.ws.close(conn, "fault: drop")
+            await self.ws.close(conn, "fault: drop")  # type: ignore[arg-type]
         return len(targets)
 
-    def stall(self, seconds: float, count: int | None = None) -> int:
-        targets = list(self.ws.connections.values())[: count if count is not None else None]
+    def stall(self, seconds: float, count: int | None = None, symbol: str | None = None, ids: list[int] | None = None) -> int:
+        """Stop sending to connections for a while without closing them (a half-dead TCP link)."""
+        if seconds <= 0:
+            raise ValueError("stall needs seconds > 0")
+        targets = select_targets(self.ws.connections.values(), count=count, symbol=symbol, ids=ids)
         until = time.monotonic() + seconds
         for conn in targets:
-            conn.stalled_until = until
+            conn.stalled_until = until  # type: ignore[attr-defined]
+            conn.outbox.clear()  # type: ignore[attr-defined]
             self.faults.fired["stall"] += 1
         return len(targets)
 
     async def inject(self, kind: str, **params: Any) -> Any:
-        """Inject a fault: drop, drop_every, stall, depth_gap, malformed, or a REST fault kind."""
+        """Inject a fault: drop, drop_every, stall, depth_gap, malformed, or a REST fault kind.
+
+        Returns how many connections a drop or stall hit; raises ValueError on a bad fault.
+        """
+        targeting = {k: params.get(k) for k in ("count", "symbol", "ids")}
         if kind == "drop":
-            return await self.drop_connections(params.get("count"), params.get("symbol"))
+            return await self.drop_connections(**targeting)
         if kind == "drop_every":
-            self.drop_every_s = float(params["seconds"])
+            seconds = float(params.get("seconds", 0))
+            if seconds < 0:
+                raise ValueError("drop_every needs seconds >= 0 (0 turns it off)")
+            self.drop_every_s = seconds
             return None
         if kind == "stall":
-            return self.stall(float(params.get("seconds", 5.0)), params.get("count"))
+            return self.stall(float(params.get("seconds", 5.0)), **targeting)
         if kind == "depth_gap":
+            if not params.get("symbol"):
+                raise ValueError("depth_gap needs a symbol")
             self.faults.add_depth_gap(str(params["symbol"]), int(params.get("frames", 1)))
             return None
         if kind == "malformed":
-            self.faults.add_malformed(str(params.get("symbol", "")), int(params.get("frames", 1)))
+            self.faults.add_malformed(str(params.get("symbol") or ""), int(params.get("frames", 1)))
             return None
         self.rest.inject(kind, **params)
         return None
@@ -216,8 +227,10 @@ class Emulator:
     async def _fault_handler(self, request: web.Request) -> web.Response:
         try:
             body = await request.json()
+            if not isinstance(body, dict):
+                raise ValueError("the body must be a JSON object with a 'kind'")
             kind = body.pop("kind")
-            result = await self.inject(kind, **body)
+            result = await self.inject(str(kind), **body)
         except (ValueError, KeyError, TypeError) as exc:
             return web.json_response({"ok": False, "error": str(exc)}, status=400)
         return web.json_response({"ok": True, "result": result})
@@ -235,13 +248,28 @@ class Emulator:
         return web.json_response({"ok": True})
 
 
+_LIMIT_FIELDS = ("max_streams_per_conn", "no_sub_timeout_s", "no_data_timeout_s", "max_client_msg_per_s", "max_conn_life_s")
+
+
 @contextlib.asynccontextmanager
 async def run_emulator(**options: Any) -> AsyncIterator[Emulator]:
-    """`async with run_emulator(pairs=50) as emu:` — an emulator in the caller's event loop."""
+    """`async with run_emulator(pairs=50) as emu:` — an emulator in the caller's event loop.
+
+    Takes the CLI's options as keywords (pairs, seed, rate, scenario, replay, speed, api_key,
+    api_secret, usdt_balance, the five limits such as no_data_timeout_s, or limits=Limits(...),
+    faults=[{"kind": ...}], allow_non_loopback).
+    """
     limits = options.pop("limits", None) or Limits()
+    for name in _LIMIT_FIELDS:
+        if name in options:
+            setattr(limits, name, options.pop(name))
+    faults = options.pop("faults", None) or []
     emulator = Emulator(EmulatorOptions(limits=limits, **options))
     await emulator.start()
     try:
+        for fault in faults:
+            fault = dict(fault)
+            await emulator.inject(fault.pop("kind"), **fault)
         yield emulator
     finally:
         await emulator.stop()

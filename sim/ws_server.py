@@ -9,11 +9,16 @@ without data flow and more than 100 client messages in one second; a lifetime li
 Choices where MEXC is UNCONFIRMED (documented in sim/README.md): a request mixing good and bad
 channels is answered with a success ack for the good ones and a separate refusal for the bad;
 unparseable client text gets {"id":0,"code":-1,"msg":"Invalid message"}.
+
+Each frame is encoded once per (channel, update) and the same bytes are queued to every
+subscriber; one writer task per connection drains its queue, so a slow client cannot stall the
+clock and the cost of sending stays proportional to frames, not to tasks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -30,19 +35,32 @@ from sim.proto import mexc_push_pb2 as pb
 
 log = logging.getLogger("sim.ws")
 
+KLINE_INTERVALS = {
+    "Min1": "1m", "Min5": "5m", "Min15": "15m", "Min30": "30m", "Min60": "60m",
+    "Hour4": "4h", "Hour8": "8h", "Day1": "1d", "Week1": "1W", "Month1": "1M",
+}  # fmt: skip
+MINI_TIMEZONES = frozenset(
+    ["24H", "UTC-10", "UTC-8", "UTC-7", "UTC-6", "UTC-5", "UTC-4", "UTC-3", "UTC+0", "UTC+1", "UTC+2", "UTC+3", "UTC+4",
+     "UTC+4:30", "UTC+5", "UTC+5:30", "UTC+6", "UTC+7", "UTC+8", "UTC+9", "UTC+10", "UTC+11", "UTC+12", "UTC+12:45", "UTC+13"]
+)  # fmt: skip
 _CHANNEL = re.compile(
     r"^spot@public\.(?:"
-    r"(?P<aggre>aggre\.(?:deals|depth|bookTicker))\.v3\.api\.pb@(?:100ms|10ms)@(?P<sym1>[A-Z0-9]+)"
+    r"aggre\.(?P<aggre>deals|depth|bookTicker)\.v3\.api\.pb@(?:100ms|10ms)@(?P<sym1>[A-Z0-9]+)"
     r"|limit\.depth\.v3\.api\.pb@(?P<sym2>[A-Z0-9]+)@(?P<levels>5|10|20)"
-    r"|kline\.v3\.api\.pb@(?P<sym3>[A-Z0-9]+)@(?P<interval>Min1|Min5|Min15|Min30|Min60|Hour4|Hour8|Day1|Week1|Month1)"
-    r"|miniTickers\.v3\.api\.pb@(?P<tz>UTC[+-]\d{1,2}(?::\d{2})?|24H)"
+    r"|kline\.v3\.api\.pb@(?P<sym3>[A-Z0-9]+)@(?P<interval>[A-Za-z0-9]+)"
+    r"|miniTickers\.v3\.api\.pb@(?P<tz>[A-Z0-9+:-]+)"
     r")$"
 )
 REFUSAL = "Not Subscribed successfully! [{}].  Reason\uff1a Blocked! "
+INVALID = {"id": 0, "code": -1, "msg": "Invalid message"}
+MAX_OUTBOX = 20_000  # frames queued to one client before it counts as a dead consumer and is closed
+_HOUR8_MS = 8 * 3_600_000
 
 
 @dataclass
 class Limits:
+    """MEXC's per-connection limits (mexc-api.md §1.3); every one is configurable so tests run fast."""
+
     max_streams_per_conn: int = 30
     no_sub_timeout_s: float = 30.0
     no_data_timeout_s: float = 60.0
@@ -64,6 +82,8 @@ class Connection:
     bytes_sent: int = 0
     stalled_until: float = 0.0
     close_reason: str = ""
+    outbox: deque[bytes] = field(default_factory=deque)
+    writer: asyncio.Task[None] | None = None
 
 
 @dataclass(frozen=True)
@@ -71,19 +91,28 @@ class ParsedChannel:
     kind: str  # deals, depth, bookTicker, limit, kline, minitickers
     symbol: str | None
     levels: int = 0
+    interval: str = ""  # kline: the WS name (Min1 ...); minitickers: the timezone
 
 
 def parse_channel(channel: str) -> ParsedChannel | None:
+    """The channel grammar MEXC accepts for protobuf pushes; None for anything else (Blocked!)."""
     m = _CHANNEL.match(channel)
     if not m:
         return None
     if m.group("aggre"):
-        return ParsedChannel(m.group("aggre").split(".")[1], m.group("sym1"))
+        return ParsedChannel(m.group("aggre"), m.group("sym1"))
     if m.group("sym2"):
         return ParsedChannel("limit", m.group("sym2"), int(m.group("levels")))
     if m.group("sym3"):
-        return ParsedChannel("kline", m.group("sym3"))
-    return ParsedChannel("minitickers", None)
+        interval = m.group("interval")
+        return ParsedChannel("kline", m.group("sym3"), interval=interval) if interval in KLINE_INTERVALS else None
+    tz = m.group("tz")
+    return ParsedChannel("minitickers", None, interval=tz) if tz in MINI_TIMEZONES else None
+
+
+def symbol_of(channel: str) -> str | None:
+    parsed = parse_channel(channel)
+    return parsed.symbol if parsed else None
 
 
 class WsEmulator:
@@ -98,12 +127,21 @@ class WsEmulator:
         self._next_id = 1
         self.frames_sent = 0
         self.bytes_sent = 0
+        self.frames_encoded = 0
         self.closed: list[dict[str, Any]] = []
+        self.close_counts: dict[str, int] = {}
+        self._last_bbo: dict[str, tuple[float, float, float, float]] = {}
+        self._last_limit: dict[tuple[str, int], tuple[list[tuple[float, float]], list[tuple[float, float]]]] = {}
+        self._mini_last: dict[str, float] = {}
+        self._mini_cache: dict[str, dict[str, Any]] = {}
+        self._mini_cursor = 0
+        self._mini_last_ms = -(10**18)
 
     # --- server side of one connection -------------------------------------------------------------
 
     async def handler(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20)
+        """One client: read control messages until it or a limit closes the connection."""
+        ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20, timeout=2.0)  # timeout: close handshake
         await ws.prepare(request)
         conn = Connection(self._next_id, ws, time.monotonic())
         conn.last_data = conn.opened
@@ -113,37 +151,46 @@ class WsEmulator:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
                     await self._on_text(conn, msg.data)
-                elif msg.type == WSMsgType.BINARY:
-                    await self._send_text(conn, {"id": 0, "code": -1, "msg": "Invalid message"})
+                elif msg.type == WSMsgType.BINARY and self._count_message(conn):
+                    await self._send_text(conn, INVALID)
                 if conn.close_reason:
+                    await self.close(conn, conn.close_reason)
                     break
         finally:
             self._forget(conn)
         return ws
 
-    async def _on_text(self, conn: Connection, text: str) -> None:
+    def _count_message(self, conn: Connection) -> bool:
+        """Record one client message; False (and close) past MEXC's 100 messages per second."""
         now = time.monotonic()
         conn.msg_times.append(now)
         while conn.msg_times and conn.msg_times[0] < now - 1.0:
             conn.msg_times.popleft()
         if len(conn.msg_times) > self.limits.max_client_msg_per_s:
-            await self.close(conn, "client message rate")
+            conn.close_reason = "client message rate"  # the handler closes it
+            return False
+        return True
+
+    async def _on_text(self, conn: Connection, text: str) -> None:
+        if not self._count_message(conn):
             return
+        now = time.monotonic()
         try:
             data = json.loads(text)
         except ValueError:
             data = None
         if not isinstance(data, dict) or not isinstance(data.get("method"), str):
-            await self._send_text(conn, {"id": 0, "code": -1, "msg": "Invalid message"})
+            await self._send_text(conn, INVALID)
             return
-        req_id = data.get("id") if isinstance(data.get("id"), int) else 0
+        raw_id = data.get("id")
+        req_id = raw_id if isinstance(raw_id, int) and not isinstance(raw_id, bool) and raw_id >= 0 else 0
         method = data["method"].upper()
         if method == "PING":
             conn.last_data = now
             await self._send_text(conn, {"id": req_id, "code": 0, "msg": "PONG"})
             return
         params = data.get("params")
-        if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+        if not isinstance(params, list) or not params or not all(isinstance(p, str) for p in params):
             await self._send_text(conn, {"id": req_id, "code": -1, "msg": "Invalid params"})
             return
         if method == "SUBSCRIPTION":
@@ -167,9 +214,11 @@ class WsEmulator:
             for channel in params:
                 if channel in conn.live:
                     conn.live.remove(channel)
-                    self.subscribers.get(channel, set()).discard(conn.conn_id)
+                    self._unsubscribe(channel, conn.conn_id)
                 if channel in conn.dead:
                     conn.dead.remove(channel)
+            if not conn.live and not conn.dead:
+                conn.last_sub = now  # the no-subscription timer starts again from here
             await self._send_text(conn, {"id": req_id, "code": 0, "msg": ",".join(params)})
         else:
             await self._send_text(conn, {"id": req_id, "code": -1, "msg": f"Unknown method {method}"})
@@ -183,107 +232,144 @@ class WsEmulator:
         spec = self.market.spec(parsed.symbol)
         return spec is not None and spec.status == "1"
 
+    def _unsubscribe(self, channel: str, conn_id: int) -> None:
+        subs = self.subscribers.get(channel)
+        if subs is not None:
+            subs.discard(conn_id)
+            if not subs:
+                del self.subscribers[channel]
+
     async def _send_text(self, conn: Connection, payload: dict[str, Any]) -> None:
-        if not conn.ws.closed:
+        if conn.ws.closed or time.monotonic() < conn.stalled_until:
+            return  # a stalled link delivers nothing, replies included
+        with contextlib.suppress(ConnectionError, RuntimeError):
             await conn.ws.send_str(json.dumps(payload, separators=(",", ":"), ensure_ascii=False))
 
     def _forget(self, conn: Connection) -> None:
         for channel in conn.live:
-            self.subscribers.get(channel, set()).discard(conn.conn_id)
+            self._unsubscribe(channel, conn.conn_id)
+        conn.outbox.clear()
         if self.connections.pop(conn.conn_id, None) is not None:
-            self.closed.append({"id": conn.conn_id, "reason": conn.close_reason or "client closed"})
+            reason = conn.close_reason or "client closed"
+            self.closed.append({"id": conn.conn_id, "reason": reason})
+            self.close_counts[reason] = self.close_counts.get(reason, 0) + 1
             del self.closed[:-200]
 
     async def close(self, conn: Connection, reason: str) -> None:
+        """Close from the server side, remembering why (visible in /_sim/state)."""
         conn.close_reason = reason
         self._forget(conn)
-        await conn.ws.close()
+        with contextlib.suppress(Exception):
+            await conn.ws.close()
 
     # --- the clock's fan-out ---------------------------------------------------------------------
 
     def publish(self, updates: list[PairUpdate], now_ms: int) -> None:
         """Encode each update once per subscribed channel and queue it to every subscriber."""
+        subs = self.subscribers
         for update in updates:
             symbol = update.symbol
             if update.trades:
                 for interval in ("100ms", "10ms"):
                     channel = f"spot@public.aggre.deals.v3.api.pb@{interval}@{symbol}"
-                    if self.subscribers.get(channel):
+                    if channel in subs:
                         self._fanout(channel, symbol, self._deals_frame(channel, update))
-            if update.depth is not None:
-                gap = self.faults.take_depth_gap(symbol)
-                for interval in ("100ms", "10ms"):
-                    channel = f"spot@public.aggre.depth.v3.api.pb@{interval}@{symbol}"
-                    if self.subscribers.get(channel) and not gap:
-                        self._fanout(channel, symbol, self._depth_frame(channel, update))
-                for interval in ("100ms", "10ms"):
-                    channel = f"spot@public.aggre.bookTicker.v3.api.pb@{interval}@{symbol}"
-                    if self.subscribers.get(channel):
-                        self._fanout(channel, symbol, self._book_ticker_frame(channel, symbol, update.window_end_ms))
-                for levels in (5, 10, 20):
-                    channel = f"spot@public.limit.depth.v3.api.pb@{symbol}@{levels}"
-                    if self.subscribers.get(channel):
-                        self._fanout(channel, symbol, self._limit_frame(channel, symbol, levels, update.window_end_ms))
+            if update.depth is None:
+                continue
+            gap = self.faults.take_depth_gap(symbol)
+            for interval in ("100ms", "10ms"):
+                channel = f"spot@public.aggre.depth.v3.api.pb@{interval}@{symbol}"
+                if channel in subs and not gap:
+                    self._fanout(channel, symbol, self._depth_frame(channel, update))
+            bt = [c for c in (f"spot@public.aggre.bookTicker.v3.api.pb@{i}@{symbol}" for i in ("100ms", "10ms")) if c in subs]
+            if bt:
+                bbo = self.market.best_bid_ask(symbol)
+                if bbo != self._last_bbo.get(symbol):
+                    self._last_bbo[symbol] = bbo
+                    for channel in bt:
+                        self._fanout(channel, symbol, self._book_ticker_frame(channel, symbol, bbo, update.window_end_ms))
+            for levels in (5, 10, 20):
+                channel = f"spot@public.limit.depth.v3.api.pb@{symbol}@{levels}"
+                if channel in subs:
+                    version, bids, asks = self.market.depth_snapshot(symbol, levels)
+                    if self._last_limit.get((symbol, levels)) != (bids, asks):
+                        self._last_limit[(symbol, levels)] = (bids, asks)
+                        self._fanout(channel, symbol, self._limit_frame(channel, symbol, version, bids, asks, update.window_end_ms))
+        self._kick_writers()
 
     def _fanout(self, channel: str, symbol: str, frame: bytes) -> None:
         now = time.monotonic()
-        for conn_id in list(self.subscribers.get(channel, ())):
+        self.frames_encoded += 1
+        for conn_id in self.subscribers.get(channel, ()):
             conn = self.connections.get(conn_id)
-            if conn is None or conn.ws.closed or now < conn.stalled_until:
+            if conn is None or conn.close_reason or now < conn.stalled_until:
                 continue
             payload = self.faults.maybe_corrupt(symbol, frame)
-            asyncio.ensure_future(self._send_bytes(conn, payload))
+            conn.outbox.append(payload)
             conn.last_data = now
             conn.frames_sent += 1
             conn.bytes_sent += len(payload)
             self.frames_sent += 1
             self.bytes_sent += len(payload)
 
-    @staticmethod
-    async def _send_bytes(conn: Connection, payload: bytes) -> None:
-        try:
-            await conn.ws.send_bytes(payload)
-        except (ConnectionError, RuntimeError):
-            pass
+    def _kick_writers(self) -> None:
+        for conn in list(self.connections.values()):
+            if not conn.outbox or (conn.writer is not None and not conn.writer.done()):
+                continue
+            if len(conn.outbox) > MAX_OUTBOX:
+                asyncio.ensure_future(self.close(conn, "slow consumer"))
+                continue
+            conn.writer = asyncio.ensure_future(self._drain(conn))
 
-    def _wrapper(self, channel: str, symbol: str, send_time: int) -> pb.PushDataV3ApiWrapper:
+    async def _drain(self, conn: Connection) -> None:
+        """Send a connection's queued frames in order; aiohttp awaits only when the socket is full."""
+        ws = conn.ws
+        try:
+            while conn.outbox and not ws.closed:
+                await ws.send_bytes(conn.outbox.popleft())
+        except (ConnectionError, RuntimeError):
+            conn.outbox.clear()
+
+    @staticmethod
+    def _wrapper(channel: str, symbol: str, send_time: int) -> pb.PushDataV3ApiWrapper:
         return pb.PushDataV3ApiWrapper(channel=channel, symbol=symbol, sendTime=send_time)
 
     def _deals_frame(self, channel: str, update: PairUpdate) -> bytes:
         w = self._wrapper(channel, update.symbol, update.window_end_ms)
         body = w.publicAggreDeals
-        body.eventType = channel.split("@", 2)[1] + "@" + channel.split("@")[2]
-        fp, fq = self.market.fmt_price, self.market.fmt_qty
+        body.eventType = channel.rsplit("@", 1)[0]
+        fp, fq, sym = self.market.fmt_price, self.market.fmt_qty, update.symbol
         for n, t in enumerate(update.trades):
-            body.deals.add(price=fp(update.symbol, t.price), quantity=fq(update.symbol, t.qty), tradeType=t.side, time=t.time_ms,
-                           tradeId=f"{t.time_ms}{n:03d}X0")  # fmt: skip
+            # MEXC's tradeId is an opaque string (mexc-api.md §1.5); unique per pair is all we promise.
+            body.deals.add(price=fp(sym, t.price), quantity=fq(sym, t.qty), tradeType=t.side, time=t.time_ms,
+                           tradeId=f"{update.window_end_ms}{n:04d}X0")  # fmt: skip
         return w.SerializeToString()
 
     def _depth_frame(self, channel: str, update: PairUpdate) -> bytes:
         assert update.depth is not None
         w = self._wrapper(channel, update.symbol, update.window_end_ms)
         body = w.publicAggreDepths
-        fp, fq = self.market.fmt_price, self.market.fmt_qty
+        fp, fq, sym = self.market.fmt_price, self.market.fmt_qty, update.symbol
         for p, q in update.depth.asks:
-            body.asks.add(price=fp(update.symbol, p), quantity=fq(update.symbol, q))
+            body.asks.add(price=fp(sym, p), quantity=fq(sym, q))
         for p, q in update.depth.bids:
-            body.bids.add(price=fp(update.symbol, p), quantity=fq(update.symbol, q))
-        body.eventType = "spot@public.aggre.depth.v3.api.pb"
+            body.bids.add(price=fp(sym, p), quantity=fq(sym, q))
+        body.eventType = channel.rsplit("@", 1)[0]
         body.fromVersion = str(update.depth.from_version)
         body.toVersion = str(update.depth.to_version)
         return w.SerializeToString()
 
-    def _book_ticker_frame(self, channel: str, symbol: str, send_time: int) -> bytes:
-        bid, bq, ask, aq = self.market.best_bid_ask(symbol)
+    def _book_ticker_frame(self, channel: str, symbol: str, bbo: tuple[float, float, float, float], send_time: int) -> bytes:
+        bid, bq, ask, aq = bbo
         w = self._wrapper(channel, symbol, send_time)
         fp, fq = self.market.fmt_price, self.market.fmt_qty
         b = w.publicAggreBookTicker
         b.bidPrice, b.bidQuantity, b.askPrice, b.askQuantity = fp(symbol, bid), fq(symbol, bq), fp(symbol, ask), fq(symbol, aq)
-        b.version = str(self.market.depth_snapshot(symbol, 1)[0])
+        b.version = str(self.market.depth_snapshot(symbol, 0)[0])
         return w.SerializeToString()
 
-    def _limit_frame(self, channel: str, symbol: str, levels: int, send_time: int) -> bytes:
-        version, bids, asks = self.market.depth_snapshot(symbol, levels)
+    def _limit_frame(self, channel: str, symbol: str, version: int, bids: list[tuple[float, float]], asks: list[tuple[float, float]],
+                     send_time: int) -> bytes:  # fmt: skip
         w = self._wrapper(channel, symbol, send_time)
         fp, fq = self.market.fmt_price, self.market.fmt_qty
         body = w.publicLimitDepths
@@ -295,51 +381,119 @@ class WsEmulator:
         body.version = str(version)
         return w.SerializeToString()
 
+    # --- once a second: klines; every 3 s: miniTickers -----------------------------------------------
+
     def publish_slow_channels(self, now_ms: int, second: int) -> None:
-        """Kline every second, miniTickers every 3 s (only pairs whose price changed are MEXC's rule;
-        here: every subscribed symbol's current state)."""
-        for channel, subs in list(self.subscribers.items()):
-            if not subs:
-                continue
+        """Kline of every subscribed (pair, interval) each second; miniTickers every 3 s."""
+        minis: list[tuple[str, str]] = []
+        for channel in list(self.subscribers):
             parsed = parse_channel(channel)
             if parsed is None:
                 continue
             if parsed.kind == "kline" and parsed.symbol:
-                rows = self.market.klines(parsed.symbol, "1m", None, None, 1)
-                if not rows:
-                    continue
-                r = rows[-1]
-                w = self._wrapper(channel, parsed.symbol, now_ms)
-                k = w.publicSpotKline
-                k.interval, k.windowStart, k.windowEnd = "Min1", r[0] // 1000, (r[6] + 1) // 1000
-                k.openingPrice, k.highestPrice, k.lowestPrice, k.closingPrice, k.volume, k.amount = r[1], r[2], r[3], r[4], r[5], r[7]
-                self._fanout(channel, parsed.symbol, w.SerializeToString())
-            elif parsed.kind == "minitickers" and second % 3 == 0:
-                w = pb.PushDataV3ApiWrapper(channel=channel, sendTime=now_ms)
-                for spec in self.market.symbols[:500]:
-                    if spec.status == "1":
-                        w.publicMiniTickers.items.add(symbol=spec.symbol, price=self.market.fmt_price(spec.symbol, self.market.last_price(spec.symbol)))
-                self._fanout(channel, "", w.SerializeToString())
+                frame = self._kline_frame(channel, parsed.symbol, parsed.interval, now_ms)
+                if frame is not None:
+                    self._fanout(channel, parsed.symbol, frame)
+            elif parsed.kind == "minitickers":
+                minis.append((channel, parsed.interval))
+        # Every 3 exchange seconds, even if a loaded clock skipped the exact second.
+        if minis and now_ms - self._mini_last_ms >= 3000:
+            self._mini_last_ms = now_ms - now_ms % 1000
+            items = self._changed_minitickers()
+            for channel, _tz in minis:
+                if items:
+                    w = pb.PushDataV3ApiWrapper(channel=channel, sendTime=now_ms)
+                    w.publicMiniTickers.items.extend(items)
+                    self._fanout(channel, "", w.SerializeToString())
+        self._kick_writers()
+
+    def _kline_row(self, symbol: str, interval: str) -> list | None:
+        if interval != "Hour8":
+            rows = self.market.klines(symbol, KLINE_INTERVALS[interval], None, None, 1)
+            return rows[-1] if rows else None
+        # MEXC's WS has Hour8 but REST has no 8h: two 4h candles inside the same 8 h bucket make one.
+        rows = self.market.klines(symbol, "4h", None, None, 2)
+        if not rows:
+            return None
+        last = rows[-1]
+        start = last[0] - last[0] % _HOUR8_MS
+        parts = [r for r in rows if r[0] >= start]
+        fp = self.market.fmt_price
+        first = parts[0]
+        return [start, first[1], fp(symbol, max(float(r[2]) for r in parts)), fp(symbol, min(float(r[3]) for r in parts)), last[4],
+                self.market.fmt_qty(symbol, sum(float(r[5]) for r in parts)), start + _HOUR8_MS - 1, f"{sum(float(r[7]) for r in parts):.4f}"]  # fmt: skip
+
+    def _kline_frame(self, channel: str, symbol: str, interval: str, now_ms: int) -> bytes | None:
+        row = self._kline_row(symbol, interval)
+        if row is None:
+            return None
+        w = self._wrapper(channel, symbol, now_ms)
+        k = w.publicSpotKline
+        k.interval, k.windowStart, k.windowEnd = interval, row[0] // 1000, (row[6] + 1) // 1000
+        k.openingPrice, k.highestPrice, k.lowestPrice, k.closingPrice, k.volume, k.amount = row[1], row[2], row[3], row[4], row[5], row[7]
+        return w.SerializeToString()
+
+    def _changed_minitickers(self) -> list[pb.PublicMiniTickerV3Api]:
+        """Only the pairs whose price changed since the last push (MEXC's rule, mexc-api.md §1.4).
+
+        The 24 h figures come from a cache refreshed a slice at a time: ticker_24h costs milliseconds
+        per pair and 2,000 pairs every 3 s would eat the emulator's CPU; price and rate stay live.
+        """
+        specs = [s for s in self.market.symbols if s.status == "1"]
+        for k in range(min(64, len(specs))):
+            spec = specs[(self._mini_cursor + k) % len(specs)]
+            self._mini_cache[spec.symbol] = self.market.ticker_24h(spec.symbol)
+        self._mini_cursor = (self._mini_cursor + 64) % max(1, len(specs))
+        items = []
+        for spec in specs:
+            sym = spec.symbol
+            price = self.market.last_price(sym)
+            if self._mini_last.get(sym) == price:
+                continue
+            self._mini_last[sym] = price
+            t = self._mini_cache.get(sym)
+            if t is None:
+                t = self._mini_cache[sym] = self.market.ticker_24h(sym)
+            open_ = float(t["openPrice"]) or price
+            rate = f"{(price - open_) / open_:.4f}" if open_ else "0"
+            fp = self.market.fmt_price
+            items.append(pb.PublicMiniTickerV3Api(
+                symbol=sym, price=fp(sym, price), rate=rate, zonedRate=rate, high=fp(sym, max(price, float(t["highPrice"]))),
+                low=fp(sym, min(price, float(t["lowPrice"]))), volume=t["quoteVolume"], quantity=t["volume"],
+            ))  # fmt: skip
+        return items
+
+    # --- limits and observation -----------------------------------------------------------------------
 
     async def enforce_limits(self) -> None:
         """Idle and lifetime disconnects, as MEXC does them."""
         now = time.monotonic()
+        lim = self.limits
         for conn in list(self.connections.values()):
-            if not conn.live and not conn.dead and now - max(conn.opened, conn.last_sub) > self.limits.no_sub_timeout_s:
+            if conn.close_reason:
+                continue
+            if not conn.live and not conn.dead and now - max(conn.opened, conn.last_sub) > lim.no_sub_timeout_s:
                 await self.close(conn, "no subscription")
-            elif now - conn.last_data > self.limits.no_data_timeout_s:
+            elif (conn.live or conn.dead) and now - conn.last_data > lim.no_data_timeout_s:
                 await self.close(conn, "no data")
-            elif now - conn.opened > self.limits.max_conn_life_s:
+            elif now - conn.opened > lim.max_conn_life_s:
                 await self.close(conn, "lifetime")
 
     def state(self) -> dict[str, Any]:
+        """Everything a test needs to see what the server did (A-7: streams <= 30 x links)."""
+        conns = [
+            {"id": c.conn_id, "subscriptions": list(c.live), "dead_subscriptions": list(c.dead), "frames_sent": c.frames_sent,
+             "bytes_sent": c.bytes_sent, "queued": len(c.outbox), "stalled": time.monotonic() < c.stalled_until}  # fmt: skip
+            for c in self.connections.values()
+        ]
         return {
-            "connections": [
-                {"id": c.conn_id, "subscriptions": list(c.live), "dead_subscriptions": list(c.dead), "frames_sent": c.frames_sent,
-                 "bytes_sent": c.bytes_sent}  # fmt: skip
-                for c in self.connections.values()
-            ],
+            "connections": conns,
+            "links": len(conns),
+            "streams": sum(len(c["subscriptions"]) for c in conns),
+            "dead_streams": sum(len(c["dead_subscriptions"]) for c in conns),
             "frames_sent": self.frames_sent,
+            "frames_encoded": self.frames_encoded,
             "bytes_sent": self.bytes_sent,
             "closed": list(self.closed),
+            "close_counts": dict(self.close_counts),
         }
