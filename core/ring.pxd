@@ -1,3 +1,5 @@
+# Single-producer / single-consumer feature ring in shared memory; see core/ring.pyx.
+# Cython users (the shard engine) call c_push from the hot path without the GIL.
 from core.row cimport FeatureRow
 
 cdef class FeatureRing:
@@ -13,4 +15,7 @@ cdef class FeatureRing:
     cdef char* rows
     cdef Py_ssize_t row_size
 
-    cdef int c_push(self, FeatureRow* row) nogil
+    # 0 = published, 1 = dropped (ring full, counted in overflow; or ring closed, not counted)
+    cdef int c_push(self, FeatureRow* row) noexcept nogil
+    cdef void _release(self) noexcept
+    cdef int _check_open(self) except -1
