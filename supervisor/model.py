@@ -1,7 +1,14 @@
 """The scoring model: a weighted, normalised score through a logistic link, read from model.json.
 
 JSON, never pickle: a model file is data a trader may edit or download, so loading it must not
-run code. Every field is validated; a bad file is refused with a message naming the field.
+run code. Every field is validated; a bad file is refused with a message naming the field, and
+the supervisor keeps the model it had (reload is atomic).
+
+    x_norm = clip((value - center) / scale, -CLIP, CLIP)
+    score  = sum(weight * x_norm)                 (a NaN feature contributes 0)
+    prob   = sigmoid(beta0 + beta * score)
+
+Clipping keeps one extreme feature (VSR 400 on a dead pair waking up) from outvoting the others.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import numpy as np
 from core.rowspec import FEATURE_NAMES
 
 CLIP = 3.0
+_TOP_LEVEL = {"profile", "description", "features", "norm", "weights", "beta0", "beta", "trained"}
 
 
 class ModelError(ValueError):
@@ -25,7 +33,10 @@ class ModelError(ValueError):
 
 @dataclass(frozen=True)
 class Model:
+    """A validated model; build it with load_model() or model_from_dict()."""
+
     profile: str
+    features: tuple[str, ...]
     weights: dict[str, float]
     centers: dict[str, float]
     scales: dict[str, float]
@@ -33,61 +44,106 @@ class Model:
     beta: float
     trained: dict[str, Any] | None
 
+    def normalised(self, rows: np.ndarray, name: str) -> np.ndarray:
+        """One feature column normalised and clipped; NaN becomes 0 (the centre: no evidence)."""
+        x = (rows[name].astype(np.float64) - self.centers[name]) / self.scales[name]
+        return np.clip(np.nan_to_num(x, nan=0.0, posinf=CLIP, neginf=-CLIP), -CLIP, CLIP)
+
     def score(self, rows: np.ndarray) -> np.ndarray:
-        """Weighted normalised score per row (NaN features count as 0 after normalisation)."""
+        """Weighted normalised score per row, vectorised over the batch."""
         total = np.zeros(len(rows))
-        for name, weight in self.weights.items():
-            x = (rows[name] - self.centers[name]) / self.scales[name]
-            total += weight * np.clip(np.nan_to_num(x, nan=0.0), -CLIP, CLIP)
+        for name in self.features:
+            total += self.weights[name] * self.normalised(rows, name)
         return total
 
     def probability(self, rows: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(self.beta0 + self.beta * self.score(rows))))
+        """sigmoid(beta0 + beta * score) per row."""
+        z = self.beta0 + self.beta * self.score(rows)
+        with np.errstate(over="ignore"):  # exp overflow for a huge negative z is just prob 0
+            return 1.0 / (1.0 + np.exp(-z))
 
 
 def _number(data: dict[str, Any], key: str, where: str) -> float:
-    value = data.get(key)
+    if key not in data:
+        raise ModelError(f"{where}{key}: missing, expected a finite number")
+    value = data[key]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ModelError(f"{where}.{key}: got {value!r}, expected a finite number")
+        raise ModelError(f"{where}{key}: got {value!r}, expected a finite number")
     return float(value)
 
 
 def model_from_dict(data: Any) -> Model:
+    """Validate a decoded model.json; every error names the offending field."""
     if not isinstance(data, dict):
-        raise ModelError("model: expected a JSON object")
+        raise ModelError(f"model: expected a JSON object, got {type(data).__name__}")
+    unknown = sorted(set(data) - _TOP_LEVEL)
+    if unknown:
+        raise ModelError(f"{unknown[0]}: unknown key (allowed: {', '.join(sorted(_TOP_LEVEL))})")
     profile = data.get("profile")
-    if not isinstance(profile, str) or not profile:
+    if not isinstance(profile, str) or not profile.strip():
         raise ModelError(f"profile: got {profile!r}, expected a non-empty string")
+
+    features = data.get("features")
+    if not isinstance(features, list) or not features or not all(isinstance(f, str) for f in features):
+        raise ModelError(f"features: got {features!r}, expected a non-empty list of feature names")
+    for name in features:
+        if name not in FEATURE_NAMES:
+            raise ModelError(f"features: unknown feature {name!r} (known: {', '.join(FEATURE_NAMES)})")
+    if len(set(features)) != len(features):
+        raise ModelError(f"features: duplicate names in {features!r}")
+
     weights_raw, norm_raw = data.get("weights"), data.get("norm")
-    if not isinstance(weights_raw, dict) or not weights_raw:
+    if not isinstance(weights_raw, dict):
         raise ModelError("weights: expected an object of feature -> weight")
     if not isinstance(norm_raw, dict):
         raise ModelError("norm: expected an object of feature -> {center, scale}")
-    weights, centers, scales = {}, {}, {}
-    for name in weights_raw:
-        if name not in FEATURE_NAMES:
-            raise ModelError(f"weights.{name}: unknown feature (known: {', '.join(FEATURE_NAMES)})")
-        weights[name] = _number(weights_raw, name, "weights")
+    for section, table in (("weights", weights_raw), ("norm", norm_raw)):
+        for name in table:
+            if name not in features:
+                raise ModelError(f"{section}.{name}: not in features {features!r}")
+
+    weights: dict[str, float] = {}
+    centers: dict[str, float] = {}
+    scales: dict[str, float] = {}
+    for name in features:
+        weights[name] = _number(weights_raw, name, "weights.")
         spec = norm_raw.get(name)
         if not isinstance(spec, dict):
-            raise ModelError(f"norm.{name}: missing; every weighted feature needs a center and scale")
-        centers[name] = _number(spec, "center", f"norm.{name}")
-        scales[name] = _number(spec, "scale", f"norm.{name}")
+            raise ModelError(f"norm.{name}: missing; every feature needs {{\"center\": .., \"scale\": ..}}")
+        extra = sorted(set(spec) - {"center", "scale"})
+        if extra:
+            raise ModelError(f"norm.{name}.{extra[0]}: unknown key (allowed: center, scale)")
+        centers[name] = _number(spec, "center", f"norm.{name}.")
+        scales[name] = _number(spec, "scale", f"norm.{name}.")
         if scales[name] <= 0:
             raise ModelError(f"norm.{name}.scale: got {scales[name]!r}, expected > 0")
+
     trained = data.get("trained")
     if trained is not None and not isinstance(trained, dict):
-        raise ModelError("trained: expected an object or null")
-    return Model(profile, weights, centers, scales, _number(data, "beta0", "model"), _number(data, "beta", "model"), trained)
+        raise ModelError(f"trained: got {trained!r}, expected an object or null")
+    return Model(
+        profile=profile,
+        features=tuple(features),
+        weights=weights,
+        centers=centers,
+        scales=scales,
+        beta0=_number(data, "beta0", ""),
+        beta=_number(data, "beta", ""),
+        trained=trained,
+    )
 
 
 def load_model(path: str | Path) -> Model:
+    """Read and validate model.json; ModelError (a ValueError) names the file and the field."""
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ModelError(f"{path}: cannot read model ({exc.strerror})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path}: cannot read model ({getattr(exc, 'strerror', None) or exc})") from None
     try:
         data = json.loads(text)
     except ValueError as exc:
         raise ModelError(f"{path}: not valid JSON ({exc})") from None
-    return model_from_dict(data)
+    try:
+        return model_from_dict(data)
+    except ModelError as exc:
+        raise ModelError(f"{path}: {exc}") from None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,91 +14,234 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common.config import ScannerConfig
-from core.rowspec import FEATURE_ROW_DTYPE, ROW_BOOK_VALID
-from supervisor.model import ModelError, load_model, model_from_dict
+from core.rowspec import FEATURE_ROW_DTYPE, ROW_BASELINE_READY, ROW_BOOK_VALID, ROW_CANDIDATE, ROW_LISTING_KNOWN
+from supervisor.model import CLIP, ModelError, load_model, model_from_dict
 from supervisor.scorer import Scorer
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = load_model(REPO / "model.json")
+ALL_FLAGS = ROW_BOOK_VALID | ROW_BASELINE_READY | ROW_LISTING_KNOWN
+T0 = 1_790_000_000_000
 
 
 def _rows(n: int, **overrides: object) -> np.ndarray:
     rows = np.zeros(n, dtype=FEATURE_ROW_DTYPE)
-    base = dict(vsr=10.0, vc=0.3, pm=0.05, obi=0.5, cum_depth_delta=3.0, spread=0.002, listing_age_s=10_000.0, last_price=1.0, flags=ROW_BOOK_VALID)
+    base = dict(vsr=10.0, vc=0.3, pm=0.05, obi=0.5, cum_depth_delta=3.0, spread=0.002, listing_age_s=10_000.0, last_price=1.0, flags=ALL_FLAGS, pair_id=1)
     for key, value in {**base, **overrides}.items():
         rows[key] = value
-    rows["pair_id"] = 1
-    rows["row_time_ms"] = 1_790_000_000_000 + np.arange(n) * 1000
+    rows["seq"] = np.arange(1, n + 1)
+    rows["row_time_ms"] = T0 + np.arange(n) * 1000
+    return rows
+
+
+def _at(rows: np.ndarray, t_ms: int) -> np.ndarray:
+    rows["row_time_ms"] = t_ms
     return rows
 
 
 def test_shipped_model_meets_its_documented_calibration() -> None:
-    at_threshold = _rows(1, vsr=5.0, pm=0.02, obi=0.25)
-    clear = _rows(1)
-    assert MODEL.probability(at_threshold)[0] == pytest.approx(0.5)
-    assert MODEL.probability(clear)[0] >= 0.8
+    assert MODEL.profile == "alpha1" and MODEL.trained is None
+    assert MODEL.probability(_rows(1, vsr=5.0, pm=0.02, obi=0.25))[0] == pytest.approx(0.5)
+    assert MODEL.probability(_rows(1))[0] >= 0.8
+    # A NaN feature is "no evidence", not a crash or a NaN probability.
+    assert MODEL.probability(_rows(1, vsr=5.0, pm=0.02, obi=float("nan")))[0] == pytest.approx(0.5)
 
 
 def test_a_clear_pump_signals_once_per_cooldown_and_escalates_once() -> None:
     scorer = Scorer(ScannerConfig(cooldown_s=600, realert_pm_factor=2.0, max_realerts=1), MODEL)
     first = scorer.score(_rows(1000))  # 1,000 passing rows of one pair in one batch: one signal
     assert len(first) == 1 and first[0].escalation == 0
-    later = _rows(5, pm=0.05)
-    later["row_time_ms"] += 10_000_000 // 100  # inside the cooldown
-    assert scorer.score(later) == []
-    bigger = _rows(1, pm=0.11)
-    bigger["row_time_ms"] += 1_200_000
-    again = scorer.score(bigger)
-    assert len(again) == 1 and again[0].escalation == 1
-    even_bigger = _rows(1, pm=0.5)
-    even_bigger["row_time_ms"] += 1_300_000
-    assert scorer.score(even_bigger) == []  # max_realerts reached
-    after = _rows(1)
-    after["row_time_ms"] += 999_000 + 600_000  # a full cooldown after the first alert (its newest row)
-    assert [d.escalation for d in scorer.score(after)] == [0]
+    assert first[0].row["seq"] == 1000  # decided on the newest row: the freshest price
+    t_first = first[0].row["row_time_ms"]
+    assert scorer.score(_at(_rows(5, pm=0.09), t_first + 60_000)) == []  # grown, but not 2x
+    again = scorer.score(_at(_rows(1, pm=0.11), t_first + 120_000))
+    assert [d.escalation for d in again] == [1]
+    assert scorer.score(_at(_rows(1, pm=0.5), t_first + 180_000)) == []  # max_realerts reached
+    assert scorer.score(_at(_rows(1), t_first + 599_999)) == []  # still inside the cooldown
+    assert [d.escalation for d in scorer.score(_at(_rows(1), t_first + 600_000))] == [0]
+
+
+def test_cooldown_runs_on_exchange_time_not_wall_time() -> None:
+    scorer = Scorer(ScannerConfig(cooldown_s=600), MODEL)
+    assert len(scorer.score(_rows(1), now_ns=0)) == 1
+    # An hour of wall time later, the exchange clock has moved 10 s: still cooling down.
+    assert scorer.score(_at(_rows(1), T0 + 10_000), now_ns=3600 * 10**9) == []
+
+
+def test_many_pairs_in_one_batch_get_one_decision_each_in_time_order() -> None:
+    rows = _rows(300)
+    rows["pair_id"] = np.arange(300) % 3
+    rows["row_time_ms"] = T0 + (299 - np.arange(300)) * 10  # newest first: order must not matter
+    decisions = Scorer(ScannerConfig(), MODEL).score(rows)
+    assert sorted(d.pair_id for d in decisions) == [0, 1, 2]
+    assert all(d.row["row_time_ms"] == rows["row_time_ms"][rows["pair_id"] == d.pair_id].max() for d in decisions)
+    assert [d.row["row_time_ms"] for d in decisions] == sorted(d.row["row_time_ms"] for d in decisions)
 
 
 @pytest.mark.parametrize(
     "override",
     [dict(vsr=4.9), dict(vc=0.6), dict(pm=0.01), dict(obi=0.2), dict(cum_depth_delta=-1.0), dict(spread=0.02),
-     dict(listing_age_s=100.0), dict(obi=float("nan")), dict(vsr=float("nan"))],
+     dict(listing_age_s=100.0), dict(obi=float("nan")), dict(vsr=float("nan")), dict(vc=float("nan")),
+     dict(pm=float("nan")), dict(spread=float("nan")), dict(cum_depth_delta=float("nan")), dict(listing_age_s=float("nan")),
+     dict(flags=ROW_BASELINE_READY | ROW_LISTING_KNOWN), dict(flags=ROW_BOOK_VALID | ROW_LISTING_KNOWN),
+     dict(flags=ROW_BOOK_VALID | ROW_BASELINE_READY), dict(flags=0)],
 )  # fmt: skip
-def test_each_rule_and_nan_blocks_a_signal(override: dict) -> None:
-    assert Scorer(ScannerConfig(), MODEL).score(_rows(3, **override)) == []
+def test_each_rule_nan_and_missing_flag_blocks_a_signal(override: dict) -> None:
+    scorer = Scorer(ScannerConfig(), MODEL)
+    assert len(scorer.score(_rows(3, pair_id=2))) == 1  # the same rows without the flaw signal
+    assert scorer.score(_rows(3, **override)) == []
 
 
-def test_thresholds_come_from_config() -> None:
+def test_candidate_rows_are_scored_like_closed_bars_and_reasons_say_why() -> None:
+    decisions = Scorer(ScannerConfig(), MODEL).score(_rows(1, flags=ALL_FLAGS | ROW_CANDIDATE, vsr=7.4))
+    assert len(decisions) == 1
+    reasons = decisions[0].reasons
+    assert "VSR 7.4>5" in reasons and "PM 5.00%>2%" in reasons and "OBI 0.50>0.25" in reasons
+    assert any(r.startswith("ListingAge ") for r in reasons) and any(r.startswith("Spread 0.20%<1.5%") for r in reasons)
+    assert decisions[0].prob == pytest.approx(float(MODEL.probability(_rows(1, vsr=7.4))[0]))
+
+
+def test_thresholds_come_from_config_and_update_keeps_cooldown() -> None:
     rows = _rows(1, vsr=6.0)
     assert Scorer(ScannerConfig(vsr_min=7.0), MODEL).score(rows) == []
-    assert len(Scorer(ScannerConfig(vsr_min=5.5), MODEL).score(rows)) == 1
     assert Scorer(ScannerConfig(prob_threshold=0.99), MODEL).score(rows) == []
+    # The default row (PM 5 %, OBI 0.5, spread 0.2 %, age 10,000 s, VC 0.3, depth +3) fails each tightened rule.
+    tightened = dict(pm_min=0.06, obi_min=0.6, spread_max=0.001, listing_age_min_s=20_000.0, vc_max=0.2, cum_depth_delta_min=5.0)
+    for name, value in tightened.items():
+        assert Scorer(ScannerConfig(**{name: value}), MODEL).score(_rows(1)) == [], name
+    scorer = Scorer(ScannerConfig(vsr_min=5.5), MODEL)
+    assert len(scorer.score(rows)) == 1
+    scorer.update(ScannerConfig(vsr_min=1.0), MODEL)
+    assert scorer.score(_at(_rows(1, vsr=6.0), T0 + 5000)) == []  # reload did not reset the cooldown
 
 
-@settings(max_examples=100, deadline=None)
-@given(st.lists(st.tuples(st.floats(0, 20), st.floats(0, 1), st.floats(-0.1, 0.2), st.floats(-1, 1)), min_size=1, max_size=50))
-def test_vectorised_filter_equals_a_plain_loop(values: list) -> None:
-    rows = _rows(len(values))
-    for i, (vsr, vc, pm, obi) in enumerate(values):
-        rows[i]["vsr"], rows[i]["vc"], rows[i]["pm"], rows[i]["obi"] = vsr, vc, pm, obi
-    config = ScannerConfig()
+def _reference(batches: list[np.ndarray], config: ScannerConfig) -> list[tuple[int, int, float, int]]:
+    """The scorer's documented semantics as a plain per-row Python loop."""
+    state: dict[int, list[Any]] = {}
+    out = []
+    for rows in batches:
+        best: dict[int, tuple[tuple[int, int], float]] = {}
+        for pos in range(len(rows)):
+            r = {name: rows[pos][name].item() for name in rows.dtype.names}
+            f = r["flags"]
+            ok = (
+                f & ROW_BASELINE_READY and f & ROW_BOOK_VALID and f & ROW_LISTING_KNOWN
+                and r["vsr"] > config.vsr_min and r["vc"] < config.vc_max and r["pm"] > config.pm_min
+                and r["obi"] > config.obi_min and r["cum_depth_delta"] > config.cum_depth_delta_min
+                and r["spread"] < config.spread_max and r["listing_age_s"] > config.listing_age_min_s
+            )  # fmt: skip
+            if not ok:
+                continue
+            score = sum(MODEL.weights[n] * min(max((r[n] - MODEL.centers[n]) / MODEL.scales[n], -CLIP), CLIP) for n in MODEL.features)
+            prob = 1.0 / (1.0 + math.exp(-(MODEL.beta0 + MODEL.beta * score)))
+            if prob < config.prob_threshold:
+                continue
+            key = (r["row_time_ms"], pos)
+            if r["pair_id"] not in best or key > best[r["pair_id"]][0]:
+                best[r["pair_id"]] = (key, prob)
+        for pair, ((t, pos), prob) in sorted(best.items(), key=lambda kv: (kv[1][0][0], kv[0])):
+            pm = float(rows[pos]["pm"])
+            s = state.get(pair)
+            if s is None or t - s[0] >= config.cooldown_s * 1000:
+                state[pair] = [t, pm, 0]
+                out.append((pair, int(rows[pos]["seq"]), prob, 0))
+            elif s[2] < config.max_realerts and pm > 0 and pm >= s[1] * config.realert_pm_factor:
+                s[1], s[2] = pm, s[2] + 1
+                out.append((pair, int(rows[pos]["seq"]), prob, s[2]))
+    return out
+
+
+def _sometimes_nan(low: float, high: float) -> st.SearchStrategy[float]:
+    return st.tuples(st.integers(0, 9), st.floats(low, high)).map(lambda t: float("nan") if t[0] == 0 else t[1])
+
+
+# Ranges straddle the default thresholds so that roughly a quarter of the rows pass every rule.
+_row = st.tuples(
+    st.integers(0, 2), st.integers(0, 1_500), st.sampled_from([ALL_FLAGS] * 8 + [ROW_BOOK_VALID | ROW_BASELINE_READY, 0]),
+    _sometimes_nan(3, 15), st.floats(0, 0.6), st.sampled_from([float("nan"), 0.01, 0.03, 0.05, 0.08, 0.15, 0.3]), st.floats(0, 1), _sometimes_nan(-1, 20), st.floats(0, 0.02),
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(_row, max_size=40), min_size=1, max_size=4), st.floats(0.0, 0.95), st.sampled_from([60.0, 300.0, 1200.0]))
+def test_vectorised_scorer_equals_a_plain_loop(batches_spec: list, threshold: float, cooldown_s: float) -> None:
+    config = ScannerConfig(prob_threshold=threshold, cooldown_s=cooldown_s, max_realerts=2, realert_pm_factor=1.2)
+    batches, seq = [], 0
+    for spec in batches_spec:
+        rows = _rows(len(spec))
+        for i, (pair, t_s, flags, vsr, vc, pm, obi, depth, spread) in enumerate(spec):
+            seq += 1
+            rows[i] = (seq, T0 + t_s * 1000, 0, pair, flags, 1.0, vsr, vc, pm, obi, depth, spread, 10_000.0, 0.0, 0.0, 0.0)
+        batches.append(rows)
     scorer = Scorer(config, MODEL)
-    mask = scorer.rule_mask(rows)
-    for i, (vsr, vc, pm, obi) in enumerate(values):
-        assert mask[i] == (vsr > 5 and vc < 0.5 and pm > 0.02 and obi > 0.25)
+    got = [(d.pair_id, d.row["seq"], d.prob, d.escalation) for rows in batches for d in scorer.score(rows)]
+    want = _reference(batches, config)
+    assert [(p, s, e) for p, s, _, e in got] == [(p, s, e) for p, s, _, e in want]
+    assert [g[2] for g in got] == pytest.approx([w[2] for w in want])
+
+
+def _shipped() -> dict[str, Any]:
+    return json.loads((REPO / "model.json").read_text())
 
 
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
         (lambda m: m.pop("profile"), "profile"),
-        (lambda m: m["weights"].update(nope=1.0), "weights.nope: unknown feature"),
-        (lambda m: m["norm"]["vsr"].update(scale=0), "norm.vsr.scale"),
-        (lambda m: m.update(beta="x"), "beta"),
+        (lambda m: m.update(features=["vsr", "nope"]), "features: unknown feature 'nope'"),
+        (lambda m: m.update(features=[]), "features: .* expected a non-empty list"),
+        (lambda m: m["weights"].update(vc=1.0), "weights.vc: not in features"),
+        (lambda m: m["weights"].pop("obi"), "weights.obi: missing"),
+        (lambda m: m["norm"]["vsr"].update(scale=0), "norm.vsr.scale: got 0.0, expected > 0"),
+        (lambda m: m["norm"]["vsr"].update(center=float("nan")), "norm.vsr.center: got nan"),
         (lambda m: m["norm"].pop("pm"), "norm.pm: missing"),
+        (lambda m: m.update(beta="x"), "beta: got 'x'"),
+        (lambda m: m.update(beta0=True), "beta0: got True"),
+        (lambda m: m.update(beta_1=1.0), "beta_1: unknown key"),
+        (lambda m: m.update(trained=[1]), "trained: got"),
     ],
 )
 def test_bad_model_files_are_refused_clearly(mutate, message: str) -> None:  # type: ignore[no-untyped-def]
-    data = json.loads((REPO / "model.json").read_text())
+    data = copy.deepcopy(_shipped())
     mutate(data)
     with pytest.raises(ModelError, match=message):
         model_from_dict(data)
+
+
+def test_unreadable_or_non_json_model_files_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="cannot read model"):
+        load_model(tmp_path / "missing.json")
+    bad = tmp_path / "model.json"
+    bad.write_text("{not json")
+    with pytest.raises(ModelError, match=r"model\.json: not valid JSON"):
+        load_model(bad)
+    bad.write_text(json.dumps({**_shipped(), "beta": None}))
+    with pytest.raises(ModelError, match=r"model\.json: beta: got None"):
+        load_model(bad)
+    bad.write_text("[]")
+    with pytest.raises(ModelError, match="expected a JSON object"):
+        load_model(bad)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_long_random_streams_match_the_plain_loop_including_escalations(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    config = ScannerConfig(cooldown_s=120, max_realerts=2, realert_pm_factor=1.3)
+    batches, t = [], T0
+    for _ in range(30):
+        n = int(rng.integers(0, 120))
+        rows = _rows(n)
+        rows["seq"] += len(batches) * 1000
+        rows["pair_id"] = rng.integers(0, 6, n)
+        rows["row_time_ms"] = t + rng.integers(0, 20_000, n)
+        rows["vsr"] = rng.uniform(3, 12, n)
+        rows["pm"] = rng.choice([np.nan, 0.01, 0.03, 0.04, 0.06, 0.09, 0.2], n)
+        rows["obi"] = rng.uniform(0, 1, n)
+        rows["flags"] = rng.choice([ALL_FLAGS, ALL_FLAGS, ALL_FLAGS, ROW_BOOK_VALID], n)
+        batches.append(rows)
+        t += 10_000
+    scorer = Scorer(config, MODEL)
+    got = [(d.pair_id, d.row["seq"], d.escalation) for rows in batches for d in scorer.score(rows)]
+    want = [(p, s, e) for p, s, _, e in _reference(batches, config)]
+    assert got == want
+    assert any(e > 0 for *_, e in got) and sum(e == 0 for *_, e in got) > 6  # the stream exercised both paths
