@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+from collections.abc import AsyncIterator
+from typing import Any
 
 from common.config import Config, MexcConfig, WsConfig
 from core.ring import FeatureRing
@@ -21,15 +24,30 @@ async def _until(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-
     return bool(predicate())
 
 
+@contextlib.asynccontextmanager
+async def running_worker(config: Config, ring_rows: int, conn: Any = None) -> AsyncIterator[tuple[ShardWorker, Any, Any]]:
+    """A shard worker running in this loop with its own ring and stats block, torn down after."""
+    ring, stats = FeatureRing.create(ring_rows), StatsBlock.create()
+    worker = ShardWorker(0, config, ring, stats, conn)
+    task = asyncio.create_task(worker.run())
+    try:
+        yield worker, ring, stats
+        assert not task.done()
+    finally:
+        worker._stop.set()
+        await asyncio.wait_for(task, 20)
+        ring.close()
+        ring.unlink()
+        stats.close()
+        stats.unlink()
+
+
 async def test_planned_reconnect_overlaps_without_resync_or_loss() -> None:
     async with run_emulator(pairs=40, seed=4, rate=600) as emu:
         # planned_reconnect_s is validated >= 60 in config files; a test may go below that.
         config = dataclasses.replace(Config(), mexc=MexcConfig(ws_url=emu.ws_url, rest_url=emu.rest_url),
                                      ws=dataclasses.replace(WsConfig(), planned_reconnect_s=3.0))  # fmt: skip
-        ring, stats = FeatureRing.create(100_000), StatsBlock.create()
-        worker = ShardWorker(0, config, ring, stats, None)
-        task = asyncio.create_task(worker.run())
-        try:
+        async with running_worker(config, 100_000) as (worker, ring, stats):
             symbols = [s.symbol for s in emu.market.symbols if s.status == "1"][:20]
             worker.apply_plan([(i + 1, s) for i, s in enumerate(symbols)])
             assert await _until(lambda: int(stats.view["resyncs"]) >= len(symbols), 10)
@@ -43,22 +61,12 @@ async def test_planned_reconnect_overlaps_without_resync_or_loss() -> None:
             rows = ring.read_new()
             assert rows["seq"].tolist() == list(range(1, len(rows) + 1)) and len(rows) > 0
             assert all(len(c["subscriptions"]) <= 30 for c in emu.state()["connections"])
-        finally:
-            worker._stop.set()
-            await asyncio.wait_for(task, 10)
-            ring.close()
-            ring.unlink()
-            stats.close()
-            stats.unlink()
 
 
 async def test_refused_pairs_are_marked_blocked_not_retried() -> None:
     async with run_emulator(pairs=10, seed=4) as emu:
         config = dataclasses.replace(Config(), mexc=MexcConfig(ws_url=emu.ws_url, rest_url=emu.rest_url))
-        ring, stats = FeatureRing.create(1000), StatsBlock.create()
-        worker = ShardWorker(0, config, ring, stats, None)
-        task = asyncio.create_task(worker.run())
-        try:
+        async with running_worker(config, 1000) as (worker, _, _):
             worker.apply_plan([(1, emu.market.symbols[0].symbol), (2, "DELISTEDUSDT")])
             assert await _until(lambda: "DELISTEDUSDT" in worker.blocked, 5)
             await asyncio.sleep(1.0)
@@ -66,13 +74,6 @@ async def test_refused_pairs_are_marked_blocked_not_retried() -> None:
             assert not any("DELISTED" in ch for ch in subs) and len(subs) == 2
             worker.apply_plan([(1, emu.market.symbols[0].symbol), (2, "DELISTEDUSDT")])
             assert "DELISTEDUSDT" not in worker.pairs  # not resubscribed in a loop
-        finally:
-            worker._stop.set()
-            await asyncio.wait_for(task, 10)
-            ring.close()
-            ring.unlink()
-            stats.close()
-            stats.unlink()
 
 
 async def test_a_large_plan_over_the_pipe_does_not_stop_the_shard() -> None:
@@ -81,36 +82,28 @@ async def test_a_large_plan_over_the_pipe_does_not_stop_the_shard() -> None:
 
     async with run_emulator(pairs=5, seed=4) as emu:
         config = dataclasses.replace(Config(), mexc=MexcConfig(ws_url=emu.ws_url, rest_url=emu.rest_url))
-        ring, stats = FeatureRing.create(1000), StatsBlock.create()
         ours, theirs = mp.Pipe(duplex=True)
-        worker = ShardWorker(0, config, ring, stats, theirs)
-        task = asyncio.create_task(worker.run())
-        try:
+        received: list = []
+        stop_reading = threading.Event()
+
+        def drain() -> None:  # the supervisor's side keeps reading, as the real one does
+            while not stop_reading.is_set():
+                if ours.poll(0.1):
+                    received.append(ours.recv())
+
+        reader = threading.Thread(target=drain)
+        async with running_worker(config, 1000, theirs) as (worker, _, _):
             await asyncio.sleep(0.2)
             plan = {"type": "plan", "pairs": [[i + 1, f"PAIR{i:05d}USDT"] for i in range(3000)]}  # ~100 KB, far above a pipe buffer
             sender = threading.Thread(target=ours.send, args=(plan,))
             sender.start()
-            received: list = []
-
-            def drain() -> None:  # the supervisor's side keeps reading, as the real one does
-                while not stop_reading.is_set():
-                    if ours.poll(0.1):
-                        received.append(ours.recv())
-
-            stop_reading = threading.Event()
-            reader = threading.Thread(target=drain)
             reader.start()
-            assert await _until(lambda: len(worker.pairs) + len(worker.blocked) >= 3000, 10)
-            sender.join(5)
-            assert not worker._stop.is_set() and not task.done()
-            assert await _until(lambda: sum(len(m.get("symbols", [])) for m in received if m.get("type") == "blocked") >= 2990, 10)
-            assert len([m for m in received if m.get("type") == "blocked"]) < 100  # batched, not one per pair
-        finally:
-            stop_reading.set()
-            reader.join(5)
-            worker._stop.set()
-            await asyncio.wait_for(task, 20)
-            ring.close()
-            ring.unlink()
-            stats.close()
-            stats.unlink()
+            try:
+                assert await _until(lambda: len(worker.pairs) + len(worker.blocked) >= 3000, 10)
+                sender.join(5)
+                assert not worker._stop.is_set()
+                assert await _until(lambda: sum(len(m.get("symbols", [])) for m in received if m.get("type") == "blocked") >= 2990, 10)
+                assert len([m for m in received if m.get("type") == "blocked"]) < 100  # batched, not one per pair
+            finally:
+                stop_reading.set()
+                reader.join(5)
