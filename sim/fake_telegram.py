@@ -67,6 +67,7 @@ class Call:
     params: dict[str, Any]
     at_ns: int
     ok: bool = True  # False when the fake answered with an error
+    result: Any = None  # what the fake answered on success (a sent message carries its message_id)
 
 
 @dataclass
@@ -172,6 +173,7 @@ class FakeTelegram:
         except _ApiError as exc:
             call.ok = False
             return web.json_response({"ok": False, "error_code": 400, "description": exc.args[0]}, status=400)
+        call.result = result
         return web.json_response({"ok": True, "result": result})
 
     def _outage_answer(self, request: web.Request) -> web.Response:
@@ -301,7 +303,7 @@ class FakeTelegram:
         return web.json_response({"ok": True, "update_id": update.get("update_id")})
 
     async def _calls_http(self, request: web.Request) -> web.Response:
-        return web.json_response([{"method": c.method, "params": c.params, "at_ns": c.at_ns, "ok": c.ok} for c in self.calls])
+        return web.json_response([{"method": c.method, "params": c.params, "at_ns": c.at_ns, "ok": c.ok, "result": c.result} for c in self.calls])
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._cond = asyncio.Condition()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import multiprocessing as mp
 import os
@@ -110,7 +111,7 @@ class Supervisor:
             name=f"shard{handle.index}",
             daemon=True,
         )
-        process.start()
+        _fork_frozen(process)
         child.close()
         handle.process, handle.conn, handle.started_at = process, parent, time.time()
         loop = asyncio.get_running_loop()
@@ -127,7 +128,7 @@ class Supervisor:
 
         parent, child = _FORK.Pipe(duplex=True)
         process = _FORK.Process(target=run_bot, args=(self.config, child), name="bot", daemon=True)
-        process.start()
+        _fork_frozen(process)
         child.close()
         self.bot_process, self.bot_conn = process, parent
         loop = asyncio.get_running_loop()
@@ -403,7 +404,12 @@ class Supervisor:
         alive = all(h.process is not None and h.process.is_alive() for h in self.shards)
         beats = [int(h.stats.view["heartbeat_ns"]) for h in self.shards]
         fresh = all(b and now_ns - b < 5e9 for b in beats)
-        return alive and fresh, {"shards_alive": alive, "heartbeats_fresh": fresh, "pairs": len(self.assignment)}
+        processes = [{"name": "supervisor", "pid": os.getpid()}]
+        processes += [{"name": f"shard{h.index}", "pid": h.process.pid} for h in self.shards if h.process is not None]
+        if self.bot_process is not None:
+            processes.append({"name": "bot", "pid": self.bot_process.pid})
+        # pids let an operator (and perf/soak.py) tell processes apart: forked children share one command line.
+        return alive and fresh, {"shards_alive": alive, "heartbeats_fresh": fresh, "pairs": len(self.assignment), "processes": processes}
 
     def status(self) -> dict[str, Any]:
         import psutil
@@ -508,6 +514,20 @@ class Supervisor:
                 handle.stats.unlink()
         self.store.close()
         log.info("supervisor stopped")
+
+
+def _fork_frozen(process: Any) -> None:
+    """Start a forked child with the parent's objects frozen out of the child's garbage collector.
+
+    Why: a child's GC pass writes to every tracked object's header, copying each page it touches
+    (copy-on-write), so forked shards slowly turn the parent's shared pages into private ones.
+    Frozen objects are never scanned in the child; the parent unfreezes at once and is unaffected.
+    """
+    gc.freeze()
+    try:
+        process.start()
+    finally:
+        gc.unfreeze()
 
 
 def _watch_pipe(loop: asyncio.AbstractEventLoop, conn: Connection, callback: Any, *args: Any) -> None:
