@@ -33,6 +33,8 @@ from supervisor.scout import Scout, select_pairs
 log = logging.getLogger("scanner.supervisor")
 
 _FORK = mp.get_context("fork")
+# How far back stored signals re-open cooldowns after a restart (wall time; expired ones are harmless).
+RESTORE_ALERTS_NS = 24 * 3600 * 10**9
 RESTART_DELAY_S = 0.5
 
 
@@ -65,6 +67,7 @@ class Supervisor:
         self.dropped_until: dict[str, float] = {}
         self.watch_since: dict[str, float] = {}
         self.signals_emitted: list[float] = []
+        self.restored_alerts: dict[str, tuple[int, float, int]] = {}
         self.rows_scored = 0
         self.started = time.time()
         self._stop = asyncio.Event()
@@ -89,6 +92,8 @@ class Supervisor:
 
         Path(self.config.storage.data_dir).mkdir(parents=True, exist_ok=True)
         self.store = Store(self.config.storage.data_dir)
+        # Cooldowns opened by a previous run, applied when each pair gets its id (see _replan).
+        self.restored_alerts = self.store.recent_alerts(time.time_ns() - RESTORE_ALERTS_NS)
 
     def _create_shard_memory(self) -> None:
         from core.ring import FeatureRing
@@ -294,6 +299,8 @@ class Supervisor:
                 pair_id = len(self.pair_ids) + 1
                 self.pair_ids[symbol] = pair_id
                 self.symbols[pair_id] = symbol
+                if symbol in self.restored_alerts:
+                    self.scorer.remember_alert(pair_id, *self.restored_alerts.pop(symbol))
             self.watch_since.setdefault(symbol, now)
         for symbol in set(self.watch_since) - set(new_assignment):
             self.watch_since.pop(symbol, None)

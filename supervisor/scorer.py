@@ -95,6 +95,16 @@ class Scorer:
     def rule_mask(self, rows: np.ndarray) -> np.ndarray:
         return rule_mask(rows, self.config)
 
+    def remember_alert(self, pair_id: int, last_alert_ms: int, last_pm: float, realerts: int) -> None:
+        """Resume a cooldown the previous run opened (read back from storage at start-up).
+
+        Why: cooldowns live in memory, so without this a restarted service would alert again on a
+        pump it already announced. Only the newer of the stored and the in-memory cooldown counts.
+        """
+        current = self.state.get(pair_id)
+        if current is None or current.last_alert_ms < last_alert_ms:
+            self.state[pair_id] = _PairState(int(last_alert_ms), float(last_pm), int(realerts))
+
     def _cooldown(self, pair_id: int, t_ms: int, pm: float) -> int | None:
         """The escalation number if this pair may alert at t_ms with this PM, else None; updates state."""
         c = self.config

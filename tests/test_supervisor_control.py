@@ -109,3 +109,51 @@ def test_quality_drop_needs_five_minutes_of_data_and_rechecks_later(tmp_path: Pa
     sup._quality_check(rows)
     assert "AUSDT" in sup.dropped_until and "BUSDT" not in sup.dropped_until
     assert sup.dropped_until["AUSDT"] - now >= sup.config.scout.recheck_interval_s - 1
+
+
+def test_a_restarted_supervisor_resumes_stored_cooldowns_and_does_not_alert_twice(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    import numpy as np
+
+    from bot.storage import Store
+    from common.signal import Signal, make_signal_id
+    from core.rowspec import FEATURE_ROW_DTYPE, ROW_BASELINE_READY, ROW_BOOK_VALID, ROW_LISTING_KNOWN
+    from supervisor.scout import SymbolInfo
+
+    monkeypatch.setenv("SCANNER_DATA_DIR", str(tmp_path / "data"))
+    t_alert = 1_790_000_000_000
+    now = time.time_ns()
+    store = Store(tmp_path / "data")
+    for escalation, pm in ((0, 0.03), (1, 0.07)):  # the previous run: a first alert and its one re-alert
+        t = t_alert + 60_000 * escalation
+        store.add_signal(Signal(make_signal_id("AUSDT", t, escalation), "AUSDT", "alpha1", t, now, now, 1.0, 0.9, {"pm": pm}, [], escalation))
+    store.close()
+
+    sup = _supervisor(tmp_path)
+    sup._build_store()
+    sup.n_shards = 1
+    from supervisor.app import ShardHandle
+
+    sup.shards = [ShardHandle(0, None, None)]
+    scout = Scout(None)  # type: ignore[arg-type]
+    scout.universe = {s: SymbolInfo(s, "USDT", True, True) for s in ("AUSDT", "BUSDT")}
+    scout.volumes = {"AUSDT": 1e6, "BUSDT": 1e6}
+    sup.config.scout.min_quote_vol_usd = 0
+    sup._replan(scout)
+
+    def rows(symbol: str, t_ms: int, pm: float) -> np.ndarray:
+        r = np.zeros(1, dtype=FEATURE_ROW_DTYPE)
+        for key, value in dict(vsr=10.0, vc=0.3, pm=pm, obi=0.5, cum_depth_delta=3.0, spread=0.002, listing_age_s=1e5, last_price=1.0,
+                               flags=ROW_BOOK_VALID | ROW_BASELINE_READY | ROW_LISTING_KNOWN, pair_id=sup.pair_ids[symbol],
+                               row_time_ms=t_ms, seq=1).items():  # fmt: skip
+            r[key] = value
+        return r
+
+    cooldown_ms = sup.config.scanner.cooldown_s * 1000
+    # The pump is still running after the restart: no second alert, and the re-alert is used up.
+    assert sup.scorer.score(rows("AUSDT", t_alert + 120_000, 0.5)) == []
+    # A pair with no stored alert signals as usual, and the restored cooldown still expires on time.
+    assert [d.escalation for d in sup.scorer.score(rows("BUSDT", t_alert + 120_000, 0.05))] == [0]
+    assert [d.escalation for d in sup.scorer.score(rows("AUSDT", t_alert + cooldown_ms, 0.05))] == [0]
+    sup.store.close()
