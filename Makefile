@@ -6,11 +6,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run demo test lint build venv clean proto
 
-run: build ## set up and start the scanner against live MEXC
-	$(PY) -m supervisor --config config.yaml
+# `make run` scans live MEXC; `make run DEMO=1` (or `make demo`) scans the built-in emulator, offline.
+run: build ## set up and start the scanner against live MEXC (DEMO=1: the offline emulator)
+	$(PY) -m supervisor $(if $(DEMO),--demo,--config config.yaml)
 
 demo: build ## set up and start the scanner against the built-in emulator (offline)
-	$(PY) -m supervisor.demo
+	$(PY) -m supervisor --demo
 
 test: build ## set up, lint, then run the whole test suite
 	$(VENV)/bin/ruff check .

@@ -562,7 +562,15 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m supervisor", description="Run the MEXC pump scanner.")
     parser.add_argument("--config", default="config.yaml", help="path to config.yaml (default: ./config.yaml)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--demo", action="store_true",
+                        help="offline: start the built-in MEXC emulator on 127.0.0.1 and scan it (see python -m supervisor.demo -h)")  # fmt: skip
+    args, rest = parser.parse_known_args(argv)
+    if args.demo:
+        from supervisor.demo import main as demo_main
+
+        return demo_main(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         config = load_config(args.config)
     except ConfigError as exc:
