@@ -564,13 +564,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default="config.yaml", help="path to config.yaml (default: ./config.yaml)")
     parser.add_argument("--demo", action="store_true",
                         help="offline: start the built-in MEXC emulator on 127.0.0.1 and scan it (see python -m supervisor.demo -h)")  # fmt: skip
-    args, rest = parser.parse_known_args(argv)
-    if args.demo:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--demo" in argv:  # everything else (including -h) belongs to the demo's own options
         from supervisor.demo import main as demo_main
 
-        return demo_main(rest)
-    if rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        return demo_main([a for a in argv if a != "--demo"])
+    args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
     except ConfigError as exc:

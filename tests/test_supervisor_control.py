@@ -157,3 +157,13 @@ def test_a_restarted_supervisor_resumes_stored_cooldowns_and_does_not_alert_twic
     assert [d.escalation for d in sup.scorer.score(rows("BUSDT", t_alert + 120_000, 0.05))] == [0]
     assert [d.escalation for d in sup.scorer.score(rows("AUSDT", t_alert + cooldown_ms, 0.05))] == [0]
     sup.store.close()
+
+
+def test_the_offline_demo_is_one_flag_away_and_unknown_flags_are_refused() -> None:
+    import subprocess
+    import sys
+
+    demo = subprocess.run([sys.executable, "-m", "supervisor", "--demo", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert demo.returncode == 0 and "python -m supervisor.demo" in demo.stdout and "--speed" in demo.stdout
+    bad = subprocess.run([sys.executable, "-m", "supervisor", "--speed", "5"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "unrecognized arguments: --speed 5" in bad.stderr
