@@ -35,4 +35,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf build core/*.c core/*.so core/*.html
+	rm -rf build core/*.c core/*.so core/*.html shards/*.c shards/*.so

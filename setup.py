@@ -1,6 +1,7 @@
-"""Build the Cython extensions of core/.
+"""Build the Cython extensions of core/ and shards/.
 
-Every core/*.pyx becomes an extension module core.<name>. `make build` runs
+Every core/*.pyx and shards/*.pyx becomes an extension module core.<name> / shards.<name>
+(shards/fastpath.pyx cimports picows' own .pxd, found on sys.path). `make build` runs
 `python setup.py build_ext --inplace` so the repository itself is importable without install.
 """
 
@@ -14,13 +15,14 @@ HERE = Path(__file__).parent
 
 extensions = [
     Extension(
-        f"core.{pyx.stem}",
+        f"{pyx.parent.name}.{pyx.stem}",
         [str(pyx.relative_to(HERE))],
         include_dirs=[numpy.get_include()],
         extra_compile_args=["-O3"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
-    for pyx in sorted((HERE / "core").glob("*.pyx"))
+    for package in ("core", "shards")
+    for pyx in sorted((HERE / package).glob("*.pyx"))
 ]
 
 setup(

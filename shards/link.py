@@ -20,13 +20,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from picows import WSAutoPingStrategy, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+from picows import WSAutoPingStrategy, WSMsgType, WSTransport, ws_connect
 
 from shards.channels import Ack, AckKind, parse_ack
+from shards.fastpath import FrameListener, LinkCounters
 
 log = logging.getLogger("scanner.link")
-
-_PING = b'{"method":"PING"}'
 
 LINK_DOWN = 0
 LINK_CONNECTING = 1
@@ -37,40 +36,11 @@ LINK_UP = 2
 class LinkCallbacks:
     """What a link tells its shard. on_binary is the hot path and must not raise."""
 
-    on_binary: Callable[[int, memoryview, int], None]  # (link_id, payload, recv_ns)
+    # (link_id, payload, recv_ns); a shards.fastpath.FrameSink here is fed without any Python call
+    on_binary: Callable[[int, memoryview, int], None]
     on_ack: Callable[[int, Ack], None]
     on_state: Callable[[int, int], None]  # (link_id, LINK_* state)
     on_disconnected: Callable[[int, list[str]], None]  # channels whose data may have gaps
-
-
-class _Listener(WSListener):
-    def __init__(self, link: Link) -> None:
-        self.link = link
-
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        self.link._on_connected(transport)
-
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        msg_type = frame.msg_type
-        if msg_type == WSMsgType.BINARY:
-            self.link.last_frame_ns = now = time.time_ns()
-            self.link.frames += 1
-            self.link.callbacks.on_binary(self.link.link_id, frame.get_payload_as_memoryview(), now)
-        elif msg_type == WSMsgType.TEXT:
-            self.link.last_frame_ns = time.time_ns()
-            self.link._on_text(frame.get_payload_as_bytes())
-        elif msg_type == WSMsgType.CLOSE:
-            transport.send_close(frame.get_close_code())
-            transport.disconnect()
-
-    def on_ws_disconnected(self, transport: WSTransport) -> None:
-        self.link._on_disconnected()
-
-    def send_user_specific_ping(self, transport: WSTransport) -> None:
-        transport.send(WSMsgType.TEXT, _PING)
-
-    def is_user_specific_pong(self, frame: WSFrame) -> bool:
-        return frame.msg_type == WSMsgType.TEXT and b'"PONG"' in frame.get_payload_as_bytes()
 
 
 class Link:
@@ -79,6 +49,14 @@ class Link:
     Subscription messages are paced under max_msg_per_sec and batched (one SUBSCRIPTION may carry
     many params), so a reconnect storm never trips MEXC's 100 messages/s disconnect.
     """
+
+    @property
+    def frames(self) -> int:
+        return int(self.counters.frames)
+
+    @property
+    def last_frame_ns(self) -> int:
+        return int(self.counters.last_frame_ns)
 
     def __init__(
         self,
@@ -110,10 +88,10 @@ class Link:
         self._sent: set[str] = set()
         self.state = LINK_DOWN
         self.transport: WSTransport | None = None
-        self.frames = 0
+        # Frame counters live in a compiled object the per-frame path writes without Python code.
+        self.counters = LinkCounters()
         self.reconnects = 0
         self.connected_at = 0.0
-        self.last_frame_ns = 0
         self._task: asyncio.Task[None] | None = None
         self._sync_event = asyncio.Event()
         self._closing = False
@@ -166,7 +144,7 @@ class Link:
             self.callbacks.on_state(self.link_id, LINK_CONNECTING)
             try:
                 transport, _ = await ws_connect(
-                    lambda: _Listener(self),
+                    lambda: FrameListener(self, self.counters, self.callbacks.on_binary),
                     self.url,
                     enable_auto_ping=True,
                     auto_ping_idle_timeout=self.ping_interval_s,

@@ -25,6 +25,7 @@ from common.config import Config
 from common.logs import setup_logging
 from common.rest import BULK, URGENT, PacedRest, RestError
 from shards.channels import Ack, AckKind, pair_channels, symbol_of
+from shards.fastpath import FrameSink
 from shards.link import LINK_UP, Link, LinkCallbacks
 
 log = logging.getLogger("scanner.shard")
@@ -66,7 +67,8 @@ class ShardWorker:
         self._resync_event = asyncio.Event()
         self._seed_queue: deque[str] = deque()
         self._seed_event = asyncio.Event()
-        self._notify_scheduled = False
+        # The compiled per-frame path: frames → engine, resync and row-notify hooks (shards/fastpath.pyx).
+        self.sink = FrameSink(self.engine, self._collect_resyncs, self._schedule_notify)
         self._stop = asyncio.Event()
         self._next_link_id = 0
         self._replacing: dict[int, tuple[Link, float]] = {}  # retiring link id -> (replacement, started)
@@ -77,16 +79,12 @@ class ShardWorker:
 
     # --- hot path ----------------------------------------------------------------------------
 
-    def _on_binary(self, link_id: int, payload: memoryview, recv_ns: int) -> None:
-        need = self.engine.on_frame(payload, recv_ns)
-        if need:
-            self._collect_resyncs()
-        if not self._notify_scheduled and self.engine.rows_pending():
-            self._notify_scheduled = True
-            asyncio.get_running_loop().call_soon(self._notify_rows)
+    def _schedule_notify(self) -> None:
+        # One eventfd wake-up per loop iteration, after every frame of the read burst is in the ring.
+        asyncio.get_running_loop().call_soon(self._notify_rows)
 
     def _notify_rows(self) -> None:
-        self._notify_scheduled = False
+        self.sink.notify_done()
         self.engine.flush_notify()
 
     # --- link callbacks ----------------------------------------------------------------------
@@ -143,7 +141,7 @@ class ShardWorker:
         link = Link(
             self._next_link_id,
             self.config.mexc.ws_url,
-            LinkCallbacks(self._on_binary, self._on_ack, self._on_link_state, self._on_disconnected),
+            LinkCallbacks(self.sink, self._on_ack, self._on_link_state, self._on_disconnected),
             max_streams=ws.max_streams_per_conn,
             max_msg_per_sec=ws.max_msg_per_sec,
             ping_interval_s=ws.ping_interval_s,
