@@ -75,11 +75,13 @@ def plan_market(pairs: int, rate: int, speed: float, minutes: float, restart: bo
         if restart_at is None or not (restart_at - PUMP_S - 30 < t < restart_at + WARMUP_EXCHANGE_S):
             starts.append(t)
         t += max(150.0, PUMP_S * 0.75)
-    symbols = pump_symbols(pairs, rate, len(starts) + 3)
-    pumps = [{"symbol": s, "start_s": round(t0, 1), "duration_s": PUMP_S, "rise_pct": 15, "volume_mult": 20, "book_imbalance": 0.8}
-             for s, t0 in zip(symbols, starts, strict=False)]  # fmt: skip
-    spikes = [{"symbol": s, "start_s": round(WARMUP_EXCHANGE_S + i * span / 4, 1), "duration_s": 60, "volume_mult": 15}
-              for i, s in enumerate(symbols[len(starts) :])]  # fmt: skip
+    # A long run pumps pairs again, in turn: a pair's next pump starts long after its cooldown ended.
+    symbols = pump_symbols(pairs, rate, min(len(starts), 40) + 3)
+    pumped, spiked = symbols[:-3], symbols[-3:]
+    pumps = [{"symbol": pumped[i % len(pumped)], "start_s": round(t0, 1), "duration_s": PUMP_S, "rise_pct": 15, "volume_mult": 20,
+              "book_imbalance": 0.8} for i, t0 in enumerate(starts)]  # fmt: skip
+    spikes = [{"symbol": spiked[i % 3], "start_s": round(WARMUP_EXCHANGE_S + 100 + i * 600.0, 1), "duration_s": 60, "volume_mult": 15}
+              for i in range(max(1, int((span - WARMUP_EXCHANGE_S - 200) // 600)))]  # fmt: skip
     return Plan(pumps, spikes, None if restart_at is None else restart_at / speed)
 
 
@@ -108,6 +110,7 @@ class World:
     pressed: dict[str, int] = field(default_factory=dict)  # signal_id -> Buy presses sent
     kills: int = 0
     restarts: int = 0
+    start_ms: int = 0  # the emulator's exchange time at its start: scenario times count from here
     t0: float = field(default_factory=time.monotonic)
 
     def start_service(self) -> None:
@@ -263,12 +266,19 @@ def verdict(world: World, plan: Plan, speed: float, elapsed_wall: float, samples
     finally:
         db.close()
     exchange_end = elapsed_wall * speed
-    owed = {p["symbol"] for p in plan.pumps if p["start_s"] + FIRES_WITHIN_S <= exchange_end}
-    pumped = {p["symbol"] for p in plan.pumps}
-    first_alerts: dict[str, int] = {}
-    for _, symbol, escalation in signals:
-        if escalation == 0:
-            first_alerts[symbol] = first_alerts.get(symbol, 0) + 1
+    # Each pump episode owns the signals of its pair from its start to a minute after its end.
+    windows = [(p["symbol"], world.start_ms + 1000 * p["start_s"], world.start_ms + 1000 * (p["start_s"] + p["duration_s"] + 60))
+               for p in plan.pumps]  # fmt: skip
+    owed_episodes = [i for i, p in enumerate(plan.pumps) if p["start_s"] + FIRES_WITHIN_S <= exchange_end]
+    first_alerts: dict[int, int] = {}
+    off_pump: list[str] = []
+    for signal_id, symbol, escalation in signals:
+        t_ms = int(signal_id.rsplit("-", 2)[1])
+        episode = next((i for i, (sym, a, b) in enumerate(windows) if sym == symbol and a <= t_ms <= b), None)
+        if episode is None:
+            off_pump.append(signal_id)
+        elif escalation == 0:
+            first_alerts[episode] = first_alerts.get(episode, 0) + 1
     delivered: dict[str, int] = {}
     for card in cards(world):
         delivered[card["signal_id"]] = delivered.get(card["signal_id"], 0) + 1
@@ -279,9 +289,12 @@ def verdict(world: World, plan: Plan, speed: float, elapsed_wall: float, samples
     slope = slope_mb_per_hour([(s["t_s"], s["pss_mb_total"]) for s in after_warmup])
     hours = elapsed_wall / 3600
     result = {
-        "pumps": {"scripted": len(pumped), "owed": len(owed), "signalled_once": sum(1 for s in owed if first_alerts.get(s) == 1),
-                  "missed": sorted(owed - set(first_alerts)), "first_alerts_more_than_once": {s: n for s, n in first_alerts.items() if n > 1},
-                  "signals_not_on_pumps": sorted({s for _, s, _ in signals} - pumped)},
+        "pumps": {"scripted": len(plan.pumps), "owed": len(owed_episodes),
+                  "signalled_once": sum(1 for i in owed_episodes if first_alerts.get(i) == 1),
+                  "missed": [plan.pumps[i] for i in owed_episodes if i not in first_alerts],
+                  "first_alerts_more_than_once": {plan.pumps[i]["symbol"] + "@" + str(plan.pumps[i]["start_s"]): n
+                                                  for i, n in first_alerts.items() if n > 1},
+                  "signals_not_on_pumps": off_pump},
         "delivery": {"stored": len(stored_ids), "delivered_once": sum(1 for i in stored_ids if delivered.get(i) == 1),
                      "undelivered": sorted(stored_ids - set(delivered)), "duplicated": {i: n for i, n in delivered.items() if n > 1},
                      "unknown_cards": sorted(set(delivered) - stored_ids)},
@@ -344,8 +357,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     (workdir / "data").mkdir()
     emulator, emu = _start_json([sys.executable, "-m", "sim", "serve", "--pairs", str(args.pairs), "--rate", str(args.rate), "--seed", "1",
                                  "--speed", str(args.speed), "--scenario", str(workdir / "scenario.yaml")])  # fmt: skip
+    ready_at = time.monotonic()
     telegram, tg = _start_json([sys.executable, "-m", "sim", "telegram", "--token", TG_TOKEN])
     world = World(workdir, emulator, emu, telegram, tg, _free_port())
+    # Scenario times count from the market's start, which is the ready line give or take a step.
+    state = _get_json(emu["rest"] + "/_sim/state")
+    world.start_ms = int(state["exchange_ms"] - (time.monotonic() - ready_at) * args.speed * 1000)
     samples: list[dict[str, Any]] = []
     calm: dict[str, float] = {}
     try:

@@ -4,7 +4,6 @@ A frame through FrameListener → FrameSink must leave the engine in the same st
 engine.on_frame directly (the plain-Python path), count the frame on its link, ask for a resync
 when the engine says so, and schedule one row wake-up per burst. Text and close frames go to the
 Python Link untouched.
-
 """
 
 from __future__ import annotations
