@@ -62,17 +62,20 @@ class Plan:
     pumps: list[dict[str, Any]]
     spikes: list[dict[str, Any]]
     restart_at_wall: float | None
+    warmup_wall: float
 
 
 def plan_market(pairs: int, rate: int, speed: float, minutes: float, restart: bool) -> Plan:
     """Pumps every few exchange minutes after warm-up, none straddling the planned restart."""
     span = minutes * 60 * speed
     restart_at = span / 2 if restart else None
+    # Warm-up in market time, but never under 30 wall seconds: subscribing and seeding run on wall time.
+    warmup = max(float(WARMUP_EXCHANGE_S), 30.0 * speed)
     starts: list[float] = []
-    t = float(WARMUP_EXCHANGE_S)
+    t = warmup
     while t + PUMP_S + 60 < span:
         # A restart empties the windows: a pump must not be running across it or start just after it.
-        if restart_at is None or not (restart_at - PUMP_S - 30 < t < restart_at + WARMUP_EXCHANGE_S):
+        if restart_at is None or not (restart_at - PUMP_S - 30 < t < restart_at + warmup):
             starts.append(t)
         t += max(150.0, PUMP_S * 0.75)
     # A long run pumps pairs again, in turn: a pair's next pump starts long after its cooldown ended.
@@ -80,9 +83,9 @@ def plan_market(pairs: int, rate: int, speed: float, minutes: float, restart: bo
     pumped, spiked = symbols[:-3], symbols[-3:]
     pumps = [{"symbol": pumped[i % len(pumped)], "start_s": round(t0, 1), "duration_s": PUMP_S, "rise_pct": 15, "volume_mult": 20,
               "book_imbalance": 0.8} for i, t0 in enumerate(starts)]  # fmt: skip
-    spikes = [{"symbol": spiked[i % 3], "start_s": round(WARMUP_EXCHANGE_S + 100 + i * 600.0, 1), "duration_s": 60, "volume_mult": 15}
-              for i in range(max(1, int((span - WARMUP_EXCHANGE_S - 200) // 600)))]  # fmt: skip
-    return Plan(pumps, spikes, None if restart_at is None else restart_at / speed)
+    spikes = [{"symbol": spiked[i % 3], "start_s": round(warmup + 100 + i * 600.0, 1), "duration_s": 60, "volume_mult": 15}
+              for i in range(max(1, int((span - warmup - 200) // 600)))]  # fmt: skip
+    return Plan(pumps, spikes, None if restart_at is None else restart_at / speed, warmup / speed)
 
 
 def write_config(path: Path) -> None:
@@ -285,7 +288,7 @@ def verdict(world: World, plan: Plan, speed: float, elapsed_wall: float, samples
     stored_ids = {s[0] for s in signals}
     orders_per_signal = dict(orders)
     pressed_ids = set(world.pressed)
-    after_warmup = [s for s in samples if s["t_s"] >= WARMUP_EXCHANGE_S / speed + 30 and s["pss_mb_total"]]
+    after_warmup = [s for s in samples if s["t_s"] >= plan.warmup_wall + 30 and s["pss_mb_total"]]
     slope = slope_mb_per_hour([(s["t_s"], s["pss_mb_total"]) for s in after_warmup])
     hours = elapsed_wall / 3600
     result = {
@@ -371,7 +374,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         end = t0 + args.minutes * 60
         next_report = t0 + args.report_every
         # Calm first (no faults until warm-up is over and a calm stretch measured), chaos after.
-        chaos_from = t0 + WARMUP_EXCHANGE_S / args.speed + args.calm_s
+        chaos_from = t0 + plan.warmup_wall + args.calm_s
         next_chaos, step = chaos_from, 0
         restarted = False
         symbols = [p["symbol"] for p in plan.pumps] or ["X"]
