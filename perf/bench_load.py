@@ -60,6 +60,9 @@ REPO = Path(__file__).resolve().parent.parent
 TG_TOKEN = "424242:BENCH-TOKEN"
 CHAT_ID = 4242
 CORES = psutil.cpu_count() or 1
+# When a scripted x20 pump fires after its start: about a minute with VC off, about 2.5 minutes with Alpha-1's VC < 0.5.
+FIRES_AFTER_S = 60.0
+FIRES_AFTER_S_ALPHA1 = 170.0
 # Deals and depth windows of 100 ms: a pair can push at most 2 frames per step.
 MAX_FRAMES_PER_PAIR_S = 20
 
@@ -200,10 +203,12 @@ def write_scenario(path: Path, symbols: list[str], first_s: float, every_s: floa
     return pumps
 
 
-def write_config(path: Path) -> None:
-    """config.demo.yaml with the latency profile's changes (see the module docstring)."""
+def write_config(path: Path, alpha1: bool = False) -> None:
+    """config.demo.yaml with the latency profile's changes (see the module docstring), or as shipped."""
     config = yaml.safe_load((REPO / "config.demo.yaml").read_text())
-    config["scanner"].update(vc_max=1.0, cooldown_s=3600, max_realerts=0, model_path=str(REPO / "model.json"))
+    config["scanner"].update(cooldown_s=3600, max_realerts=0, model_path=str(REPO / "model.json"))
+    if not alpha1:
+        config["scanner"]["vc_max"] = 1.0
     path.write_text(yaml.safe_dump(config))
 
 
@@ -264,16 +269,21 @@ def emulator(pairs: int, rate: int, scenario: Path | None) -> Iterator[tuple[sub
         _stop(proc)
 
 
-def measure_service(pairs: int, rate: int, warmup: float, seconds: float, workdir: Path) -> RunResult:
+def measure_service(
+    pairs: int, rate: int, warmup: float, seconds: float, workdir: Path, alpha1: bool = False
+) -> RunResult:
     result = RunResult(pairs=pairs, rate_target=rate, seconds=seconds)
     count = max(6, int(seconds / 3))
     scenario = workdir / "scenario.yaml"
     # A pump fires ~60 s after it starts in this profile; start the first so its card lands at the window's start.
     pumps = write_scenario(
-        scenario, pump_symbols(pairs, rate, count), first_s=max(5.0, warmup - 55.0), every_s=seconds / count
+        scenario,
+        pump_symbols(pairs, rate, count),
+        first_s=max(5.0, warmup - (FIRES_AFTER_S_ALPHA1 if alpha1 else FIRES_AFTER_S) + 5.0),
+        every_s=seconds / count,
     )
     config = workdir / "bench.yaml"
-    write_config(config)
+    write_config(config, alpha1)
     data_dir = workdir / "data"
     data_dir.mkdir(exist_ok=True)
     tg, tg_ready = _start_json([sys.executable, "-m", "sim", "telegram", "--token", TG_TOKEN])
@@ -370,7 +380,8 @@ def measure_service(pairs: int, rate: int, warmup: float, seconds: float, workdi
             time.sleep(2.0)  # let the last cards reach the fake Bot API
             result.latency_ms = card_latencies(tg_ready["control"], data_dir)
             # Only pumps old enough to have fired by the window's end (this profile: ~60 s in) are owed a signal.
-            owed = [p["symbol"] for p in pumps if p["start_s"] + 90 <= time.monotonic() - started]
+            fires_after = FIRES_AFTER_S_ALPHA1 if alpha1 else FIRES_AFTER_S
+            owed = [p["symbol"] for p in pumps if p["start_s"] + fires_after + 30 <= time.monotonic() - started]
             result.pumps = pump_check(data_dir, [p["symbol"] for p in pumps], owed)
     finally:
         rc = _stop(service, 30)
@@ -464,10 +475,12 @@ def measure_baseline(pairs: int, rate: int, warmup: float, seconds: float) -> di
     }
 
 
-def run_once(pairs: int, rate: int, warmup: float, seconds: float, baseline: bool, keep: bool = False) -> RunResult:
+def run_once(
+    pairs: int, rate: int, warmup: float, seconds: float, baseline: bool, keep: bool = False, alpha1: bool = False
+) -> RunResult:
     tmp = tempfile.mkdtemp(prefix="bench-load-")
     try:
-        result = measure_service(pairs, rate, warmup, seconds, Path(tmp))
+        result = measure_service(pairs, rate, warmup, seconds, Path(tmp), alpha1)
     finally:
         if keep:
             print(f"# kept {tmp}", file=sys.stderr)
@@ -537,6 +550,9 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds before the window: subscribe, seed, and 180 s of book history for CumDepthΔ",
     )
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument(
+        "--alpha1", action="store_true", help="the shipped Alpha-1 rules (VC < 0.5 on): pumps fire ~2.5 min in"
+    )
     parser.add_argument("--sweep", action="store_true", help="pairs 200/1000/2000/3000 x rates 2k/10k/50k")
     parser.add_argument("--sweep-pairs", default="200,1000,2000,3000")
     parser.add_argument("--sweep-rates", default="2000,10000,50000")
@@ -557,12 +573,25 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(run_once(pairs, rate, args.warmup, args.duration, baseline=False))
     else:
         results.append(
-            run_once(args.pairs, args.rate, args.warmup, args.duration, baseline=not args.no_baseline, keep=args.keep)
+            run_once(
+                args.pairs,
+                args.rate,
+                args.warmup,
+                args.duration,
+                baseline=not args.no_baseline,
+                keep=args.keep,
+                alpha1=args.alpha1,
+            )
         )
     payload = {
         "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "machine": {"cpus": CORES, "python": sys.version.split()[0]},
-        "profile": "latency profile: config.demo.yaml with vc_max 1.0, cooldown 3600 s, scripted pumps every few seconds",
+        "profile": (
+            "Alpha-1 as shipped (config.demo.yaml), cooldown 3600 s"
+            if args.alpha1
+            else "latency profile: config.demo.yaml with vc_max 1.0, cooldown 3600 s"
+        )
+        + ", a scripted pump starting every few seconds",
         "runs": [r.__dict__ for r in results],
     }
     if args.sweep:
