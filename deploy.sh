@@ -1,22 +1,246 @@
 #!/usr/bin/env bash
-# Minimal deploy entry point; the deploy issue turns this into the full one-command installer
-# (Docker or --systemd, .env handling, health wait). Today it only supports --dry-run planning
-# and the systemd-less local start, and says so.
+# deploy.sh: one command to install, start and later upgrade mexc-pump-scanner on a Linux VPS.
+#
+#   ./deploy.sh                  Docker: installs Docker when missing, builds, starts, waits healthy
+#   ./deploy.sh --systemd        no Docker: a venv under --prefix and a systemd unit instead
+#   ./deploy.sh --dry-run [...]  prints every action and changes nothing
+#
+# Re-running upgrades in place: the image (or venv and build) is rebuilt and the service restarted;
+# .env and the data directory are kept. Secrets come from the environment, from the existing .env,
+# or (only on an interactive terminal) from a prompt; .env is written with mode 0600.
 set -euo pipefail
-cd "$(dirname "$0")"
 
+SRC_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+MODE=docker
 DRY_RUN=0
-for arg in "$@"; do
-  case "$arg" in
-    --dry-run) DRY_RUN=1 ;;
-    -h|--help) echo "usage: ./deploy.sh [--dry-run]"; exit 0 ;;
-    *) echo "deploy.sh: unknown option $arg" >&2; exit 2 ;;
-  esac
-done
+START=1
+USE_SYSTEMCTL=1
+PREFIX=""
+DATA_DIR=""
+SERVICE_USER=""
+UNIT_NAME="mexc-pump-scanner.service"
+UNIT_DIR="/etc/systemd/system"
+PYTHON_BIN="${PYTHON:-python3}"
+HEALTH_TIMEOUT_S="${HEALTH_TIMEOUT_S:-180}"
+ENV_KEYS=(TG_TOKEN ALLOWED_IDS MEXC_KEY MEXC_SECRET TG_BASE_URL MEXC_WS_URL MEXC_REST_URL METRICS_PORT LOG_LEVEL GRAFANA_ADMIN_PASSWORD)
+SECRET_KEYS=" TG_TOKEN MEXC_KEY MEXC_SECRET GRAFANA_ADMIN_PASSWORD "
+PROMPT_KEYS=(TG_TOKEN ALLOWED_IDS MEXC_KEY MEXC_SECRET)
 
-run() {
-  if [ "$DRY_RUN" = 1 ]; then echo "would run: $*"; else "$@"; fi
+usage() {
+  cat <<'USAGE'
+usage: ./deploy.sh [--docker | --systemd] [options]
+
+  --docker           Docker + compose (default); installs Docker when missing
+  --systemd          a Python venv and a systemd unit instead of Docker
+  --dry-run          print every action, change nothing
+  --prefix DIR       --systemd: install under DIR (default /opt/mexc-pump-scanner)
+  --data-dir DIR     SQLite, Parquet, alerts.log (default: <prefix>/data, or ./data with Docker)
+  --user NAME        --systemd: run as NAME (default mexc-scanner when root, else the current user)
+  --no-start         install and build only; do not start or restart the service
+  --no-systemctl     --systemd: write the unit next to the install instead of calling systemctl
+                     (no root needed; for trying the install, and for tests)
+  -h, --help         this help
+
+Environment read for .env: TG_TOKEN ALLOWED_IDS MEXC_KEY MEXC_SECRET TG_BASE_URL MEXC_WS_URL
+MEXC_REST_URL METRICS_PORT LOG_LEVEL GRAFANA_ADMIN_PASSWORD; PYTHON (default python3).
+USAGE
 }
 
-run make build
-echo "start the scanner with: make run   (or docker build -t mexc-pump-scanner . on a host with Docker)"
+die() { printf 'deploy.sh: %s\n' "$*" >&2; exit 1; }
+say() { printf '==> %s\n' "$*"; }
+
+# Every action goes through run: printed with --dry-run, executed otherwise.
+run() {
+  if [ "$DRY_RUN" = 1 ]; then
+    printf '+'
+    printf ' %q' "$@"
+    printf '\n'
+  else
+    "$@"
+  fi
+}
+
+# write_file DEST MODE < content: atomically, with the mode set before any byte lands.
+# With --dry-run only the names (never the values) of KEY=value lines are shown.
+write_file() {
+  local dest="$1" mode="$2" tmp
+  if [ "$DRY_RUN" = 1 ]; then
+    printf '+ write %s (mode %s)\n' "$dest" "$mode"
+    sed -E 's/^([A-Z_]+)=.*/    \1=.../' | sed -n '1,60p'
+    return
+  fi
+  tmp="$(umask 077 && mktemp "$(dirname "$dest")/.deploy.XXXXXX")"
+  cat >"$tmp"
+  chmod "$mode" "$tmp"
+  mv -f "$tmp" "$dest"
+}
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --docker) MODE=docker ;;
+    --systemd) MODE=systemd ;;
+    --dry-run) DRY_RUN=1 ;;
+    --prefix) [ $# -ge 2 ] || die "--prefix needs a directory"; PREFIX="$2"; shift ;;
+    --data-dir) [ $# -ge 2 ] || die "--data-dir needs a directory"; DATA_DIR="$2"; shift ;;
+    --user) [ $# -ge 2 ] || die "--user needs a name"; SERVICE_USER="$2"; shift ;;
+    --no-start) START=0 ;;
+    --no-systemctl) USE_SYSTEMCTL=0 ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage >&2; die "unknown option: $1" ;;
+  esac
+  shift
+done
+
+is_root() { [ "$(id -u)" = 0 ]; }
+interactive() { [ "$DRY_RUN" = 0 ] && [ -t 0 ] && [ -t 1 ]; }
+
+check_os() {
+  [ "$(uname -s)" = Linux ] || die "Linux only (this is $(uname -s))"
+  local pretty="unknown Linux"
+  if [ -r /etc/os-release ]; then
+    pretty="$(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release | head -n 1)"
+  fi
+  say "OS: ${pretty:-unknown Linux}, mode: $MODE$([ "$DRY_RUN" = 1 ] && printf ' (dry run)')"
+}
+
+# existing_value FILE KEY: the value of KEY in an existing .env (read as data, never sourced).
+existing_value() {
+  local file="$1" key="$2" line
+  [ -r "$file" ] || return 0
+  while IFS= read -r line || [ -n "$line" ]; do
+    case "$line" in
+      "$key="*) printf '%s' "${line#*=}"; return 0 ;;
+    esac
+  done <"$file"
+}
+
+# write_env FILE: .env from the environment, else the existing file, else a prompt (interactive only).
+write_env() {
+  local file="$1" key value content=""
+  for key in "${ENV_KEYS[@]}"; do
+    value="${!key-}"
+    [ -n "$value" ] || value="$(existing_value "$file" "$key")"
+    if [ -z "$value" ] && interactive && [[ " ${PROMPT_KEYS[*]} " == *" $key "* ]]; then
+      if [[ "$SECRET_KEYS" == *" $key "* ]]; then
+        read -r -s -p "$key (empty to skip): " value; printf '\n'
+      else
+        read -r -p "$key (empty to skip): " value
+      fi
+    fi
+    case "$value" in *$'\n'*) die "$key must be one line" ;; esac
+    [ -z "$value" ] || content+="$key=$value"$'\n'
+  done
+  if [[ "$content" != *"TG_TOKEN="* ]]; then
+    say "no TG_TOKEN: signals will be printed to the log instead of Telegram"
+  fi
+  if [[ "$content" == *"TG_TOKEN="* && "$content" != *"ALLOWED_IDS="* ]]; then
+    say "warning: TG_TOKEN without ALLOWED_IDS: the bot answers nobody"
+  fi
+  printf '%s' "$content" | write_file "$file" 600
+}
+
+wait_healthy_url() {
+  local url="$1" deadline=$((SECONDS + HEALTH_TIMEOUT_S))
+  if [ "$DRY_RUN" = 1 ]; then
+    printf '+ wait until %s answers 200 (up to %ss)\n' "$url" "$HEALTH_TIMEOUT_S"
+    return
+  fi
+  until "$PYTHON_BIN" -c "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('$url', timeout=3).status == 200 else 1)" 2>/dev/null; do
+    [ "$SECONDS" -lt "$deadline" ] || die "not healthy after ${HEALTH_TIMEOUT_S}s: see the logs"
+    sleep 3
+  done
+  say "healthy: $url"
+}
+
+deploy_docker() {
+  local compose=(docker compose --project-directory "$SRC_DIR" -f "$SRC_DIR/docker-compose.yml")
+  DATA_DIR="${DATA_DIR:-$SRC_DIR/data}"
+  if ! command -v docker >/dev/null 2>&1; then
+    is_root || [ "$DRY_RUN" = 1 ] || die "Docker is missing; run as root to install it, or use --systemd"
+    say "installing Docker (get.docker.com)"
+    run sh -c "curl -fsSL https://get.docker.com | sh"
+  fi
+  if [ "$DRY_RUN" = 0 ] && ! docker compose version >/dev/null 2>&1; then
+    die "the docker compose plugin is missing (Debian/Ubuntu: apt-get install docker-compose-plugin)"
+  fi
+  run mkdir -p "$DATA_DIR"
+  # The container runs as uid 10001 and must own its data volume.
+  if is_root; then run chown -R 10001:10001 "$DATA_DIR"; fi
+  write_env "$SRC_DIR/.env"
+  [ "$START" = 1 ] || { say "built nothing started (--no-start)"; run "${compose[@]}" build; return; }
+  run "${compose[@]}" up -d --build --remove-orphans
+  wait_healthy_url "http://127.0.0.1:$(metrics_port)/healthz"
+  say "logs:    docker compose logs -f scanner   (errors also in $DATA_DIR/alerts.log)"
+  say "metrics: http://127.0.0.1:$(metrics_port)/metrics   dashboards: docker compose --profile monitoring up -d"
+}
+
+metrics_port() {
+  local port="${METRICS_PORT-}"
+  [ -n "$port" ] || port="$(existing_value "${ENV_FILE:-$SRC_DIR/.env}" METRICS_PORT)"
+  printf '%s' "${port:-8000}"
+}
+
+render_unit() {
+  sed -e "s|@APP_DIR@|$APP_DIR|g" -e "s|@DATA_DIR@|$DATA_DIR|g" -e "s|@ENV_FILE@|$ENV_FILE|g" \
+      -e "s|@USER@|$SERVICE_USER|g" -e "s|@GROUP@|$SERVICE_GROUP|g" "$SRC_DIR/deploy/$UNIT_NAME"
+}
+
+deploy_systemd() {
+  PREFIX="${PREFIX:-/opt/mexc-pump-scanner}"
+  APP_DIR="$PREFIX/app"
+  DATA_DIR="${DATA_DIR:-$PREFIX/data}"
+  ENV_FILE="$PREFIX/.env"
+  if [ "$USE_SYSTEMCTL" = 1 ]; then
+    is_root || [ "$DRY_RUN" = 1 ] || die "installing a systemd unit needs root (or pass --no-systemctl)"
+    command -v systemctl >/dev/null 2>&1 || [ "$DRY_RUN" = 1 ] || die "systemctl not found: is this a systemd host?"
+  fi
+  if [ -z "$SERVICE_USER" ]; then
+    # A system user of its own when installing for real as root; the caller otherwise.
+    if is_root && [ "$USE_SYSTEMCTL" = 1 ]; then SERVICE_USER=mexc-scanner; else SERVICE_USER="$(id -un)"; fi
+  fi
+  "$PYTHON_BIN" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null \
+    || die "$PYTHON_BIN must be Python 3.11 or newer (set PYTHON=...)"
+  command -v gcc >/dev/null 2>&1 || die "gcc is needed to build the Cython core (Debian/Ubuntu: apt-get install gcc python3-dev python3-venv)"
+  if is_root && ! id -u "$SERVICE_USER" >/dev/null 2>&1; then
+    command -v useradd >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin"
+    run useradd --system --home-dir "$PREFIX" --shell /usr/sbin/nologin "$SERVICE_USER"
+  fi
+  SERVICE_GROUP="$(id -gn "$SERVICE_USER" 2>/dev/null || printf '%s' "$SERVICE_USER")"
+  run mkdir -p "$APP_DIR" "$DATA_DIR"
+  if [ "$SRC_DIR" != "$APP_DIR" ]; then
+    say "copying the sources to $APP_DIR (data, venv and builds are not copied)"
+    if [ "$DRY_RUN" = 1 ]; then
+      printf '+ tar -C %q --exclude=.git --exclude=.venv --exclude=data --exclude=build -cf - . | tar -C %q -xf -\n' "$SRC_DIR" "$APP_DIR"
+    else
+      tar -C "$SRC_DIR" --exclude=./.git --exclude=./.venv --exclude=./data --exclude=./build --exclude='*.so' -cf - . | tar -C "$APP_DIR" -xf -
+    fi
+  fi
+  if [ "$DRY_RUN" = 1 ] || [ ! -x "$APP_DIR/.venv/bin/python" ]; then
+    run "$PYTHON_BIN" -m venv "$APP_DIR/.venv"
+  fi
+  run "$APP_DIR/.venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$APP_DIR/requirements.txt"
+  run env -C "$APP_DIR" "$APP_DIR/.venv/bin/python" setup.py --quiet build_ext --inplace
+  write_env "$ENV_FILE"
+  if is_root; then run chown -R "$SERVICE_USER:$SERVICE_GROUP" "$DATA_DIR"; fi
+  if [ "$USE_SYSTEMCTL" = 0 ]; then
+    render_unit | write_file "$PREFIX/$UNIT_NAME" 644
+    say "unit written to $PREFIX/$UNIT_NAME (not installed: --no-systemctl)"
+    say "start by hand: env \$(cat $ENV_FILE) SCANNER_DATA_DIR=$DATA_DIR $APP_DIR/.venv/bin/python -m supervisor --config $APP_DIR/config.yaml"
+    return
+  fi
+  render_unit | write_file "$UNIT_DIR/$UNIT_NAME" 644
+  run systemctl daemon-reload
+  run systemctl enable "$UNIT_NAME"
+  [ "$START" = 1 ] || { say "installed, not started (--no-start)"; return; }
+  run systemctl restart "$UNIT_NAME"
+  wait_healthy_url "http://127.0.0.1:$(metrics_port)/healthz"
+  say "logs:    journalctl -u ${UNIT_NAME%.service} -f   (errors also in $DATA_DIR/alerts.log)"
+  say "metrics: http://127.0.0.1:$(metrics_port)/metrics   reload config: systemctl reload ${UNIT_NAME%.service}"
+}
+
+check_os
+case "$MODE" in
+  docker) deploy_docker ;;
+  systemd) deploy_systemd ;;
+esac
+say "done"

@@ -335,7 +335,7 @@ class Bot:
 
 def run_bot(config: Config, conn: Connection) -> None:
     """Process entry point (started by the supervisor); blocks until told to stop."""
-    setup_logging(config.logging.level, "bot", config.secrets())
+    setup_logging(config.logging.level, "bot", config.secrets(), config.storage.data_dir)
     with contextlib.suppress(ValueError):
         signals.signal(signals.SIGHUP, signals.SIG_IGN)
 

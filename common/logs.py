@@ -11,6 +11,8 @@ import logging
 import sys
 import time
 from collections.abc import Iterable
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
 from typing import Any
 
 _REDACTED = "***"
@@ -62,15 +64,36 @@ class JsonFormatter(logging.Formatter):
         return MASKER.mask(json.dumps(payload, default=str, ensure_ascii=False))
 
 
-def setup_logging(level: str = "INFO", process_name: str = "main", secrets: Iterable[str] = ()) -> None:
-    """Route all logging to stderr as JSON lines at level, masking the given secrets."""
+ALERTS_FILE = "alerts.log"
+ALERTS_MAX_BYTES = 5 * 2**20
+ALERTS_BACKUPS = 5
+
+
+def setup_logging(level: str = "INFO", process_name: str = "main", secrets: Iterable[str] = (), data_dir: str | None = None) -> None:
+    """Route all logging to stderr as JSON lines at level, masking the given secrets.
+
+    With data_dir, ERROR and worse also go to data_dir/alerts.log (rotated at 5 MB, 5 kept): the
+    one file an operator tails to see what went wrong, without the INFO chatter of stderr.
+    """
     MASKER.set_secrets(secrets)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(process_name))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
+        old.close()
     root.addHandler(handler)
+    if data_dir:
+        try:
+            Path(data_dir).mkdir(parents=True, exist_ok=True)
+            alerts = RotatingFileHandler(Path(data_dir) / ALERTS_FILE, maxBytes=ALERTS_MAX_BYTES, backupCount=ALERTS_BACKUPS,
+                                         encoding="utf-8", delay=True)  # fmt: skip
+        except OSError as exc:  # an unwritable data dir must not stop the service; say so on stderr
+            print(f"alerts.log unavailable: {exc}", file=sys.stderr)
+        else:
+            alerts.setLevel(logging.ERROR)
+            alerts.setFormatter(JsonFormatter(process_name))
+            root.addHandler(alerts)
     root.setLevel(level)
     # Libraries that log request URLs (the Bot API puts the token in the path) stay quiet.
     for noisy in ("httpx", "httpcore", "telegram", "aiohttp.access"):

@@ -351,7 +351,7 @@ def shard_main(index: int, config: Config, ring: Any, stats: Any, conn: Connecti
     """Process entry point (after fork from the supervisor)."""
     import uvloop
 
-    setup_logging(config.logging.level, f"shard{index}", config.secrets())
+    setup_logging(config.logging.level, f"shard{index}", config.secrets(), config.storage.data_dir)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the supervisor owns reloads
 
     async def main() -> None:

@@ -29,6 +29,7 @@ from common.signal import Signal, make_signal_id
 from supervisor.metrics import Metrics, serve_metrics
 from supervisor.planner import plan_shards
 from supervisor.scout import Scout, select_pairs
+from supervisor.sdnotify import SdNotifier
 
 log = logging.getLogger("scanner.supervisor")
 
@@ -73,7 +74,8 @@ class Supervisor:
         self._stop = asyncio.Event()
         self._stopping = False
         self._plan_event = asyncio.Event()
-        self.metrics = Metrics(self._stats_views, self._extra_metrics)
+        self.metrics = Metrics(self._stats_views, self._extra_metrics, self.process_table)
+        self.notifier = SdNotifier()
 
     # --- set-up ------------------------------------------------------------------------------
 
@@ -411,12 +413,17 @@ class Supervisor:
         alive = all(h.process is not None and h.process.is_alive() for h in self.shards)
         beats = [int(h.stats.view["heartbeat_ns"]) for h in self.shards]
         fresh = all(b and now_ns - b < 5e9 for b in beats)
-        processes = [{"name": "supervisor", "pid": os.getpid()}]
+        # pids let an operator (and perf/soak.py) tell processes apart: forked children share one command line.
+        return alive and fresh, {"shards_alive": alive, "heartbeats_fresh": fresh, "pairs": len(self.assignment),
+                                 "processes": self.process_table()}  # fmt: skip
+
+    def process_table(self) -> list[dict[str, Any]]:
+        """Name and pid of every service process: supervisor, shards, bot."""
+        processes: list[dict[str, Any]] = [{"name": "supervisor", "pid": os.getpid()}]
         processes += [{"name": f"shard{h.index}", "pid": h.process.pid} for h in self.shards if h.process is not None]
         if self.bot_process is not None:
             processes.append({"name": "bot", "pid": self.bot_process.pid})
-        # pids let an operator (and perf/soak.py) tell processes apart: forked children share one command line.
-        return alive and fresh, {"shards_alive": alive, "heartbeats_fresh": fresh, "pairs": len(self.assignment), "processes": processes}
+        return processes
 
     def status(self) -> dict[str, Any]:
         import psutil
@@ -478,9 +485,26 @@ class Supervisor:
         except OSError as exc:
             log.error("metrics server could not start", extra={"error": str(exc)})
         scout_task = loop.create_task(self._scout_loop())
+        watchdog_task = loop.create_task(self._watchdog_loop())
         log.info("supervisor running", extra={"shards": self.n_shards, "ws": self.config.mexc.ws_url})
         await self._stop.wait()
+        self.notifier.notify("STOPPING=1")
+        watchdog_task.cancel()
         await self._shutdown(scout_task, runner)
+
+    async def _watchdog_loop(self) -> None:
+        """systemd: READY once the shards beat, then WATCHDOG=1 only while healthy (a hang → restart)."""
+        if not self.notifier.enabled:
+            return
+        interval = self.notifier.watchdog_interval_s()
+        ready = False
+        while not self._stop.is_set():
+            ok, _ = self.healthy()
+            if ok and not ready:
+                ready = self.notifier.notify("READY=1")
+            if ok:
+                self.notifier.notify("WATCHDOG=1")
+            await asyncio.sleep(min(interval, 1.0) if not ready else interval)
 
     async def _shutdown(self, scout_task: asyncio.Task[None], runner: Any) -> None:
         self._stopping = True
@@ -575,7 +599,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
-    setup_logging(config.logging.level, "supervisor", config.secrets())
+    setup_logging(config.logging.level, "supervisor", config.secrets(), config.storage.data_dir)
     supervisor = Supervisor(args.config, config)
     try:
         uvloop.run(supervisor.run())

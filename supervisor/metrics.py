@@ -18,6 +18,8 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from supervisor.procmetrics import ProcessCollector
+
 log = logging.getLogger("scanner.metrics")
 
 PREFIX = "scanner"
@@ -77,9 +79,16 @@ class ShardStatsCollector(Collector):
 class Metrics:
     """The supervisor's registry: shard collector + histograms the supervisor observes itself."""
 
-    def __init__(self, shards: Callable[[], list[tuple[int, Any]]], extra: Callable[[], dict[str, float]]) -> None:
+    def __init__(
+        self,
+        shards: Callable[[], list[tuple[int, Any]]],
+        extra: Callable[[], dict[str, float]],
+        processes: Callable[[], list[dict[str, Any]]] | None = None,
+    ) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(ShardStatsCollector(shards, extra))
+        if processes is not None:
+            self.registry.register(ProcessCollector(processes))
         self.latency_pipeline_ms = Histogram(
             f"{PREFIX}_latency_pipeline_ms",
             "Frame received to signal handed on, milliseconds",
