@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from pathlib import Path
@@ -225,3 +226,65 @@ def test_prometheus_families_count_by_outcome_and_profile_never_symbol() -> None
     assert samples[("scanner_trade_outcomes_total", (("outcome", "SL"), ("profile", "trades")))] == 1
     assert samples[("scanner_outcome_hit_rate", (("profile", "alpha1"),))] == 0.75
     assert all(set(s.labels) <= {"outcome", "profile"} for f in families for s in f.samples)
+
+
+# --- in the supervisor -----------------------------------------------------------------------------
+
+
+class _FakeRing:
+    def __init__(self) -> None:
+        self.batches: list[np.ndarray] = []
+
+    def drain_notify(self) -> None:
+        pass
+
+    def read_new(self) -> np.ndarray:
+        return self.batches.pop(0)
+
+
+def test_supervisor_resumes_stored_watches_stores_outcomes_without_a_bot_and_hot_reloads_levels(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    import shutil
+
+    from supervisor.app import ShardHandle, Supervisor
+    from supervisor.scorer import Decision
+
+    repo = Path(__file__).resolve().parent.parent
+    shutil.copy(repo / "config.yaml", tmp_path / "config.yaml")
+    shutil.copy(repo / "model.json", tmp_path / "model.json")
+    monkeypatch.setenv("SCANNER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("TG_TOKEN", raising=False)
+    before_restart = Store(tmp_path / "data")
+    old = _signal("OLDUSDT", -100, price=1.0)  # stored by the previous run, 100 s before the first row we will see
+    before_restart.add_signal(old)
+    before_restart.close()
+
+    sup = Supervisor(tmp_path / "config.yaml")
+    sup._build_scoring()
+    sup._build_store()
+    sup._resume_watches()
+    assert sup.tracker.open_ids() == [old.signal_id] and "OLDUSDT" in sup.pair_ids
+    assert sup.set_config_value("outcome.stop_loss", "0.04")[0] and sup.tracker.config.stop_loss == 0.04
+    assert not sup.set_config_value("outcome.stop_loss", "2")[0] and sup.tracker.config.stop_loss == 0.04
+
+    new_id = sup._pair_id("NEWUSDT")
+    row = _rows([(new_id, 0, 2.0)])[0]
+    sup._emit(Decision(new_id, row, 0.9, ["test"], 0), time.time_ns())
+    assert json.loads(capsys.readouterr().out)["symbol"] == "NEWUSDT"  # no bot: printed and stored, as before
+    assert len(sup.tracker) == 2
+
+    ring = _FakeRing()
+    handle = ShardHandle(0, ring, None)
+    old_id = sup.pair_ids["OLDUSDT"]
+    ring.batches = [_rows([(old_id, 0, 1.05), (new_id, 0, 2.0), (new_id, 20, 1.9), (old_id, 30, 1.15)]), _rows([(old_id, 1300, 1.0)])]
+    sup._on_ring_ready(handle)
+    assert sup.outcome_counts == {}
+    sup._on_ring_ready(handle)
+    resumed, fresh = sup.store.get_outcome(old.signal_id), sup.store.get_outcome(f"NEWUSDT-{T0}-0")
+    assert resumed is not None and fresh is not None
+    assert (resumed["outcome"], resumed["trade"], resumed["resumed"], resumed["max_gain"]) == ("hit", "TP", True, pytest.approx(0.15))
+    assert (fresh["outcome"], fresh["trade"], fresh["stop_loss"], fresh["max_drawdown"]) == ("miss", "SL", 0.04, pytest.approx(-0.05))
+    text = sup.metrics.render().decode()
+    assert 'scanner_outcomes_total{outcome="hit",profile="alpha1"} 1.0' in text and 'scanner_trade_outcomes_total{outcome="SL",profile="alpha1"} 1.0' in text
+    assert "scanner_outcome_watches_open 0.0" in text and sup.store.signals_without_outcome() == []
+    sup.store.close()
