@@ -112,6 +112,8 @@ _PARQUET_SCHEMA = (
     ("created_ns", "int"), ("price", "float"), ("prob", "float"), ("features", "str"), ("reasons", "str"),
     ("escalation", "int"), ("stored_ns", "int"), ("card_sent_ns", "int"), ("suppressed", "str"),
     ("action", "str"), ("action_user_id", "int"), ("action_at_ns", "int"),
+    ("outcome", "str"), ("trade", "str"), ("max_gain", "float"), ("max_drawdown", "float"), ("time_to_max_s", "float"),
+    ("outcome_horizon_s", "float"),
 )  # fmt: skip
 
 
@@ -311,7 +313,7 @@ class Store:
     # --- Parquet mirror --------------------------------------------------------------------------
 
     def mirror_parquet(self, month: str | None = None) -> list[Path]:
-        """Mirror signals (with their decision) to parquet/signals_YYYYMM.parquet; returns the files written.
+        """Mirror signals (with their decision and outcome) to parquet/signals_YYYYMM.parquet; returns the files written.
 
         month: "YYYYMM" (written even when empty); default: this month and the previous one (so
         the last rows of a month land in its file after midnight), each only if it has signals.
@@ -341,8 +343,9 @@ class Store:
         start = calendar.timegm((year, mon, 1, 0, 0, 0)) * 1000
         end = calendar.timegm((year + (mon == 12), mon % 12 + 1, 1, 0, 0, 0)) * 1000
         rows = self.db.execute(
-            f"SELECT {', '.join('s.' + c for c in _PARQUET_SIGNAL_COLUMNS)}, a.action, a.user_id, a.at_ns FROM signals s"
-            " LEFT JOIN actions a ON a.signal_id = s.signal_id"
+            f"SELECT {', '.join('s.' + c for c in _PARQUET_SIGNAL_COLUMNS)}, a.action, a.user_id, a.at_ns,"
+            " o.outcome, o.trade, o.max_gain, o.max_drawdown, o.time_to_max_s, o.horizon_s FROM signals s"
+            " LEFT JOIN actions a ON a.signal_id = s.signal_id LEFT JOIN outcomes o ON o.signal_id = s.signal_id"
             " WHERE s.exchange_time_ms >= ? AND s.exchange_time_ms < ? ORDER BY s.exchange_time_ms, s.signal_id",
             (start, end),
         ).fetchall()
