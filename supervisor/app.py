@@ -14,6 +14,7 @@ import logging
 import multiprocessing as mp
 import os
 import signal
+import sqlite3
 import sys
 import time
 from dataclasses import dataclass, field
@@ -375,8 +376,6 @@ class Supervisor:
 
     def _store_outcome(self, outcome: Any) -> None:
         """Store a closed watch, then tell the bot (the same outbox order as signals)."""
-        import sqlite3
-
         data = outcome.to_dict()
         try:
             if not self.store.add_outcome(data):

@@ -21,7 +21,9 @@ Restart (crash-only): the supervisor re-opens a watch for every stored signal wi
 (`resumed=True`). Extremes seen before the restart were only in memory, so a resumed watch
 covers the rows from `observed_from_ms` on; the first exchange time seen after the restart
 decides whether the watch is still running or its horizon ended while the service was down, in
-which case it closes as outcome `unknown` with a reason and no trade label.
+which case it closes as outcome `unknown` with a reason and no trade label. A resumed watch
+takes the levels and horizon configured now (the levels in force when the signal fired were not
+stored with it); every outcome records the levels it was judged by.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ TP, SL, TIMEOUT = "TP", "SL", "TIMEOUT"
 # A watch closes this long after its end on the shared clock, so a shard whose rows are a
 # moment behind another's still delivers the last second of the horizon.
 CLOSE_GRACE_MS = 2000
+UNWATCHED_REASON = "the horizon ended before the service watched it again (service down, or the signal predates the tracker)"
 
 
 @dataclass
@@ -187,7 +190,7 @@ class OutcomeTracker:
                     observed_from_ms=w.observed_from_ms, resumed=w.resumed)  # fmt: skip
         if w.resumed and w.observed_from_ms > w.end_ms:
             return Outcome(**base, outcome=UNKNOWN, trade=None, max_gain=None, max_drawdown=None, time_to_max_s=None,
-                           tp_time_s=None, sl_time_s=None, reason="the horizon ended while the service was down")  # fmt: skip
+                           tp_time_s=None, sl_time_s=None, reason=UNWATCHED_REASON)  # fmt: skip
         if w.tp_ms is not None and (w.sl_ms is None or w.tp_ms < w.sl_ms):
             trade = TP
         elif w.sl_ms is not None:

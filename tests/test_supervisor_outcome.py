@@ -16,7 +16,7 @@ from common.config import ConfigError, OutcomeConfig, config_from_mapping, set_v
 from common.signal import Signal, make_signal_id
 from core.rowspec import FEATURE_ROW_DTYPE
 from supervisor.metrics import outcome_families
-from supervisor.outcome import CLOSE_GRACE_MS, OutcomeTracker
+from supervisor.outcome import CLOSE_GRACE_MS, UNWATCHED_REASON, OutcomeTracker
 
 T0 = 1_790_000_000_000
 CFG = OutcomeConfig(horizon_s=1200, hit_gain=0.10, take_profit=0.10, stop_loss=0.05)
@@ -121,7 +121,7 @@ def test_resumed_watches_continue_or_close_as_unknown_with_a_reason() -> None:
     tracker.open("NEW-1-0", "NEWUSDT", "alpha1", 2, T0 - 100_000, 1.0, resumed=True)  # 100 s old at restart
     first = tracker.update(_rows([(2, 0, 1.12), (1, 0, 5.0)]))
     assert [(o.signal_id, o.outcome, o.trade, o.max_gain) for o in first] == [("OLD-1-0", "unknown", None, None)]
-    assert first[0].reason == "the horizon ended while the service was down"
+    assert first[0].reason == UNWATCHED_REASON
     (new,) = tracker.update(_clock(1200))
     assert (new.outcome, new.trade, new.resumed, new.observed_from_ms) == ("hit", "TP", True, T0)
     assert new.max_gain == pytest.approx(0.12) and new.time_to_max_s == 100.0 and "resumed after a restart" in (new.reason or "")
