@@ -346,7 +346,8 @@ class Supervisor:
         if not bad.any():
             return
         changed = False
-        for pair_id in set(rows["pair_id"][bad].tolist()):
+        # A pair with an open outcome watch stays: dropping it would blind the watch mid-horizon.
+        for pair_id in set(rows["pair_id"][bad].tolist()) - self.tracker.watched_pair_ids():
             symbol = self.symbols.get(int(pair_id))
             # A pair needs 5 minutes of live data before its 5-min volume means anything.
             if symbol is None or now - self.watch_since.get(symbol, now) < 300 or symbol in self.dropped_until:

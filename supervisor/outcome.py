@@ -204,5 +204,8 @@ class OutcomeTracker:
                        max_drawdown=w.max_drawdown, time_to_max_s=secs(w.t_max_ms), tp_time_s=secs(w.tp_ms), sl_time_s=secs(w.sl_ms),
                        reason=reason)  # fmt: skip
 
+    def watched_pair_ids(self) -> set[int]:
+        return {int(p) for p in self._pair_ids}
+
     def open_ids(self) -> list[str]:
         return sorted(self._watches)

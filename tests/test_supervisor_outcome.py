@@ -287,4 +287,12 @@ def test_supervisor_resumes_stored_watches_stores_outcomes_without_a_bot_and_hot
     text = sup.metrics.render().decode()
     assert 'scanner_outcomes_total{outcome="hit",profile="alpha1"} 1.0' in text and 'scanner_trade_outcomes_total{outcome="SL",profile="alpha1"} 1.0' in text
     assert "scanner_outcome_watches_open 0.0" in text and sup.store.signals_without_outcome() == []
+
+    # Quality drop (wide spread) spares a pair while it is being watched, and only then.
+    sup.tracker.open("NEWUSDT-9-0", "NEWUSDT", "alpha1", new_id, T0 + 2_000_000, 2.0)
+    sup.watch_since = {"NEWUSDT": time.monotonic() - 600, "OLDUSDT": time.monotonic() - 600}
+    wide = _rows([(new_id, 2000, 2.0), (old_id, 2000, 1.0)])
+    wide["spread"] = 0.5
+    sup._quality_check(wide)
+    assert set(sup.dropped_until) == {"OLDUSDT"}
     sup.store.close()
