@@ -22,7 +22,7 @@ log = logging.getLogger("scanner.bot.app")
 
 COMMANDS: list[tuple[str, str]] = [
     ("status", "processes, links, frames/s, latency"),
-    ("stats", "signals, buys, skips over 24 h"),
+    ("stats", "signals, buys, skips; hit rate, TP/SL/TIMEOUT"),
     ("cfg", "show config, or /cfg key value to change it"),
     ("reload", "re-read config.yaml"),
     ("pause", "stop sending cards (signals still stored)"),

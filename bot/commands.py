@@ -17,7 +17,7 @@ NO_ANSWER = "The supervisor did not answer within {s:g} s; nothing changed. Try 
 HELP = (
     "MEXC pump scanner. Commands:\n"
     "/status — processes (CPU, RSS/PSS, uptime), links, streams, frames/s, reconnects, latency p95, pairs\n"
-    "/stats — signals, buys, skips, orders over 24 h\n"
+    "/stats — signals, buys, skips, orders over 24 h; hit rate and TP/SL/TIMEOUT over 24 h, 7 d, all\n"
     "/cfg or /show_config — live config (secrets masked); /cfg section.key value — change it\n"
     "/reload — re-read config.yaml\n"
     "/pause, /resume — stop / restart cards (signals are still stored while paused)\n"
@@ -35,6 +35,8 @@ class BotState(Protocol):
     async def ask_supervisor(self, message: dict[str, Any]) -> dict[str, Any] | None: ...
 
     def stats(self, since_ns: int) -> dict[str, Any]: ...
+
+    def outcome_stats(self, since_ns: int) -> dict[str, Any]: ...
 
     def unsent_count(self) -> int: ...
 
@@ -99,6 +101,21 @@ def format_stats(s: dict[str, Any]) -> str:
             f"{s.get('live_orders', 0)} live orders.")  # fmt: skip
 
 
+OUTCOME_WINDOWS = (("24 h", 24 * 3600), ("7 d", 7 * 86400), ("all", None))
+
+
+def format_outcomes(windows: list[tuple[str, dict[str, Any]]]) -> str:
+    """One line per window: hit rate over decided watches, then the trade labels."""
+    lines = []
+    for name, s in windows:
+        rate = s.get("hit_rate")
+        shown = "n/a" if rate is None else _num(100.0 * rate, ".0f") + " %"
+        unknown = f", {s.get('unknown', 0)} unknown" if s.get("unknown") else ""
+        lines.append(f"Outcomes {name}: hit rate {shown} ({s.get('hit', 0)} hit / {s.get('miss', 0)} miss{unknown}); "
+                     f"TP {s.get('TP', 0)}, SL {s.get('SL', 0)}, TIMEOUT {s.get('TIMEOUT', 0)}")  # fmt: skip
+    return "\n".join(lines)
+
+
 async def answer(bot: BotState, name: str, args: list[str]) -> str:
     """The reply text for /name args (name without slash, lower case)."""
     no_answer = NO_ANSWER.format(s=bot.request_timeout_s)
@@ -113,7 +130,9 @@ async def answer(bot: BotState, name: str, args: list[str]) -> str:
         bot.paused = False
         return "Alerts resumed: new signals are sent as cards again."
     if name == "stats":
-        return format_stats(bot.stats(time.time_ns() - 24 * 3600 * 10**9))
+        now = time.time_ns()
+        windows = [(name, bot.outcome_stats(0 if span is None else now - span * 10**9)) for name, span in OUTCOME_WINDOWS]
+        return format_stats(bot.stats(now - 24 * 3600 * 10**9)) + "\n" + format_outcomes(windows)
     if name in ("status", "health"):
         reply = await bot.ask_supervisor({"type": "status_request"})
         if reply is None:

@@ -61,6 +61,7 @@ class Bot:
         self.paused = False
         self.request_timeout_s = request_timeout_s
         self.sent_cards = 0
+        self.outcomes_seen = 0
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
         self._send_event = asyncio.Event()
@@ -84,6 +85,9 @@ class Bot:
 
     def stats(self, since_ns: int) -> dict[str, Any]:
         return self.store.stats(since_ns)
+
+    def outcome_stats(self, since_ns: int) -> dict[str, Any]:
+        return self.store.outcome_stats(since_ns)
 
     def unsent_count(self) -> int:
         return len(self.store.unsent_signals())
@@ -110,6 +114,11 @@ class Bot:
         kind = message.get("type")
         if kind == "signal":
             self._send_event.set()
+        elif kind == "outcome":
+            # Already stored by the supervisor (store first, then tell); /stats reads the Store.
+            data = message.get("outcome") if isinstance(message.get("outcome"), dict) else {}
+            self.outcomes_seen += 1
+            log.info("outcome", extra={"signal_id": str(data.get("signal_id"))[:60], "outcome": str(data.get("outcome"))[:10]})
         elif kind in ("status_reply", "cfg_reply"):
             try:
                 fut = self._pending.pop(int(message.get("req_id", -1)), None)

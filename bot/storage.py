@@ -66,7 +66,40 @@ CREATE TABLE IF NOT EXISTS orders (
     created_ns INTEGER NOT NULL,
     updated_ns INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS outcomes (
+    signal_id TEXT PRIMARY KEY,
+    symbol TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    signal_time_ms INTEGER NOT NULL,
+    price REAL NOT NULL,
+    horizon_s REAL NOT NULL,
+    hit_gain REAL NOT NULL,
+    take_profit REAL NOT NULL,
+    stop_loss REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    trade TEXT,
+    max_gain REAL,
+    max_drawdown REAL,
+    time_to_max_s REAL,
+    tp_time_s REAL,
+    sl_time_s REAL,
+    rows INTEGER NOT NULL,
+    observed_from_ms INTEGER NOT NULL,
+    resumed INTEGER NOT NULL,
+    reason TEXT,
+    closed_ns INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outcomes_closed ON outcomes(closed_ns);
 """
+# Schema versions (PRAGMA user_version): 0 = signals/actions/orders only, 1 = + outcomes.
+# Every change so far only adds tables (CREATE ... IF NOT EXISTS), so opening a version-0 file
+# runs the script above and keeps every row; a later column change would go here as an ALTER.
+SCHEMA_VERSION = 1
+OUTCOMES = ("hit", "miss", "unknown")
+TRADES = ("TP", "SL", "TIMEOUT")
+_OUTCOME_COLUMNS = ("signal_id", "symbol", "profile", "signal_time_ms", "price", "horizon_s", "hit_gain", "take_profit", "stop_loss",
+                    "outcome", "trade", "max_gain", "max_drawdown", "time_to_max_s", "tp_time_s", "sl_time_s", "rows",
+                    "observed_from_ms", "resumed", "reason")  # fmt: skip
 
 
 ACTIONS = ("buy", "skip")
@@ -79,6 +112,8 @@ _PARQUET_SCHEMA = (
     ("created_ns", "int"), ("price", "float"), ("prob", "float"), ("features", "str"), ("reasons", "str"),
     ("escalation", "int"), ("stored_ns", "int"), ("card_sent_ns", "int"), ("suppressed", "str"),
     ("action", "str"), ("action_user_id", "int"), ("action_at_ns", "int"),
+    ("outcome", "str"), ("trade", "str"), ("max_gain", "float"), ("max_drawdown", "float"), ("time_to_max_s", "float"),
+    ("outcome_horizon_s", "float"),
 )  # fmt: skip
 
 
@@ -118,6 +153,8 @@ class Store:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=10000")
         self.db.executescript(_SCHEMA)
+        if self.db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # --- signals ---------------------------------------------------------------------------------
 
@@ -165,6 +202,57 @@ class Store:
 
     def mark_suppressed(self, signal_id: str, reason: str) -> None:
         self.db.execute("UPDATE signals SET suppressed = ? WHERE signal_id = ?", (reason, signal_id))
+
+    # --- outcomes (supervisor/outcome.py) -------------------------------------------------------
+
+    def add_outcome(self, outcome: dict[str, Any]) -> bool:
+        """Store a closed watch (Outcome.to_dict()); False when the signal already has one."""
+        if outcome.get("outcome") not in OUTCOMES:
+            raise ValueError(f"outcome {outcome.get('signal_id')!r}: got {outcome.get('outcome')!r}, expected one of {', '.join(OUTCOMES)}")
+        if outcome.get("trade") not in (*TRADES, None):
+            raise ValueError(f"outcome {outcome.get('signal_id')!r}: trade {outcome.get('trade')!r}, expected one of {', '.join(TRADES)}")
+        values = [outcome.get(c) for c in _OUTCOME_COLUMNS]
+        values[_OUTCOME_COLUMNS.index("resumed")] = int(bool(outcome.get("resumed")))
+        cur = self.db.execute(
+            f"INSERT OR IGNORE INTO outcomes ({', '.join(_OUTCOME_COLUMNS)}, closed_ns) VALUES ({', '.join('?' * len(_OUTCOME_COLUMNS))}, ?)",
+            (*values, time.time_ns()),
+        )
+        return cur.rowcount == 1
+
+    def get_outcome(self, signal_id: str) -> dict[str, Any] | None:
+        row = self.db.execute(f"SELECT {', '.join(_OUTCOME_COLUMNS)} FROM outcomes WHERE signal_id = ?", (signal_id,)).fetchone()
+        if row is None:
+            return None
+        data = dict(zip(_OUTCOME_COLUMNS, row, strict=True))
+        data["resumed"] = bool(data["resumed"])
+        return data
+
+    def signals_without_outcome(self) -> list[Signal]:
+        """Signals whose watch never closed (the service stopped first), oldest first."""
+        rows = self.db.execute(
+            f"SELECT {', '.join('s.' + c.strip() for c in self._COLUMNS.split(','))} FROM signals s"
+            " LEFT JOIN outcomes o ON o.signal_id = s.signal_id WHERE o.signal_id IS NULL ORDER BY s.exchange_time_ms, s.signal_id"
+        ).fetchall()
+        return [self._signal(r) for r in rows]
+
+    def outcome_counts(self, since_ns: int = 0) -> dict[tuple[str, str], int]:
+        """(label, profile) -> count of outcomes closed since since_ns; labels are hit/miss/unknown and TP/SL/TIMEOUT."""
+        counts: dict[tuple[str, str], int] = {}
+        for label, profile, n in self.db.execute(
+            "SELECT outcome, profile, COUNT(*) FROM outcomes WHERE closed_ns >= ? GROUP BY outcome, profile"
+            " UNION ALL SELECT trade, profile, COUNT(*) FROM outcomes WHERE closed_ns >= ? AND trade IS NOT NULL GROUP BY trade, profile",
+            (since_ns, since_ns),
+        ):
+            counts[(label, profile)] = counts.get((label, profile), 0) + n
+        return counts
+
+    def outcome_stats(self, since_ns: int = 0) -> dict[str, Any]:
+        """/stats figures over outcomes closed since since_ns; hit_rate over hit+miss (None without any)."""
+        totals: dict[str, int] = {}
+        for (label, _), n in self.outcome_counts(since_ns).items():
+            totals[label] = totals.get(label, 0) + n
+        decided = totals.get("hit", 0) + totals.get("miss", 0)
+        return {**{k: totals.get(k, 0) for k in (*OUTCOMES, *TRADES)}, "hit_rate": totals.get("hit", 0) / decided if decided else None}
 
     # --- decisions and orders --------------------------------------------------------------------
 
@@ -246,7 +334,7 @@ class Store:
     # --- Parquet mirror --------------------------------------------------------------------------
 
     def mirror_parquet(self, month: str | None = None) -> list[Path]:
-        """Mirror signals (with their decision) to parquet/signals_YYYYMM.parquet; returns the files written.
+        """Mirror signals (with their decision and outcome) to parquet/signals_YYYYMM.parquet; returns the files written.
 
         month: "YYYYMM" (written even when empty); default: this month and the previous one (so
         the last rows of a month land in its file after midnight), each only if it has signals.
@@ -276,8 +364,9 @@ class Store:
         start = calendar.timegm((year, mon, 1, 0, 0, 0)) * 1000
         end = calendar.timegm((year + (mon == 12), mon % 12 + 1, 1, 0, 0, 0)) * 1000
         rows = self.db.execute(
-            f"SELECT {', '.join('s.' + c for c in _PARQUET_SIGNAL_COLUMNS)}, a.action, a.user_id, a.at_ns FROM signals s"
-            " LEFT JOIN actions a ON a.signal_id = s.signal_id"
+            f"SELECT {', '.join('s.' + c for c in _PARQUET_SIGNAL_COLUMNS)}, a.action, a.user_id, a.at_ns,"
+            " o.outcome, o.trade, o.max_gain, o.max_drawdown, o.time_to_max_s, o.horizon_s FROM signals s"
+            " LEFT JOIN actions a ON a.signal_id = s.signal_id LEFT JOIN outcomes o ON o.signal_id = s.signal_id"
             " WHERE s.exchange_time_ms >= ? AND s.exchange_time_ms < ? ORDER BY s.exchange_time_ms, s.signal_id",
             (start, end),
         ).fetchall()

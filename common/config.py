@@ -113,6 +113,20 @@ class MetricsConfig:
 
 
 @dataclass
+class OutcomeConfig:
+    """The post-signal watcher (supervisor/outcome.py); levels are fractions of the signal price.
+
+    A change applies to watches opened after it; a watch keeps the levels it was opened with
+    (they are stored with its outcome).
+    """
+
+    horizon_s: float = field(default=1200.0, metadata={"min": 10.0, "max": 86400.0})
+    hit_gain: float = field(default=0.10, metadata={"min": 0.001, "max": 10.0})
+    take_profit: float = field(default=0.10, metadata={"min": 0.001, "max": 10.0})
+    stop_loss: float = field(default=0.05, metadata={"min": 0.001, "max": 0.99})
+
+
+@dataclass
 class LoggingConfig:
     level: str = field(
         default="INFO", metadata={"choices": ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")}
@@ -129,6 +143,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     trading: TradingConfig = field(default_factory=TradingConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    outcome: OutcomeConfig = field(default_factory=OutcomeConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
     def secrets(self) -> list[str]:

@@ -15,6 +15,7 @@ import logging
 import multiprocessing as mp
 import os
 import signal
+import sqlite3
 import sys
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from common.logs import setup_logging
 from common.rest import PacedRest, RestError
 from common.signal import Signal, make_signal_id
 from supervisor.metrics import Metrics, serve_metrics
+from supervisor.outcome import OutcomeTracker
 from supervisor.planner import plan_shards
 from supervisor.scout import Scout, select_pairs
 from supervisor.sdnotify import SdNotifier
@@ -74,7 +76,9 @@ class Supervisor:
         self._stop = asyncio.Event()
         self._stopping = False
         self._plan_event = asyncio.Event()
-        self.metrics = Metrics(self._stats_views, self._extra_metrics, self.process_table)
+        self.outcome_counts: dict[tuple[str, str], int] = {}
+        self.tracker = OutcomeTracker(self.config.outcome)
+        self.metrics = Metrics(self._stats_views, self._extra_metrics, self.process_table, lambda: dict(self.outcome_counts))
         self.notifier = SdNotifier()
 
     # --- set-up ------------------------------------------------------------------------------
@@ -96,6 +100,31 @@ class Supervisor:
         self.store = Store(self.config.storage.data_dir)
         # Cooldowns opened by a previous run, applied when each pair gets its id (see _replan).
         self.restored_alerts = self.store.recent_alerts(time.time_ns() - RESTORE_ALERTS_NS)
+
+    def _resume_watches(self) -> None:
+        """Re-open a watch for every stored signal that has no outcome yet.
+
+        Why re-open rather than close at once: a restart (deploy, crash) usually lasts seconds,
+        and the rest of the horizon is still worth watching; supervisor/outcome.py closes those
+        whose horizon ended during the downtime as `unknown` once exchange time is known.
+        """
+        self.outcome_counts = self.store.outcome_counts()
+        resumed = 0
+        for sig in self.store.signals_without_outcome():
+            resumed += self.tracker.open(sig.signal_id, sig.symbol, sig.profile, self._pair_id(sig.symbol), sig.exchange_time_ms, sig.price,
+                                         resumed=True)  # fmt: skip
+        if resumed:
+            log.info("outcome watches resumed", extra={"count": resumed})
+
+    def _pair_id(self, symbol: str) -> int:
+        """The pair's id, allocated on first use (the planner reuses it)."""
+        if symbol not in self.pair_ids:
+            pair_id = len(self.pair_ids) + 1
+            self.pair_ids[symbol] = pair_id
+            self.symbols[pair_id] = symbol
+            if symbol in self.restored_alerts:
+                self.scorer.remember_alert(pair_id, *self.restored_alerts.pop(symbol))
+        return self.pair_ids[symbol]
 
     def _create_shard_memory(self) -> None:
         from core.ring import FeatureRing
@@ -230,6 +259,7 @@ class Supervisor:
     def _apply_config(self, new: Config) -> None:
         self.config = new
         self.scorer.update(new.scanner, self.model)
+        self.tracker.update_config(new.outcome)
         self._plan_event.set()
         self._bot_send({"type": "config", "values": new.to_public_dict()})
 
@@ -297,12 +327,7 @@ class Supervisor:
         activity = {c.symbol: c.quote_volume for c in picked}
         new_assignment = plan_shards(activity, self.n_shards, self.assignment)
         for symbol in new_assignment:
-            if symbol not in self.pair_ids:
-                pair_id = len(self.pair_ids) + 1
-                self.pair_ids[symbol] = pair_id
-                self.symbols[pair_id] = symbol
-                if symbol in self.restored_alerts:
-                    self.scorer.remember_alert(pair_id, *self.restored_alerts.pop(symbol))
+            self._pair_id(symbol)
             self.watch_since.setdefault(symbol, now)
         for symbol in set(self.watch_since) - set(new_assignment):
             self.watch_since.pop(symbol, None)
@@ -331,7 +356,8 @@ class Supervisor:
         if not bad.any():
             return
         changed = False
-        for pair_id in set(rows["pair_id"][bad].tolist()):
+        # A pair with an open outcome watch stays: dropping it would blind the watch mid-horizon.
+        for pair_id in set(rows["pair_id"][bad].tolist()) - self.tracker.watched_pair_ids():
             symbol = self.symbols.get(int(pair_id))
             # A pair needs 5 minutes of live data before its 5-min volume means anything.
             if symbol is None or now - self.watch_since.get(symbol, now) < 300 or symbol in self.dropped_until:
@@ -355,6 +381,26 @@ class Supervisor:
         now_ns = time.time_ns()
         for decision in self.scorer.score(rows, now_ns):
             self._emit(decision, now_ns)
+        # After the signals: a watch opened by this batch also sees the batch's later rows.
+        for outcome in self.tracker.update(rows):
+            self._store_outcome(outcome)
+
+    def _store_outcome(self, outcome: Any) -> None:
+        """Store a closed watch, then tell the bot (the same outbox order as signals)."""
+        data = outcome.to_dict()
+        try:
+            if not self.store.add_outcome(data):
+                return
+        except (ValueError, sqlite3.Error) as exc:
+            log.error("outcome not stored", extra={"signal_id": outcome.signal_id, "error": str(exc)[:200]})
+            return
+        for label in (outcome.outcome, outcome.trade):
+            if label is not None:
+                key = (label, outcome.profile)
+                self.outcome_counts[key] = self.outcome_counts.get(key, 0) + 1
+        self._bot_send({"type": "outcome", "outcome": data})
+        log.info("outcome", extra={"signal_id": outcome.signal_id, "outcome": outcome.outcome, "trade": outcome.trade,
+                                   "max_gain": outcome.max_gain, "reason": outcome.reason})  # fmt: skip
 
     def _emit(self, decision: Any, now_ns: int) -> None:
         row = decision.row
@@ -376,6 +422,7 @@ class Supervisor:
         )
         if not self.store.add_signal(signal_obj):
             return  # already stored (replayed rows after a restart): never signal twice
+        self.tracker.open(signal_obj.signal_id, symbol, signal_obj.profile, int(decision.pair_id), signal_obj.exchange_time_ms, signal_obj.price)
         latency_ms = (now_ns - signal_obj.recv_ns) / 1e6
         self.metrics.observe_latency(latency_ms)
         self.metrics.signals.observe(signal_obj.prob)
@@ -406,6 +453,7 @@ class Supervisor:
             "ring_overflow_total": float(overflow),
             "pairs_planned": float(len(self.assignment)),
             "shard_restarts_total": float(sum(h.restarts for h in self.shards)),
+            "outcome_watches_open": float(len(self.tracker)),
         }
 
     def healthy(self) -> tuple[bool, dict[str, Any]]:
@@ -471,6 +519,7 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         self._build_scoring()
         self._build_store()
+        self._resume_watches()
         self._create_shard_memory()
         for handle in self.shards:
             loop.add_reader(handle.ring.notify_fd, self._on_ring_ready, handle)

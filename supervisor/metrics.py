@@ -29,9 +29,11 @@ LATENCY_BUCKETS_MS = (5, 10, 25, 50, 100, 200, 500, 1000, 2000, 5000)
 class ShardStatsCollector(Collector):
     """Reads every shard's stats block at scrape time."""
 
-    def __init__(self, shards: Callable[[], list[tuple[int, Any]]], extra: Callable[[], dict[str, float]]) -> None:
+    def __init__(self, shards: Callable[[], list[tuple[int, Any]]], extra: Callable[[], dict[str, float]],
+                 outcomes: Callable[[], dict[tuple[str, str], int]] | None = None) -> None:  # fmt: skip
         self.shards = shards
         self.extra = extra
+        self.outcomes = outcomes
 
     def collect(self) -> Iterable[Any]:
         counters = {
@@ -74,6 +76,29 @@ class ShardStatsCollector(Collector):
             gauge = GaugeMetricFamily(f"{PREFIX}_{name}", name.replace("_", " "))
             gauge.add_metric([], value)
             yield gauge
+        if self.outcomes is not None:
+            yield from outcome_families(self.outcomes())
+
+
+def outcome_families(counts: dict[tuple[str, str], int]) -> list[Any]:
+    """Closed signal watches by label and profile (never by symbol), and the hit rate per profile.
+
+    counts: (label, profile) -> total, labels hit/miss/unknown and TP/SL/TIMEOUT (the Store's
+    outcome_counts). The hit rate is hits / (hits + misses); unknown outcomes are left out.
+    """
+    labels = ["outcome", "profile"]
+    watch = CounterMetricFamily(f"{PREFIX}_outcomes", "Closed signal watches: hit (max gain >= outcome.hit_gain), miss, unknown", labels=labels)
+    trade = CounterMetricFamily(f"{PREFIX}_trade_outcomes", "Closed signal watches by trade label: TP, SL, TIMEOUT", labels=labels)
+    rate = GaugeMetricFamily(f"{PREFIX}_outcome_hit_rate", "Hits / (hits + misses) of closed signal watches", labels=["profile"])
+    profiles = sorted({p for _, p in counts})
+    for profile in profiles:
+        for label in ("hit", "miss", "unknown"):
+            watch.add_metric([label, profile], float(counts.get((label, profile), 0)))
+        for label in ("TP", "SL", "TIMEOUT"):
+            trade.add_metric([label, profile], float(counts.get((label, profile), 0)))
+        decided = counts.get(("hit", profile), 0) + counts.get(("miss", profile), 0)
+        rate.add_metric([profile], counts.get(("hit", profile), 0) / decided if decided else float("nan"))
+    return [watch, trade, rate]
 
 
 class Metrics:
@@ -84,9 +109,10 @@ class Metrics:
         shards: Callable[[], list[tuple[int, Any]]],
         extra: Callable[[], dict[str, float]],
         processes: Callable[[], list[dict[str, Any]]] | None = None,
+        outcomes: Callable[[], dict[tuple[str, str], int]] | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(ShardStatsCollector(shards, extra))
+        self.registry.register(ShardStatsCollector(shards, extra, outcomes))
         if processes is not None:
             self.registry.register(ProcessCollector(processes))
         self.latency_pipeline_ms = Histogram(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ class State:
         self.request_timeout_s = 5.0
         self.reply = reply
         self.asked: list[dict[str, Any]] = []
+        self.outcome_windows: list[int] = []
 
     async def ask_supervisor(self, message: dict[str, Any]) -> dict[str, Any] | None:
         self.asked.append(message)
@@ -28,6 +30,12 @@ class State:
 
     def stats(self, since_ns: int) -> dict[str, Any]:
         return {"signals": 12, "signals_per_hour": 0.5, "buys": 2, "skips": 3, "paper_orders": 2, "live_orders": 0}
+
+    def outcome_stats(self, since_ns: int) -> dict[str, Any]:
+        self.outcome_windows.append(since_ns)
+        if since_ns > 0:  # a window with nothing closed yet
+            return {"hit": 0, "miss": 0, "unknown": 0, "TP": 0, "SL": 0, "TIMEOUT": 0, "hit_rate": None}
+        return {"hit": 3, "miss": 5, "unknown": 1, "TP": 2, "SL": 4, "TIMEOUT": 2, "hit_rate": 0.375}
 
     def unsent_count(self) -> int:
         return 4
@@ -84,7 +92,15 @@ async def test_pause_resume_stats_health() -> None:
     assert await commands.answer(state, "health", []) == "OK: 1 processes, 3 links, 30 pairs; cards paused, 4 waiting to be sent."
     await commands.answer(state, "resume", [])
     assert not state.paused
-    assert await commands.answer(state, "stats", []) == "Last 24 h: 12 signals (0.50/h), 2 buys, 3 skips, 2 paper and 0 live orders."
+    before = time.time_ns()
+    assert (await commands.answer(state, "stats", [])).splitlines() == [
+        "Last 24 h: 12 signals (0.50/h), 2 buys, 3 skips, 2 paper and 0 live orders.",
+        "Outcomes 24 h: hit rate n/a (0 hit / 0 miss); TP 0, SL 0, TIMEOUT 0",
+        "Outcomes 7 d: hit rate n/a (0 hit / 0 miss); TP 0, SL 0, TIMEOUT 0",
+        "Outcomes all: hit rate 38 % (3 hit / 5 miss, 1 unknown); TP 2, SL 4, TIMEOUT 2",
+    ]
+    day, week, everything = state.outcome_windows
+    assert everything == 0 and abs((day - week) / 1e9 - 6 * 86400) < 5 and abs((before - day) / 1e9 - 86400) < 5
 
 
 def test_only_allowed_ids_pass_and_an_empty_list_refuses_everyone() -> None:

@@ -162,11 +162,17 @@ def test_parquet_mirror_round_trips_a_month_with_decisions(tmp_path: Path) -> No
     for sig in [*inside, _signal(0, exchange_ms=jan - 1), _signal(0, "XUSDT", exchange_ms=jan + 31 * 86_400_000)]:
         store.add_signal(sig)
     store.record_action(inside[1].signal_id, 9, "buy", 77)
+    store.add_outcome({"signal_id": inside[2].signal_id, "symbol": inside[2].symbol, "profile": inside[2].profile, "signal_time_ms": jan,
+                       "price": inside[2].price, "horizon_s": 1200.0, "hit_gain": 0.1, "take_profit": 0.1, "stop_loss": 0.05, "outcome": "hit",
+                       "trade": "TP", "max_gain": 0.14, "max_drawdown": -0.01, "time_to_max_s": 95.0, "tp_time_s": 60.0, "sl_time_s": None,
+                       "rows": 1000, "observed_from_ms": jan, "resumed": False, "reason": None})  # fmt: skip
     (path,) = store.mirror_parquet("202601")
     assert path == tmp_path / "parquet" / "signals_202601.parquet"
     rows = pq.read_table(path).to_pylist()
     assert [r["signal_id"] for r in rows] == [s.signal_id for s in inside]
     assert rows[1]["action"] == "buy" and rows[1]["action_user_id"] == 9 and rows[0]["action"] is None
+    assert (rows[2]["outcome"], rows[2]["trade"], rows[2]["max_gain"], rows[2]["time_to_max_s"]) == ("hit", "TP", 0.14, 95.0)
+    assert rows[0]["outcome"] is None  # still being watched
     back = Signal.from_dict({**rows[2], "features": json.loads(rows[2]["features"]), "reasons": json.loads(rows[2]["reasons"])})
     assert back.to_dict() == inside[2].to_dict()
     (dec,) = store.mirror_parquet("202512")  # the last millisecond of December lands in December's file

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from bot.cards import card_text, escape
@@ -20,6 +21,7 @@ from bot.storage import Store
 from common.config import Config, config_from_mapping, set_value
 from common.logs import MASKER, JsonFormatter
 from common.signal import Signal, make_signal_id
+from core.rowspec import FEATURE_ROW_DTYPE
 from sim.fake_telegram import FakeTelegram, markdown_v2_error, run_fake_telegram
 from sim.server import run_emulator
 
@@ -228,6 +230,38 @@ async def test_commands_status_cfg_and_pause(tmp_path: Path) -> None:
         bot.notify()
         cards = await _until(lambda: [m for m in fake.sent() if m["text"].startswith("🚀")])
         assert len(cards) == 1 and _signal(2).signal_id in cards[0]["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+
+
+async def test_stats_shows_outcomes_per_window_only_to_allowed_ids(tmp_path: Path) -> None:
+    from supervisor.outcome import OutcomeTracker
+
+    async with run_fake_telegram() as fake, running_bot(fake, tmp_path) as (bot, supervisor):
+        # What the supervisor does when watches close: store them, then tell the bot over the pipe.
+        tracker = OutcomeTracker(bot.config.outcome)
+        for n, peak in enumerate((1.12, 1.03, 0.90)):  # a hit (TP), a miss that times out, a miss with stop-loss
+            sig = _signal(n, f"P{n}USDT")
+            bot.store.add_signal(sig)
+            bot.store.mark_suppressed(sig.signal_id, "test: no card")
+            tracker.open(sig.signal_id, sig.symbol, sig.profile, n + 1, sig.exchange_time_ms, 1.0)
+            rows = np.zeros(1, dtype=FEATURE_ROW_DTYPE)
+            rows[0]["pair_id"], rows[0]["row_time_ms"], rows[0]["last_price"] = n + 1, sig.exchange_time_ms + 60_000, peak
+            tracker.update(rows)
+        rows["pair_id"], rows["row_time_ms"] = 99, rows["row_time_ms"] + 1300 * 1000
+        for outcome in tracker.update(rows):
+            assert bot.store.add_outcome(outcome.to_dict())
+            supervisor.conn.send({"type": "outcome", "outcome": outcome.to_dict()})
+        await _until(lambda: bot.outcomes_seen == 3)
+        bot.store.db.execute("UPDATE outcomes SET closed_ns = ? WHERE signal_id = ?", (time.time_ns() - 3 * 86400 * 10**9, _signal(2, "P2USDT").signal_id))
+        await fake.inject_message(STRANGER, STRANGER, "/stats")
+        await fake.inject_message(OWNER, OWNER, "/stats")
+        (reply,) = await _until(lambda: fake.sent())
+        assert reply["chat_id"] == OWNER and reply["text"].splitlines()[1:] == [
+            "Outcomes 24 h: hit rate 50 % (1 hit / 1 miss); TP 1, SL 0, TIMEOUT 1",
+            "Outcomes 7 d: hit rate 33 % (1 hit / 2 miss); TP 1, SL 1, TIMEOUT 1",
+            "Outcomes all: hit rate 33 % (1 hit / 2 miss); TP 1, SL 1, TIMEOUT 1",
+        ]
+        await asyncio.sleep(1.0)
+        assert len(fake.sent()) == 1  # the stranger got nothing
 
 
 async def test_telegram_429_and_outage_lose_nothing_and_burst_is_delivered(tmp_path: Path) -> None:

@@ -38,11 +38,11 @@ def _get(url: str) -> bytes:
 
 
 class Service:
-    def __init__(self, tmp: Path, telegram: dict[str, str] | None = None) -> None:
+    def __init__(self, tmp: Path, telegram: dict[str, str] | None = None, scenario: Path = REPO / "sim/scenarios/pumps.yaml",
+                 config: Path = REPO / "config.demo.yaml", pairs: int = 300, speed: float = SPEED) -> None:  # fmt: skip
         self.tmp = tmp
         self.emulator = subprocess.Popen(
-            [sys.executable, "-m", "sim", "serve", "--pairs", "300", "--speed", str(SPEED), "--seed", "11", "--scenario",
-             str(REPO / "sim/scenarios/pumps.yaml")],
+            [sys.executable, "-m", "sim", "serve", "--pairs", str(pairs), "--speed", str(speed), "--seed", "11", "--scenario", str(scenario)],
             cwd=REPO, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         ready = json.loads(self.emulator.stdout.readline())  # type: ignore[union-attr]
@@ -55,7 +55,7 @@ class Service:
         self.stdout = open(tmp / "signals.jsonl", "w")  # noqa: SIM115 - closed in stop()
         self.stderr = open(tmp / "service.log", "w")  # noqa: SIM115
         self.supervisor = subprocess.Popen(
-            [sys.executable, "-m", "supervisor", "--config", str(REPO / "config.demo.yaml")], cwd=REPO, env=env, stdout=self.stdout, stderr=self.stderr
+            [sys.executable, "-m", "supervisor", "--config", str(config)], cwd=REPO, env=env, stdout=self.stdout, stderr=self.stderr
         )
 
     def signals(self) -> list[dict]:
