@@ -33,6 +33,7 @@ from bot.auth import is_allowed
 from bot.cards import card_text, decided_text, keyboard
 from bot.storage import Store
 from bot.trading import Trader
+from common.children import reset_child_signals
 from common.config import Config, ConfigError, set_value
 from common.logs import setup_logging
 from common.signal import Signal, is_valid_signal_id
@@ -344,6 +345,7 @@ class Bot:
 
 def run_bot(config: Config, conn: Connection) -> None:
     """Process entry point (started by the supervisor); blocks until told to stop."""
+    reset_child_signals()
     setup_logging(config.logging.level, "bot", config.secrets(), config.storage.data_dir)
     with contextlib.suppress(ValueError):
         signals.signal(signals.SIGHUP, signals.SIG_IGN)

@@ -98,3 +98,4 @@ def setup_logging(level: str = "INFO", process_name: str = "main", secrets: Iter
     # Libraries that log request URLs (the Bot API puts the token in the path) stay quiet.
     for noisy in ("httpx", "httpcore", "telegram", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+

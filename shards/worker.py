@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+from common.children import reset_child_signals
 from common.config import Config
 from common.logs import setup_logging
 from common.rest import BULK, URGENT, PacedRest, RestError
@@ -351,6 +352,7 @@ def shard_main(index: int, config: Config, ring: Any, stats: Any, conn: Connecti
     """Process entry point (after fork from the supervisor)."""
     import uvloop
 
+    reset_child_signals()
     setup_logging(config.logging.level, f"shard{index}", config.secrets(), config.storage.data_dir)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the supervisor owns reloads
 

@@ -27,6 +27,7 @@ from common.config import Config, ConfigError, load_config, set_value
 from common.logs import setup_logging
 from common.rest import PacedRest, RestError
 from common.signal import Signal, make_signal_id
+from supervisor import early
 from supervisor.metrics import Metrics, serve_metrics
 from supervisor.outcome import OutcomeTracker
 from supervisor.planner import plan_shards
@@ -517,6 +518,13 @@ class Supervisor:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        # Handlers first: a SIGTERM during start-up (systemctl restart, docker stop) must still stop
+        # cleanly. Children reset them at once (shards/worker.py, bot/process.py: reset_child_signals).
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+        loop.add_signal_handler(signal.SIGINT, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        if early.STOPS:  # SIGTERM arrived while Python was still importing and loading config
+            self.request_stop()
         self._build_scoring()
         self._build_store()
         self._resume_watches()
@@ -525,9 +533,6 @@ class Supervisor:
             loop.add_reader(handle.ring.notify_fd, self._on_ring_ready, handle)
             self._start_shard(handle)
         self._start_bot()
-        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
-        loop.add_signal_handler(signal.SIGINT, self.request_stop)
-        loop.add_signal_handler(signal.SIGHUP, self.reload)
         runner = None
         try:
             runner = await serve_metrics(self.metrics, self.healthy, self.config.metrics.host, self.config.metrics.port)
@@ -642,6 +647,7 @@ def main(argv: list[str] | None = None) -> int:
         from supervisor.demo import main as demo_main
 
         return demo_main([a for a in argv if a != "--demo"])
+    early.install()  # until the event loop owns SIGTERM/SIGINT (python -m supervisor did it even sooner)
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)

@@ -167,3 +167,22 @@ def test_the_offline_demo_is_one_flag_away_and_unknown_flags_are_refused() -> No
     assert demo.returncode == 0 and "python -m supervisor.demo" in demo.stdout and "--speed" in demo.stdout
     bad = subprocess.run([sys.executable, "-m", "supervisor", "--speed", "5"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unrecognized arguments: --speed 5" in bad.stderr
+
+
+def test_sigterm_during_start_up_still_stops_cleanly(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "MEXC_WS_URL": "ws://127.0.0.1:9/ws", "MEXC_REST_URL": "http://127.0.0.1:9", "SCANNER_DATA_DIR": str(tmp_path),
+           "METRICS_PORT": "0"}  # fmt: skip
+    env.pop("TG_TOKEN", None)
+    proc = subprocess.Popen([sys.executable, "-m", "supervisor", "--config", str(REPO / "config.demo.yaml")], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(0.3)  # still importing: no event loop yet
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-2000:]
+    assert '"msg": "supervisor stopped"' in err
