@@ -7,7 +7,8 @@ exchange time, so a simulated day passes in an hour of wall time at --speed 24. 
 - scripted pumps on distinct pairs all through the run, natural spikes as hard negatives;
 - a trader who presses "Buy" on every card (and presses twice on some: a double tap);
 - with --chaos, one fault every --chaos-every wall seconds, in turn: links dropped, a stall past the
-  idle limit, a depth gap, malformed frames, a REST 429 storm turning into 418, REST 5xx, Telegram
+  idle limit, a depth gap, malformed frames, a REST 429 storm turning into 418, REST 5xx, REST
+  garbage bodies, Telegram
   429s, a Telegram outage, SIGKILL of a random shard or of the bot; and once, at the middle of the
   run, SIGTERM of the whole service and a fresh start on the same data directory.
 
@@ -176,7 +177,8 @@ def press_buy(world: World, rng: random.Random) -> None:
         world.pressed[card["signal_id"]] = taps
 
 
-CHAOS = ("drop", "stall", "depth_gap", "malformed", "rest_429_418", "rest_5xx", "telegram_429", "telegram_outage", "kill_child")
+CHAOS = ("drop", "stall", "depth_gap", "malformed", "rest_429_418", "rest_5xx", "telegram_429", "telegram_outage", "kill_child",
+         "rest_garbage")  # fmt: skip
 
 
 def chaos_step(world: World, step: int, rng: random.Random, symbols: list[str]) -> None:
@@ -195,6 +197,8 @@ def chaos_step(world: World, step: int, rng: random.Random, symbols: list[str]) 
             world.fault({"kind": "status", "status": 418, "duration_s": 2, "retry_after": 2})
         elif kind == "rest_5xx":
             world.fault({"kind": "status", "status": 503, "duration_s": 3})
+        elif kind == "rest_garbage":  # bodies that are not what the endpoint promises
+            world.fault({"kind": "garbage", "duration_s": 3})
         elif kind == "telegram_429":
             for _ in range(3):
                 world.tg_control({"kind": "fail", "method": "sendMessage", "status": 429, "retry_after": 1})

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import signal
 import time
@@ -239,6 +240,8 @@ class ShardWorker:
                         "/api/v3/klines", {"symbol": symbol, "interval": "1m", "startTime": 0, "limit": 1}, weight=1, priority=BULK
                     )
                     seed = [(int(r[0]), float(r[5]), float(r[7])) for r in rows]
+                    if not all(math.isfinite(v) and v >= 0 for _, vol, quote in seed for v in (vol, quote)):
+                        raise ValueError("klines: non-finite or negative volume")
                     listing_ms = int(first[0][0]) if first else -1
                 except (RestError, KeyError, TypeError, ValueError, IndexError) as exc:
                     log.warning("kline seeding failed", extra={"symbol": symbol, "error": str(exc)[:160]})
@@ -345,7 +348,18 @@ class ShardWorker:
 
 
 def _parse_levels(data: Any, key: str) -> list[tuple[float, float]]:
-    return [(float(p), float(q)) for p, q in data[key]]
+    """[[price, qty], ...] from a depth snapshot; anything else raises ValueError/TypeError/KeyError.
+
+    Why strict: a NaN, infinite, negative or zero price would sit in the book and poison every
+    book feature of the pair until the next resync.
+    """
+    levels = []
+    for p, q in data[key]:
+        price, qty = float(p), float(q)
+        if not (math.isfinite(price) and math.isfinite(qty) and price > 0 and qty >= 0):
+            raise ValueError(f"{key}: bad level {p!r} {q!r}")
+        levels.append((price, qty))
+    return levels
 
 
 def shard_main(index: int, config: Config, ring: Any, stats: Any, conn: Connection, n_shards: int) -> None:
