@@ -351,6 +351,8 @@ cdef class TradeWindows:
         if end < 0:
             return
         e = end + (1 if include_open else 0)
+        slot = <int>_mod(e - FLASH_S, WINDOW_S)   # step the ring slots instead of a modulo per second
+        short = <int>_mod(e - FLASH_S, SHORT_S)
         for s in range(e - FLASH_S, e):
             if include_open and s == end:
                 r = self.bar_rush if self.bar_rush < 65535 else 65535
@@ -359,8 +361,6 @@ cdef class TradeWindows:
                 v25 += <double>(<float>self.bar_vol)
                 q25 += <double>(<float>self.bar_qvol)
             else:
-                slot = <int>_mod(s, WINDOW_S)
-                short = <int>_mod(s, SHORT_S)
                 r = self.rush[short]
                 t25 += self.trades[short]
                 b25 += self.buy_vol[short]
@@ -369,6 +369,12 @@ cdef class TradeWindows:
             r25 += r
             if s >= e - RUSH_SHORT_S:
                 r5 += r
+            slot += 1
+            if slot == WINDOW_S:
+                slot = 0
+            short += 1
+            if short == SHORT_S:
+                short = 0
         out[FL_RUSH_5S] = r5
         out[FL_RUSH_25S] = r25
         out[FL_TRADES_25S] = t25
