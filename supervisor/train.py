@@ -330,10 +330,27 @@ def train(data: Path, profile: str, folds: int = 5, c: float = 0.05, max_fp: flo
     return model
 
 
+def check(data: Path, model_path: Path, threshold: float, limit: int = 0) -> dict[str, Any]:
+    """The event-level check of a model file as the scorer applies it (rules, prob >= threshold)."""
+    from supervisor.model import load_model
+
+    model = load_model(model_path)
+    events = load_events(data, limit)
+    spec = PROFILES[model.profile]
+    probs, readies = [], []
+    for ev in events:
+        ok = ((ev.rows["flags"] & spec["ready_flag"]) != 0) & rules_mask(ev.rows, model.profile)
+        probs.append(np.where(ok, model.probability(ev.rows), 0.0))
+        readies.append(ok)
+    return event_check(events, probs, readies, threshold)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m supervisor.train", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, type=Path, help="folder with events_index.csv and trades/")
-    ap.add_argument("--out", required=True, type=Path, help="model JSON to write")
+    ap.add_argument("--out", type=Path, help="model JSON to write")
+    ap.add_argument("--check", type=Path, help="instead of training: event-level check of this model file")
+    ap.add_argument("--threshold", type=float, default=None, help="--check threshold (default: the file's trained one)")
     ap.add_argument("--profile", default="flash", choices=sorted(PROFILES))
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--C", type=float, default=0.05, help="inverse L2 regularisation strength")
@@ -343,6 +360,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not (args.data / "events_index.csv").is_file():
         print(f"{args.data}: no events_index.csv", file=sys.stderr)
+        return 2
+    if args.check:
+        trained = json.loads(args.check.read_text(encoding="utf-8")).get("trained") or {}
+        thr = args.threshold if args.threshold is not None else float(trained.get("threshold", 0.5))
+        print(json.dumps(check(args.data, args.check, thr, args.limit), indent=2))
+        return 0
+    if args.out is None:
+        print("--out is required when training", file=sys.stderr)
         return 2
     model = train(args.data, args.profile, args.folds, args.C, args.max_fp_per_day, args.limit, args.label)
     args.out.write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
