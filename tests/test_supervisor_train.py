@@ -93,6 +93,15 @@ def test_trainer_recovers_a_planted_pump_shape_and_writes_a_loadable_model(tmp_p
     assert model.weights["rush_5s"] + model.weights["rush_ratio_25s"] > 0 and model.weights["trades_ratio_25s"] > 0
 
 
+
+def test_check_scores_a_model_file_event_by_event(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _write_dataset(tmp_path / "data", n_pump=2, n_calm=1)
+    assert train.main(["--data", str(tmp_path / "data"), "--check", str(REPO / "model.flash.json")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["threshold"] == load_model(REPO / "model.flash.json").trained["threshold"]
+    assert report["events_meeting_target"] == 2 and report["events_detected"] == 2
+
+
 def test_trainer_refuses_a_folder_without_an_index(tmp_path: Path) -> None:
     assert train.main(["--data", str(tmp_path), "--out", str(tmp_path / "m.json")]) == 2
     assert not (tmp_path / "m.json").exists()
