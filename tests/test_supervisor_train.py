@@ -220,3 +220,13 @@ def test_the_service_does_not_import_the_training_libraries() -> None:
             "bad = [m for m in ('sklearn', 'scipy', 'supervisor.train') if m in sys.modules]; print(bad)")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_flash_card_shows_its_profile_and_its_own_evidence() -> None:
+    from bot.cards import card_text
+    from common.signal import Signal
+
+    sig = Signal("ABCUSDT-1790000000000-0", "ABCUSDT", "flash", 1_790_000_000_000, 0, 0, 1.0, 0.99,
+                 features={"vsr": float("nan"), "rush_ratio_25s": 12.5, "ret_25s": 0.061})  # fmt: skip
+    text = card_text(sig, now_ns=0)
+    assert "Rush x12\\.5" in text and "25s \\+6\\.10%" in text and "profile flash" in text and "VSR" not in text
