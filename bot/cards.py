@@ -42,7 +42,11 @@ def card_text(signal: Signal, now_ns: int | None = None) -> str:
     """The card: headline, price and time, age, profile and reasons."""
     now_ns = time.time_ns() if now_ns is None else now_ns
     f = signal.features
-    headline = f"🚀 *{escape(signal.symbol)}* — VSR {escape(_num(f.get('vsr', math.nan), '.1f'))}  PM {escape(_num(f.get('pm', math.nan) * 100, '.2f'))}%  Prob {escape(f'{signal.prob:.2f}')}"
+    if signal.profile == "flash":  # trade-derived: rush orders and the 25 s move, no book
+        key = f"Rush x{_num(f.get('rush_ratio_25s', math.nan), '.1f')}  25s {_num(f.get('ret_25s', math.nan) * 100, '+.2f')}%"
+    else:
+        key = f"VSR {_num(f.get('vsr', math.nan), '.1f')}  PM {_num(f.get('pm', math.nan) * 100, '.2f')}%"
+    headline = f"🚀 *{escape(signal.symbol)}* — {escape(key)}  Prob {escape(f'{signal.prob:.2f}')}"
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(signal.exchange_time_ms / 1000))
     age_s = max(0.0, (now_ns - signal.recv_ns) / 1e9)
     lines = [

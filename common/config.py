@@ -57,6 +57,13 @@ class ScannerConfig:
     cooldown_s: float = field(default=1200.0, metadata={"min": 0.0})
     realert_pm_factor: float = field(default=2.0, metadata={"min": 1.0})
     max_realerts: int = field(default=1, metadata={"min": 0, "max": 10})
+    # Profiles scored side by side (supervisor/scorer.py); the cooldown is per pair across them.
+    profiles: list[str] = field(default_factory=lambda: ["alpha1"])
+    flash_model_path: str = "model.flash.json"
+    flash_prob_threshold: float = field(default=0.981, metadata={"min": 0.0, "max": 1.0})
+    flash_ret_25s_min: float = 0.0              # price up over the last 25 s
+    flash_buy_share_min: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+    flash_rush_ratio_min: float = field(default=0.0, metadata={"min": 0.0})
 
 
 @dataclass
@@ -293,7 +300,18 @@ def config_from_mapping(raw: Any, environ: Mapping[str, str] | None = None) -> C
     return config
 
 
+KNOWN_PROFILES = ("alpha1", "flash")
+
+
 def _check_cross_field(config: Config) -> None:
+    profiles = config.scanner.profiles
+    if not profiles:
+        raise ConfigError(f"scanner.profiles: got {profiles!r}, expected at least one of {', '.join(KNOWN_PROFILES)}")
+    for name in profiles:
+        if name not in KNOWN_PROFILES:
+            raise ConfigError(f"scanner.profiles: got {name!r}, expected one of {', '.join(KNOWN_PROFILES)}")
+    if len(set(profiles)) != len(profiles):
+        raise ConfigError(f"scanner.profiles: got {profiles!r}, expected each profile once")
     if config.ws.reconnect_max_s < config.ws.reconnect_min_s:
         raise ConfigError(
             f"ws.reconnect_max_s: got {config.ws.reconnect_max_s!r}, expected >= ws.reconnect_min_s ({config.ws.reconnect_min_s})"

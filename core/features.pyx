@@ -7,7 +7,12 @@ on them fails instead of firing on a default; the flags say which groups are mea
                       (cum_depth_delta is still NaN without a depth sample from 180 s before);
   ROW_BASELINE_READY  at least BASELINE_MIN known five-minute buckets and a median > 0: vsr;
   ROW_LISTING_KNOWN   listing time known (> 0): listing_age_s;
-  ROW_CANDIDATE       a row written before its bar closed (c_fill_candidate).
+  ROW_CANDIDATE       a row written before its bar closed (c_fill_candidate);
+  ROW_FLASH_READY     at least FLASH_BASELINE_MIN live-seen five-minute buckets: the flash ratios.
+
+Flash ratios add 1 to the expected count (trades, rush orders) so a pair that is quiet in its
+baseline gets a finite ratio that still grows with the burst: 5 rush orders against an expected
+0.1 give 4.5, not 50.
 
 Bands are measured from each side's best price, and the best level always counts (DESIGN.md):
 OBI uses both sides within 10 bps, CumDepthΔ the bids within 3 bps of the best bid.
@@ -16,13 +21,19 @@ OBI uses both sides within 10 bps, CumDepthΔ the bids within 3 bps of the best 
 from libc.math cimport NAN
 
 from core.book cimport OrderBook
-from core.row cimport ROW_BASELINE_READY, ROW_BOOK_VALID, ROW_CANDIDATE, ROW_LISTING_KNOWN, FeatureRow
-from core.windows cimport (DEPTH_LAG_S, N_SUMS, SUM_BUY_VOL_10S, SUM_MAX_BLOCK, SUM_QVOL,
-                           SUM_TRADES_10S, SUM_VOL, SUM_VOL_10S, WINDOW_S, TradeWindows)
+from core.row cimport (ROW_BASELINE_READY, ROW_BOOK_VALID, ROW_CANDIDATE, ROW_FLASH_READY,
+                       ROW_LISTING_KNOWN, FeatureRow)
+from core.windows cimport (BASE_QVOL, BASE_RUSH, BASE_TRADES, DEPTH_LAG_S, FL_BUY_VOL_25S,
+                           FL_PRICE_25S_AGO, FL_PRICE_60S_AGO, FL_QVOL_25S, FL_RUSH_5S, FL_RUSH_25S,
+                           FL_TRADES_25S, FL_VOL_25S, FLASH_S, N_BASE, N_FLASH, N_SUMS,
+                           SUM_BUY_VOL_10S, SUM_MAX_BLOCK, SUM_QVOL, SUM_TRADES_10S, SUM_VOL,
+                           SUM_VOL_10S, WINDOW_S, TradeWindows)
 
 OBI_BAND_BPS = 10.0
 DEPTH_BAND_BPS = 3.0
 BASELINE_MIN = 6            # known five-minute buckets (30 min) before VSR means anything
+FLASH_BASELINE_MIN = 3      # live-seen five-minute buckets (15 min) before the flash ratios do
+DEF C_FLASH_BASELINE_MIN = 3
 DEF C_OBI_BAND_BPS = 10.0
 DEF C_DEPTH_BAND_BPS = 3.0
 DEF C_BASELINE_MIN = 6
@@ -35,10 +46,25 @@ cdef inline long long _floordiv(long long a, long long b) noexcept:
 cdef void _fill(FeatureRow* row, OrderBook book, TradeWindows win, long long row_time_ms,
                 long long listing_ms, long long recv_ns, unsigned int pair_id, bint include_open) noexcept:
     cdef double s[N_SUMS]
+    cdef double fl[N_FLASH]
+    cdef double base[N_BASE]
     cdef double v, q, median, bid_size, ask_size, vwap
-    cdef int n_base
+    cdef int n_base, n_flash
     cdef unsigned int flags = 0
     win.c_sums(s, include_open)
+    win.c_flash(fl, include_open)
+    n_flash = win.c_flash_baseline(base)
+    row.rush_5s = fl[FL_RUSH_5S]
+    row.buy_share_25s = fl[FL_BUY_VOL_25S] / fl[FL_VOL_25S] if fl[FL_VOL_25S] > 0.0 else NAN
+    row.ret_25s = win.last_price / fl[FL_PRICE_25S_AGO] - 1.0 if fl[FL_PRICE_25S_AGO] > 0.0 else NAN
+    row.ret_60s = win.last_price / fl[FL_PRICE_60S_AGO] - 1.0 if fl[FL_PRICE_60S_AGO] > 0.0 else NAN
+    if n_flash >= C_FLASH_BASELINE_MIN:
+        flags |= ROW_FLASH_READY
+        row.rush_ratio_25s = fl[FL_RUSH_25S] / (base[BASE_RUSH] * FLASH_S + 1.0)
+        row.trades_ratio_25s = fl[FL_TRADES_25S] / (base[BASE_TRADES] * FLASH_S + 1.0)
+        row.qvol_ratio_25s = fl[FL_QVOL_25S] / (base[BASE_QVOL] * FLASH_S) if base[BASE_QVOL] > 0.0 else NAN
+    else:
+        row.rush_ratio_25s = row.trades_ratio_25s = row.qvol_ratio_25s = NAN
     v = s[SUM_VOL]
     q = s[SUM_QVOL]
     median = win.c_median_baseline(&n_base)

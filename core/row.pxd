@@ -8,6 +8,7 @@ cdef enum RowFlags:
     ROW_BASELINE_READY = 2      # the 6 h five-minute baseline has data: VSR meaningful
     ROW_LISTING_KNOWN = 4       # listing time known: listing_age_s meaningful
     ROW_CANDIDATE = 8           # cheap pre-check passed (written before the bar closed)
+    ROW_FLASH_READY = 16        # the flash baseline has data: the *_ratio_25s fields meaningful
 
 cdef struct FeatureRow:
     uint64_t seq                # ring sequence number, written by the ring, 1-based
@@ -26,3 +27,10 @@ cdef struct FeatureRow:
     double quote_vol_5m         # quote volume of the last 5 min
     double trades_10s           # trade count of the last 10 s (for burst profiles)
     double buy_share_10s        # taker-buy share of base volume over the last 10 s
+    double rush_5s              # rush orders (>= 2 deals with one ms and side) in the last 5 s
+    double rush_ratio_25s       # rush orders of 25 s / (baseline rate * 25 s + 1)
+    double trades_ratio_25s     # trades of 25 s / (baseline rate * 25 s + 1)
+    double qvol_ratio_25s       # quote volume of 25 s / (baseline rate * 25 s)
+    double buy_share_25s        # taker-buy share of base volume over the last 25 s
+    double ret_25s              # last price / price 25 s ago - 1
+    double ret_60s              # last price / price 60 s ago - 1

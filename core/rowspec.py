@@ -12,6 +12,7 @@ ROW_BOOK_VALID = 1
 ROW_BASELINE_READY = 2
 ROW_LISTING_KNOWN = 4
 ROW_CANDIDATE = 8
+ROW_FLASH_READY = 16
 
 FEATURE_ROW_DTYPE = np.dtype(
     [
@@ -31,6 +32,13 @@ FEATURE_ROW_DTYPE = np.dtype(
         ("quote_vol_5m", np.float64),
         ("trades_10s", np.float64),
         ("buy_share_10s", np.float64),
+        ("rush_5s", np.float64),
+        ("rush_ratio_25s", np.float64),
+        ("trades_ratio_25s", np.float64),
+        ("qvol_ratio_25s", np.float64),
+        ("buy_share_25s", np.float64),
+        ("ret_25s", np.float64),
+        ("ret_60s", np.float64),
     ],
     align=True,
 )
@@ -46,4 +54,11 @@ FEATURE_NAMES: tuple[str, ...] = (
     "quote_vol_5m",
     "trades_10s",
     "buy_share_10s",
+    "rush_5s",
+    "rush_ratio_25s",
+    "trades_ratio_25s",
+    "qvol_ratio_25s",
+    "buy_share_25s",
+    "ret_25s",
+    "ret_60s",
 )

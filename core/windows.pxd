@@ -3,12 +3,15 @@
 cdef enum:
     WINDOW_S = 300              # 5 minutes of one-second bars
     BLOCK_S = 60                # VC blocks: the 5 consecutive 60 s blocks of the 300 s window
-    SHORT_S = 16                # ring for the 10 s burst features
+    SHORT_S = 64                # ring for the burst and flash features (> RET_LONG_S + 1)
     BURST_S = 10
     BUCKET_S = 300              # baseline buckets: aligned five-minute klines
     BASELINE_N = 72             # five-minute buckets in 6 h
     DEPTH_SLOTS = 192           # one bid-depth sample per second, > DEPTH_LAG_S
     DEPTH_LAG_S = 180
+    FLASH_S = 25                # flash profile: rush orders, trades, volumes, buy share over 25 s
+    RUSH_SHORT_S = 5            # rush orders over the last 5 s
+    RET_LONG_S = 60             # price return over 60 s (and over FLASH_S)
 
 cdef enum:
     SUM_VOL = 0                 # indices into the array c_sums fills
@@ -19,20 +22,49 @@ cdef enum:
     SUM_VOL_10S = 5
     N_SUMS = 6
 
+cdef enum:
+    FL_RUSH_5S = 0              # indices into the array c_flash fills
+    FL_RUSH_25S = 1
+    FL_TRADES_25S = 2
+    FL_BUY_VOL_25S = 3
+    FL_VOL_25S = 4
+    FL_QVOL_25S = 5
+    FL_PRICE_25S_AGO = 6
+    FL_PRICE_60S_AGO = 7
+    N_FLASH = 8
+    BASE_TRADES = 0             # indices into the per-second baseline rates c_flash_baseline fills
+    BASE_RUSH = 1
+    BASE_QVOL = 2
+    N_BASE = 3
+
 
 cdef class TradeWindows:
     cdef readonly long long bar_sec         # second of the open bar, -1 before the first event
     cdef readonly long long live_from_sec   # second of the first live event, -1 before it
     cdef readonly double bar_vol, bar_qvol, bar_buy_vol, bar_first, bar_last   # the open bar
     cdef readonly int bar_trades
+    cdef readonly int bar_rush              # rush orders counted in the open bar
+    cdef long long run_time_ms              # the run of deals with one time (ms) and side ...
+    cdef int run_side                       # ... that the last deal belongs to
+    cdef int run_len
     cdef readonly double last_price
     cdef float[WINDOW_S] vol                # closed one-second bars, slot = sec % WINDOW_S
     cdef float[WINDOW_S] qvol
     cdef float[SHORT_S] buy_vol
     cdef unsigned short[SHORT_S] trades
+    cdef unsigned short[SHORT_S] rush
+    cdef float[SHORT_S] close               # last trade price at the end of each second (NaN before any)
     cdef float[BASELINE_N] bucket_vol       # known 5-min buckets, slot = id % BASELINE_N
     cdef int[BASELINE_N] bucket_id          # -1: slot empty
+    cdef float[BASELINE_N] bucket_trades    # live-seen buckets only (klines carry no trade counts)
+    cdef float[BASELINE_N] bucket_rush
+    cdef float[BASELINE_N] bucket_qvol
+    cdef unsigned char[BASELINE_N] bucket_live   # 1: live data saw the whole bucket
     cdef double open_bucket_vol             # the 5-min bucket in progress
+    cdef double open_bucket_trades, open_bucket_rush, open_bucket_qvol
+    cdef double[N_BASE] base_cache          # c_flash_baseline, cached per open bucket
+    cdef int base_count
+    cdef long long base_for_bucket          # -2: cache stale
     cdef long long open_bucket
     cdef double median_cache
     cdef int median_count
@@ -46,7 +78,11 @@ cdef class TradeWindows:
     cdef int c_advance(self, long long now_ms) noexcept
     cdef void _start(self, long long sec) noexcept
     cdef void _close_bar(self) noexcept
-    cdef void _complete_bucket(self, long long bucket, double volume) noexcept
+    cdef void _roll_bucket(self, long long b) noexcept
+    cdef void _complete_bucket(self, long long bucket, double volume, double trades, double rush,
+                               double qvol) noexcept
+    cdef void c_flash(self, double* out, bint include_open) noexcept
+    cdef int c_flash_baseline(self, double* rates) noexcept
     cdef void c_sums(self, double* out, bint include_open) noexcept
     cdef double c_median_baseline(self, int* count) noexcept
     cdef void c_record_bid_depth(self, long long time_ms, double depth) noexcept

@@ -21,6 +21,15 @@ data saw all of it (from its first second; seconds without deals are zero volume
 live data started in the middle of is not known unless seeded. Seeded rows for the bucket live
 data started in, or later, are dropped when live data starts: that kline was still open.
 
+Flash features (the second profile, for pumps that peak within a minute): over the 25 closed
+seconds [end - 25, end) the rush orders, trades, taker-buy and total base volume and quote volume;
+rush orders also over the last 5 s; the last trade price at the end of the seconds 25 s and 60 s
+before end. A rush order is a run of two or more consecutive deals with the same deal time (ms)
+and the same side: one taker order sweeping several levels (La Morgia et al.'s strongest
+feature); it is counted once, in the bar open when its second deal arrives. Their baseline is the
+mean per second over the known five-minute buckets that live data saw whole (REST klines seed
+volume only, not trade counts): trades, rush orders and quote volume per second.
+
 Bid depth (CumDepthΔ): one sample per second (the first recorded in that second wins), kept for
 192 s. depth_at(sec) is the latest sample at or before sec: seconds without a sample carry the
 previous one, because the book only changes through diffs and every diff frame records.
@@ -29,7 +38,10 @@ previous one, because the book only changes through diffs and every diff frame r
 from libc.math cimport NAN
 from libc.string cimport memset
 
-from core.windows cimport (BASELINE_N, BLOCK_S, BUCKET_S, BURST_S, DEPTH_SLOTS, N_SUMS, SHORT_S,
+from core.windows cimport (BASE_QVOL, BASE_RUSH, BASE_TRADES, BASELINE_N, BLOCK_S, BUCKET_S, BURST_S,
+                           DEPTH_SLOTS, FL_BUY_VOL_25S, FL_PRICE_25S_AGO, FL_PRICE_60S_AGO,
+                           FL_QVOL_25S, FL_RUSH_5S, FL_RUSH_25S, FL_TRADES_25S, FL_VOL_25S, FLASH_S,
+                           N_BASE, N_FLASH, N_SUMS, RET_LONG_S, RUSH_SHORT_S, SHORT_S,
                            SUM_BUY_VOL_10S, SUM_MAX_BLOCK, SUM_QVOL, SUM_TRADES_10S, SUM_VOL,
                            SUM_VOL_10S, WINDOW_S)
 
@@ -37,6 +49,9 @@ DEF DBL_MAX = 1.7976931348623157e308
 DEF INT_MAX = 2147483647
 
 SUM_NAMES = ("vol_5m", "qvol_5m", "max_block_vol", "trades_10s", "buy_vol_10s", "vol_10s")
+FLASH_NAMES = ("rush_5s", "rush_25s", "trades_25s", "buy_vol_25s", "vol_25s", "qvol_25s", "price_25s_ago",
+               "price_60s_ago")
+DEF NO_RUN = -9223372036854775807
 
 
 cdef inline long long _floordiv(long long a, long long b) noexcept:
@@ -60,8 +75,23 @@ cdef class TradeWindows:
         self.live_from_sec = -1
         self.bar_vol = self.bar_qvol = self.bar_buy_vol = 0.0
         self.bar_trades = 0
+        self.bar_rush = 0
+        self.run_time_ms = NO_RUN
+        self.run_side = 0
+        self.run_len = 0
         self.bar_first = self.bar_last = NAN
         self.last_price = NAN
+        memset(self.rush, 0, sizeof(self.rush))
+        for i in range(SHORT_S):
+            self.close[i] = NAN
+        memset(self.bucket_trades, 0, sizeof(self.bucket_trades))
+        memset(self.bucket_rush, 0, sizeof(self.bucket_rush))
+        memset(self.bucket_qvol, 0, sizeof(self.bucket_qvol))
+        memset(self.bucket_live, 0, sizeof(self.bucket_live))
+        self.open_bucket_trades = self.open_bucket_rush = self.open_bucket_qvol = 0.0
+        self.base_for_bucket = -2
+        self.base_count = 0
+        memset(self.base_cache, 0, sizeof(self.base_cache))
         memset(self.vol, 0, sizeof(self.vol))
         memset(self.qvol, 0, sizeof(self.qvol))
         memset(self.buy_vol, 0, sizeof(self.buy_vol))
@@ -91,6 +121,7 @@ cdef class TradeWindows:
             if self.bucket_id[i] >= self.open_bucket:
                 self.bucket_id[i] = -1
         self.median_for_bucket = -2
+        self.base_for_bucket = -2
 
     cdef void c_on_trade(self, double price, double qty, int side, long long time_ms) noexcept:
         """One deal (side 1 = taker buy). A late deal (older second) joins the open bar: bars never reopen."""
@@ -109,6 +140,14 @@ cdef class TradeWindows:
         if side == 1:
             self.bar_buy_vol += qty
         self.bar_trades += 1
+        if time_ms == self.run_time_ms and side == self.run_side:
+            self.run_len += 1
+            if self.run_len == 2:
+                self.bar_rush += 1
+        else:
+            self.run_time_ms = time_ms
+            self.run_side = side
+            self.run_len = 1
 
     cdef void _close_bar(self) noexcept:
         cdef long long s = self.bar_sec
@@ -118,12 +157,19 @@ cdef class TradeWindows:
         self.qvol[slot] = <float>self.bar_qvol
         self.buy_vol[short_slot] = <float>self.bar_buy_vol
         self.trades[short_slot] = <unsigned short>(self.bar_trades if self.bar_trades < 65535 else 65535)
+        self.rush[short_slot] = <unsigned short>(self.bar_rush if self.bar_rush < 65535 else 65535)
+        self.close[short_slot] = <float>self.last_price
         self.open_bucket_vol += <double>(<float>self.bar_vol)
+        self.open_bucket_trades += self.trades[short_slot]
+        self.open_bucket_rush += self.rush[short_slot]
+        self.open_bucket_qvol += <double>(<float>self.bar_qvol)
         self.bar_vol = self.bar_qvol = self.bar_buy_vol = 0.0
         self.bar_trades = 0
+        self.bar_rush = 0
         self.bar_first = self.bar_last = NAN
 
-    cdef void _complete_bucket(self, long long bucket, double volume) noexcept:
+    cdef void _complete_bucket(self, long long bucket, double volume, double trades, double rush,
+                               double qvol) noexcept:
         """A finished bucket: kept only if live data saw it from its first second."""
         cdef int slot
         if bucket * BUCKET_S < self.live_from_sec:
@@ -132,7 +178,19 @@ cdef class TradeWindows:
         if self.bucket_id[slot] <= bucket:
             self.bucket_id[slot] = <int>bucket
             self.bucket_vol[slot] = <float>volume
+            self.bucket_trades[slot] = <float>trades
+            self.bucket_rush[slot] = <float>rush
+            self.bucket_qvol[slot] = <float>qvol
+            self.bucket_live[slot] = 1
             self.median_for_bucket = -2
+            self.base_for_bucket = -2
+
+    cdef void _roll_bucket(self, long long b) noexcept:
+        """Complete the open bucket and open bucket b."""
+        self._complete_bucket(self.open_bucket, self.open_bucket_vol, self.open_bucket_trades,
+                              self.open_bucket_rush, self.open_bucket_qvol)
+        self.open_bucket_vol = self.open_bucket_trades = self.open_bucket_rush = self.open_bucket_qvol = 0.0
+        self.open_bucket = b
 
     cdef int c_advance(self, long long now_ms) noexcept:
         """Close every bar that ended at or before now_ms; returns how many (empty ones count)."""
@@ -150,9 +208,7 @@ cdef class TradeWindows:
             self._close_bar()  # the open bar first, then empty seconds (zero slots)
             b = _floordiv(s + 1, BUCKET_S)
             if b != self.open_bucket:
-                self._complete_bucket(self.open_bucket, self.open_bucket_vol)
-                self.open_bucket_vol = 0.0
-                self.open_bucket = b
+                self._roll_bucket(b)
             s += 1
             if s < now_sec - WINDOW_S:
                 # A long silence: only the last window's worth of empty slots needs writing. The
@@ -160,15 +216,13 @@ cdef class TradeWindows:
                 target = now_sec - WINDOW_S
                 b = _floordiv(target, BUCKET_S)
                 if b != self.open_bucket:
-                    self._complete_bucket(self.open_bucket, self.open_bucket_vol)
                     s = self.open_bucket + 1
+                    self._roll_bucket(b)
                     if s < b - BASELINE_N:
                         s = b - BASELINE_N
                     while s < b:
-                        self._complete_bucket(s, 0.0)
+                        self._complete_bucket(s, 0.0, 0.0, 0.0, 0.0)
                         s += 1
-                    self.open_bucket = b
-                    self.open_bucket_vol = 0.0
                 s = target
         self.bar_sec = now_sec
         return <int>total if total < INT_MAX else INT_MAX
@@ -217,7 +271,9 @@ cdef class TradeWindows:
             if self.bucket_id[slot] <= bucket:
                 self.bucket_id[slot] = <int>bucket
                 self.bucket_vol[slot] = <float>volume
+                self.bucket_live[slot] = 0
         self.median_for_bucket = -2
+        self.base_for_bucket = -2
 
     # --- windows ---------------------------------------------------------------------------------
 
@@ -282,6 +338,94 @@ cdef class TradeWindows:
         cdef double out[N_SUMS]
         self.c_sums(out, include_open)
         return tuple(out[i] for i in range(N_SUMS))
+
+    cdef void c_flash(self, double* out, bint include_open) noexcept:
+        """Fill out[N_FLASH] (FL_* order) over [e - 25, e), e = end of the closed bars (+1 with include_open)."""
+        cdef long long end = self.bar_sec, e, s, ref
+        cdef double r5 = 0.0, r25 = 0.0, t25 = 0.0, b25 = 0.0, v25 = 0.0, q25 = 0.0, r
+        cdef int i, slot, short
+        for i in range(N_FLASH):
+            out[i] = 0.0
+        out[FL_PRICE_25S_AGO] = NAN
+        out[FL_PRICE_60S_AGO] = NAN
+        if end < 0:
+            return
+        e = end + (1 if include_open else 0)
+        slot = <int>_mod(e - FLASH_S, WINDOW_S)   # step the ring slots instead of a modulo per second
+        short = <int>_mod(e - FLASH_S, SHORT_S)
+        for s in range(e - FLASH_S, e):
+            if include_open and s == end:
+                r = self.bar_rush if self.bar_rush < 65535 else 65535
+                t25 += self.bar_trades if self.bar_trades < 65535 else 65535
+                b25 += <double>(<float>self.bar_buy_vol)
+                v25 += <double>(<float>self.bar_vol)
+                q25 += <double>(<float>self.bar_qvol)
+            else:
+                r = self.rush[short]
+                t25 += self.trades[short]
+                b25 += self.buy_vol[short]
+                v25 += self.vol[slot]
+                q25 += self.qvol[slot]
+            r25 += r
+            if s >= e - RUSH_SHORT_S:
+                r5 += r
+            slot += 1
+            if slot == WINDOW_S:
+                slot = 0
+            short += 1
+            if short == SHORT_S:
+                short = 0
+        out[FL_RUSH_5S] = r5
+        out[FL_RUSH_25S] = r25
+        out[FL_TRADES_25S] = t25
+        out[FL_BUY_VOL_25S] = b25
+        out[FL_VOL_25S] = v25
+        out[FL_QVOL_25S] = q25
+        ref = e - 1 - FLASH_S
+        if ref >= self.live_from_sec:
+            out[FL_PRICE_25S_AGO] = self.close[_mod(ref, SHORT_S)]
+        ref = e - 1 - RET_LONG_S
+        if ref >= self.live_from_sec:
+            out[FL_PRICE_60S_AGO] = self.close[_mod(ref, SHORT_S)]
+
+    def flash(self, bint include_open=False) -> tuple:
+        """The flash sums; see FLASH_NAMES."""
+        cdef double out[N_FLASH]
+        self.c_flash(out, include_open)
+        return tuple(out[i] for i in range(N_FLASH))
+
+    cdef int c_flash_baseline(self, double* rates) noexcept:
+        """Per-second means of trades, rush orders, quote volume over the live-seen buckets of 6 h.
+
+        Returns how many buckets they were taken over (rates are 0 when none).
+        """
+        cdef long long b, cur = self.open_bucket
+        cdef double t = 0.0, r = 0.0, q = 0.0
+        cdef int n = 0, slot, i
+        if self.base_for_bucket != cur:
+            if cur >= 0:
+                for b in range(cur - BASELINE_N, cur):
+                    slot = <int>_mod(b, BASELINE_N)
+                    if self.bucket_id[slot] != b or not self.bucket_live[slot]:
+                        continue
+                    t += self.bucket_trades[slot]
+                    r += self.bucket_rush[slot]
+                    q += self.bucket_qvol[slot]
+                    n += 1
+            self.base_count = n
+            self.base_cache[BASE_TRADES] = t / (n * BUCKET_S) if n else 0.0
+            self.base_cache[BASE_RUSH] = r / (n * BUCKET_S) if n else 0.0
+            self.base_cache[BASE_QVOL] = q / (n * BUCKET_S) if n else 0.0
+            self.base_for_bucket = cur
+        for i in range(N_BASE):
+            rates[i] = self.base_cache[i]
+        return self.base_count
+
+    def flash_baseline(self) -> tuple:
+        """(trades/s, rush orders/s, quote volume/s, number of live-seen buckets)."""
+        cdef double rates[N_BASE]
+        cdef int n = self.c_flash_baseline(rates)
+        return rates[BASE_TRADES], rates[BASE_RUSH], rates[BASE_QVOL], n
 
     cdef double c_median_baseline(self, int* count) noexcept:
         """Median of the known five-minute volumes among the 72 buckets before the open one."""

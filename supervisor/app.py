@@ -40,6 +40,9 @@ _FORK = mp.get_context("fork")
 # How far back stored signals re-open cooldowns after a restart (wall time; expired ones are harmless).
 RESTORE_ALERTS_NS = 24 * 3600 * 10**9
 RESTART_DELAY_S = 0.5
+# Row fields stored with every signal: Alpha-1's and the flash profile's (card, storage, stdout).
+_SIGNAL_FEATURES = ("vsr", "vc", "pm", "obi", "cum_depth_delta", "spread", "listing_age_s", "quote_vol_5m",
+                    "rush_5s", "rush_ratio_25s", "trades_ratio_25s", "buy_share_25s", "ret_25s", "ret_60s")  # fmt: skip
 
 
 @dataclass
@@ -84,15 +87,26 @@ class Supervisor:
 
     # --- set-up ------------------------------------------------------------------------------
 
+    def _load_models(self, scanner: Any) -> dict[str, Any]:
+        """The model of every enabled profile; ModelError names the file and field of a bad one."""
+        from supervisor.model import ModelError, load_model
+
+        models = {}
+        for profile in scanner.profiles:
+            path = Path(scanner.model_path if profile == "alpha1" else scanner.flash_model_path)
+            if not path.is_absolute():
+                path = self.config_path.parent / path
+            model = load_model(path)
+            if model.profile != profile:
+                raise ModelError(f"{path}: profile {model.profile!r}, expected {profile!r} (scanner.profiles)")
+            models[profile] = model
+        return models
+
     def _build_scoring(self) -> None:
-        from supervisor.model import load_model
         from supervisor.scorer import Scorer
 
-        model_path = Path(self.config.scanner.model_path)
-        if not model_path.is_absolute():
-            model_path = self.config_path.parent / model_path
-        self.model = load_model(model_path)
-        self.scorer = Scorer(self.config.scanner, self.model)
+        self.models = self._load_models(self.config.scanner)
+        self.scorer = Scorer(self.config.scanner, self.models)
 
     def _build_store(self) -> None:
         from bot.storage import Store
@@ -259,7 +273,7 @@ class Supervisor:
 
     def _apply_config(self, new: Config) -> None:
         self.config = new
-        self.scorer.update(new.scanner, self.model)
+        self.scorer.update(new.scanner, self.models)
         self.tracker.update_config(new.outcome)
         self._plan_event.set()
         self._bot_send({"type": "config", "values": new.to_public_dict()})
@@ -268,10 +282,9 @@ class Supervisor:
         """The /cfg path: validate as a whole, apply, or change nothing and say why."""
         try:
             new = set_value(self.config, key, value)
-            if key == "scanner.model_path":
-                from supervisor.model import load_model
-
-                self.model = load_model(Path(new.scanner.model_path))
+            if key in ("scanner.model_path", "scanner.flash_model_path", "scanner.profiles"):
+                models = self._load_models(new.scanner)
+                self.models = models
         except (ConfigError, OSError, ValueError) as exc:
             return False, str(exc)
         self._apply_config(new)
@@ -282,16 +295,11 @@ class Supervisor:
         """Re-read config.yaml and model.json (SIGHUP, /reload); keep the old ones on error."""
         try:
             new = load_config(self.config_path)
-            from supervisor.model import load_model
-
-            model_path = Path(new.scanner.model_path)
-            if not model_path.is_absolute():
-                model_path = self.config_path.parent / model_path
-            model = load_model(model_path)
+            models = self._load_models(new.scanner)
         except (ConfigError, OSError, ValueError) as exc:
             log.error("reload refused", extra={"error": str(exc)})
             return False, f"reload refused: {exc}"
-        self.model = model
+        self.models = models
         self._apply_config(new)
         log.info("config reloaded")
         return True, "config.yaml and model reloaded"
@@ -411,13 +419,13 @@ class Supervisor:
         signal_obj = Signal(
             signal_id=make_signal_id(symbol, int(row["row_time_ms"]), int(decision.escalation)),
             symbol=symbol,
-            profile=self.model.profile,
+            profile=decision.profile,
             exchange_time_ms=int(row["row_time_ms"]),
             recv_ns=int(row["recv_ns"]),
             created_ns=now_ns,
             price=float(row["last_price"]),
             prob=float(decision.prob),
-            features={k: float(row[k]) for k in ("vsr", "vc", "pm", "obi", "cum_depth_delta", "spread", "listing_age_s", "quote_vol_5m")},
+            features={k: float(row[k]) for k in _SIGNAL_FEATURES},
             reasons=list(decision.reasons),
             escalation=int(decision.escalation),
         )

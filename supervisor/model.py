@@ -4,7 +4,7 @@ JSON, never pickle: a model file is data a trader may edit or download, so loadi
 run code. Every field is validated; a bad file is refused with a message naming the field, and
 the supervisor keeps the model it had (reload is atomic).
 
-    x_norm = clip((value - center) / scale, -CLIP, CLIP)
+    x_norm = clip((t(value) - center) / scale, -CLIP, CLIP)   t: identity, or "log1p" per feature
     score  = sum(weight * x_norm)                 (a NaN feature contributes 0)
     prob   = sigmoid(beta0 + beta * score)
 
@@ -24,7 +24,10 @@ import numpy as np
 from core.rowspec import FEATURE_NAMES
 
 CLIP = 3.0
-_TOP_LEVEL = {"profile", "description", "features", "norm", "weights", "beta0", "beta", "trained"}
+_TOP_LEVEL = {"profile", "description", "features", "norm", "weights", "beta0", "beta", "trained", "transform"}
+# log1p(max(x, 0)): burst ratios are heavy-tailed counts; the log keeps a 50x burst from
+# saturating the clip while a 3x one is still visible.
+TRANSFORMS = ("log1p",)
 
 
 class ModelError(ValueError):
@@ -43,10 +46,15 @@ class Model:
     beta0: float
     beta: float
     trained: dict[str, Any] | None
+    transforms: dict[str, str] | None = None
 
     def normalised(self, rows: np.ndarray, name: str) -> np.ndarray:
         """One feature column normalised and clipped; NaN becomes 0 (the centre: no evidence)."""
-        x = (rows[name].astype(np.float64) - self.centers[name]) / self.scales[name]
+        value = rows[name].astype(np.float64)
+        if self.transforms and self.transforms.get(name) == "log1p":
+            with np.errstate(invalid="ignore"):
+                value = np.log1p(np.maximum(value, 0.0))
+        x = (value - self.centers[name]) / self.scales[name]
         return np.clip(np.nan_to_num(x, nan=0.0, posinf=CLIP, neginf=-CLIP), -CLIP, CLIP)
 
     def score(self, rows: np.ndarray) -> np.ndarray:
@@ -118,6 +126,14 @@ def model_from_dict(data: Any) -> Model:
         if scales[name] <= 0:
             raise ModelError(f"norm.{name}.scale: got {scales[name]!r}, expected > 0")
 
+    transform_raw = data.get("transform", {})
+    if not isinstance(transform_raw, dict):
+        raise ModelError("transform: expected an object of feature -> transform name")
+    for name, kind in transform_raw.items():
+        if name not in features:
+            raise ModelError(f"transform.{name}: not in features {features!r}")
+        if kind not in TRANSFORMS:
+            raise ModelError(f"transform.{name}: got {kind!r}, expected one of {', '.join(TRANSFORMS)}")
     trained = data.get("trained")
     if trained is not None and not isinstance(trained, dict):
         raise ModelError(f"trained: got {trained!r}, expected an object or null")
@@ -130,6 +146,7 @@ def model_from_dict(data: Any) -> Model:
         beta0=_number(data, "beta0", ""),
         beta=_number(data, "beta", ""),
         trained=trained,
+        transforms=dict(transform_raw) or None,
     )
 
 

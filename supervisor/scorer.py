@@ -11,6 +11,14 @@ A NaN fails its rule, and so does a feature whose validity flag is missing (book
 ROW_BOOK_VALID, VSR needs ROW_BASELINE_READY, ListingAge needs ROW_LISTING_KNOWN): an unknown
 value is never evidence of a pump.
 
+Profiles (config scanner.profiles, each with its own model file and rules):
+  alpha1  the rules above and model.json (needs the book);
+  flash   ROW_FLASH_READY, ret_25s > flash_ret_25s_min, buy_share_25s > flash_buy_share_min,
+          rush_ratio_25s >= flash_rush_ratio_min, and model.flash.json's prob >= flash_prob_threshold.
+          Trade-derived only: it fires within seconds of a flash pump's first rush orders.
+A row fires for the first enabled profile (in config order) that passes. The cooldown is per pair
+across profiles: one signal per pump, whichever profile saw it first.
+
 Per pair and batch at most one decision, made on the pair's newest row that passed the rules and
 prob >= prob_threshold (the freshest price for the card). A pair alerts once per cooldown_s, plus
 at most max_realerts re-alerts inside that cooldown when PM has grown by realert_pm_factor since
@@ -25,8 +33,10 @@ from typing import Any
 import numpy as np
 
 from common.config import ScannerConfig
-from core.rowspec import ROW_BASELINE_READY, ROW_BOOK_VALID, ROW_LISTING_KNOWN
+from core.rowspec import ROW_BASELINE_READY, ROW_BOOK_VALID, ROW_FLASH_READY, ROW_LISTING_KNOWN
 from supervisor.model import Model
+
+PROFILES = ("alpha1", "flash")
 
 
 @dataclass
@@ -38,6 +48,7 @@ class Decision:
     prob: float
     reasons: list[str]
     escalation: int  # 0 = first alert of a cooldown, n = n-th re-alert
+    profile: str = "alpha1"
 
 
 @dataclass
@@ -66,6 +77,28 @@ def rule_mask(rows: np.ndarray, c: ScannerConfig) -> np.ndarray:
         )
 
 
+def flash_rule_mask(rows: np.ndarray, c: ScannerConfig) -> np.ndarray:
+    """Boolean per row: every flash rule passes (NaN and a missing ROW_FLASH_READY fail)."""
+    with np.errstate(invalid="ignore"):
+        return (
+            ((rows["flags"] & ROW_FLASH_READY) != 0)
+            & (rows["ret_25s"] > c.flash_ret_25s_min)
+            & (rows["buy_share_25s"] > c.flash_buy_share_min)
+            & (rows["rush_ratio_25s"] >= c.flash_rush_ratio_min)
+        )
+
+
+def flash_reasons(row: np.void | dict[str, Any], c: ScannerConfig, prob: float) -> list[str]:
+    """The flash rules the row passed, for the card."""
+    return [
+        f"Rush25s x{row['rush_ratio_25s']:.1f}>={c.flash_rush_ratio_min:g}",
+        f"Trades25s x{row['trades_ratio_25s']:.1f}",
+        f"Ret25s {row['ret_25s'] * 100:.2f}%>{c.flash_ret_25s_min * 100:g}%",
+        f"Buy25s {row['buy_share_25s'] * 100:.0f}%>{c.flash_buy_share_min * 100:g}%",
+        f"Prob {prob:.2f}>={c.flash_prob_threshold:g}",
+    ]
+
+
 def reasons_for(row: np.void | dict[str, Any], c: ScannerConfig, prob: float) -> list[str]:
     """Human-readable rules the row passed, e.g. "VSR 7.4>5", for the card and the signal log."""
     return [
@@ -80,17 +113,29 @@ def reasons_for(row: np.void | dict[str, Any], c: ScannerConfig, prob: float) ->
     ]
 
 
+def _as_models(model: Model | dict[str, Model]) -> dict[str, Model]:
+    return dict(model) if isinstance(model, dict) else {model.profile: model}
+
+
 @dataclass
 class Scorer:
-    """Rule filter + model + cooldown over batches of FEATURE_ROW_DTYPE rows."""
+    """Rule filters + models + cooldown over batches of FEATURE_ROW_DTYPE rows.
+
+    model: one Model (its profile is the only one scored) or {profile: Model}; a profile in
+    config.profiles without a model here is skipped (the app refuses to start without it).
+    """
 
     config: ScannerConfig
-    model: Model
+    model: Model | dict[str, Model]
     state: dict[int, _PairState] = field(default_factory=dict)
 
-    def update(self, config: ScannerConfig, model: Model) -> None:
+    def __post_init__(self) -> None:
+        self.models = _as_models(self.model)
+
+    def update(self, config: ScannerConfig, model: Model | dict[str, Model]) -> None:
         """Hot reload: new thresholds and weights; cooldown memory is kept."""
         self.config, self.model = config, model
+        self.models = _as_models(model)
 
     def rule_mask(self, rows: np.ndarray) -> np.ndarray:
         return rule_mask(rows, self.config)
@@ -104,6 +149,17 @@ class Scorer:
         current = self.state.get(pair_id)
         if current is None or current.last_alert_ms < last_alert_ms:
             self.state[pair_id] = _PairState(int(last_alert_ms), float(last_pm), int(realerts))
+
+    def _profile_fire(self, rows: np.ndarray, profile: str) -> tuple[np.ndarray, np.ndarray]:
+        """(fires, prob) per row for one profile; prob is 0 where the rules fail."""
+        c = self.config
+        mask = rule_mask(rows, c) if profile == "alpha1" else flash_rule_mask(rows, c)
+        threshold = c.prob_threshold if profile == "alpha1" else c.flash_prob_threshold
+        prob = np.zeros(len(rows))
+        idx = np.flatnonzero(mask)
+        if len(idx):
+            prob[idx] = self.models[profile].probability(rows[idx])
+        return mask & (prob >= threshold), prob
 
     def _cooldown(self, pair_id: int, t_ms: int, pm: float) -> int | None:
         """The escalation number if this pair may alert at t_ms with this PM, else None; updates state."""
@@ -126,14 +182,18 @@ class Scorer:
         """
         if len(rows) == 0:
             return []
-        idx = np.flatnonzero(self.rule_mask(rows))
+        which = np.full(len(rows), -1)  # index into `enabled` of the profile that fired
+        prob_all = np.zeros(len(rows))
+        enabled = [p for p in self.config.profiles if p in self.models]
+        for k, profile in enumerate(enabled):
+            fires, prob = self._profile_fire(rows, profile)
+            first = fires & (which < 0)
+            which[first] = k
+            prob_all[first] = prob[first]
+        idx = np.flatnonzero(which >= 0)
         if len(idx) == 0:
             return []
-        probs = self.model.probability(rows[idx])
-        hot = probs >= self.config.prob_threshold
-        idx, probs = idx[hot], probs[hot]
-        if len(idx) == 0:
-            return []
+        probs = prob_all[idx]
         # Newest row per pair: sort by (pair, time, position) and keep each pair's last entry.
         pairs = rows["pair_id"][idx]
         order = np.lexsort((idx, rows["row_time_ms"][idx], pairs))
@@ -148,6 +208,8 @@ class Scorer:
             if escalation is None:
                 continue
             prob = float(probs[k])
+            profile = enabled[int(which[idx[k]])]
             values = {name: row[name].item() for name in rows.dtype.names}
-            decisions.append(Decision(int(row["pair_id"]), values, prob, reasons_for(row, self.config, prob), escalation))
+            reasons = reasons_for(row, self.config, prob) if profile == "alpha1" else flash_reasons(row, self.config, prob)
+            decisions.append(Decision(int(row["pair_id"]), values, prob, reasons, escalation, profile))
         return decisions

@@ -21,6 +21,7 @@ from core.rowspec import (
     ROW_BASELINE_READY,
     ROW_BOOK_VALID,
     ROW_CANDIDATE,
+    ROW_FLASH_READY,
     ROW_LISTING_KNOWN,
 )
 from core.windows import TradeWindows
@@ -180,7 +181,7 @@ def test_undefined_features_are_nan_and_flags_clear() -> None:
     row = compute_row(OrderBook(), TradeWindows(), T0, -1)
     assert row["flags"] == 0
     for name in FEATURE_NAMES:
-        if name in ("quote_vol_5m", "trades_10s"):
+        if name in ("quote_vol_5m", "trades_10s", "rush_5s"):
             assert row[name] == 0.0
         else:
             assert math.isnan(row[name]), name
@@ -251,3 +252,30 @@ def test_fill_rows_writes_the_same_rows_into_a_ring_layout_array() -> None:
         fill_rows(books, wins, T0, listing, ids, np.zeros(25, dtype=np.float64))
     with pytest.raises(TypeError):
         fill_rows(books[:-1] + [None], wins, T0, listing, ids, out)
+
+
+def test_flash_fields_of_a_burst_against_its_quiet_baseline() -> None:
+    """15 min at one sell a second, then 25 s of buys: 4 deals a second, two rush orders each."""
+    win = TradeWindows()
+    win.advance(T0)
+    for sec in range(900):
+        win.on_trade(1.0, 1.0, 2, T0 + sec * 1000)
+    win.advance(T0 + 900_000)
+    quiet = compute_row(OrderBook(), win, T0 + 900_000, 1)
+    start = T0 + 900_000
+    for sec in range(25):
+        t, p = start + sec * 1000, 1.0 + 0.004 * (sec + 1)
+        for ms in (t, t, t + 5, t + 5):  # two market orders, each sweeping two levels
+            win.on_trade(p, 1.0, 1, ms)
+    win.advance(start + 25_000)
+    row = compute_row(OrderBook(), win, start + 25_000, 1)
+    assert quiet["flags"] & ROW_FLASH_READY and quiet["rush_5s"] == 0.0
+    assert quiet["rush_ratio_25s"] == 0.0 and quiet["trades_ratio_25s"] == pytest.approx(25 / 26)
+    assert row["flags"] & ROW_FLASH_READY
+    assert row["rush_5s"] == 10.0
+    assert row["rush_ratio_25s"] == 50.0  # 50 rush orders against an expected 0 (+1)
+    assert row["trades_ratio_25s"] == pytest.approx(100 / 26)
+    assert row["qvol_ratio_25s"] == pytest.approx(sum(4 * (1.0 + 0.004 * (k + 1)) for k in range(25)) / 25, rel=1e-6)
+    assert row["buy_share_25s"] == 1.0
+    assert row["ret_25s"] == pytest.approx(1.1 / 1.0 - 1, rel=1e-6)
+    assert row["ret_60s"] == pytest.approx(1.1 / 1.0 - 1, rel=1e-6)

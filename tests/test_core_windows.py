@@ -75,6 +75,9 @@ def test_cython_windows_equal_reference(events: list, seed: list) -> None:
         assert c.bar_sec == r.bar_sec and _same_nan(c.last_price, r.last_price)
     for include_open in (False, True):
         assert c.sums(include_open) == r.sums(include_open)
+        assert all(_same_nan(x, y) for x, y in zip(c.flash(include_open), r.flash(include_open), strict=True))
+    assert c.flash_baseline() == r.flash_baseline()
+    assert c.bar_rush == r.bar_rush
     mc, nc = c.median_baseline()
     mr, nr = r.median_baseline()
     assert nc == nr and _same_nan(mc, mr)
@@ -119,6 +122,76 @@ def test_windows_match_the_definitions_on_raw_trades(events: list) -> None:
     deals = [args for kind, args in events if kind == "trade"]
     if deals:
         assert win.last_price == deals[-1][0]
+
+
+def _rush_bars(events: list) -> list[int]:
+    """The bar second of every rush order: a run of >= 2 consecutive deals with one ms and side, in
+    the bar open when its second deal came."""
+    clock, run, run_len, out = -1, None, 0, []
+    for kind, args in events:
+        sec = (args[-1] if kind == "trade" else args[0]) // 1000
+        clock = sec if clock < 0 else max(clock, sec)
+        if kind != "trade":
+            continue
+        key = (args[3], args[2])
+        run_len = run_len + 1 if key == run else 1
+        run = key
+        if run_len == 2:
+            out.append(clock)
+    return out
+
+
+@st.composite
+def bursty_streams(draw: st.DrawFn) -> list[tuple[str, tuple]]:
+    """Deals that often share a millisecond (market orders sweeping levels), with clock advances."""
+    t = T0 + draw(st.integers(0, 100_000))
+    events: list[tuple[str, tuple]] = []
+    for _ in range(draw(st.integers(1, 150))):
+        t += draw(st.sampled_from([0, 0, 0, 1, 300, 1000, 7000, 40_000]))
+        if draw(st.integers(0, 9)) == 0:
+            events.append(("advance", (t,)))
+        else:
+            events.append(("trade", (draw(st.floats(0.5, 2.0)), 1.0, draw(st.sampled_from([1, 1, 2])), t)))
+    return events
+
+
+@FAST
+@given(bursty_streams())
+def test_rush_orders_and_flash_windows_match_the_definitions(events: list) -> None:
+    win, ref = TradeWindows(), ReferenceWindows()
+    _feed(win, events)
+    _feed(ref, events)
+    rush = np.array(_rush_bars(events), dtype=float)
+    price, qty, side, bar = _attributed(events).T
+    end = win.bar_sec
+    for include_open in (False, True):
+        e = end + include_open
+        r5, r25, t25, b25, v25, q25, p25, p60 = win.flash(include_open)
+        assert all(_same_nan(x, y) for x, y in zip((r5, r25, t25, b25, v25, q25, p25, p60), ref.flash(include_open), strict=True))
+        assert r25 == ((rush >= e - 25) & (rush < e)).sum()
+        assert r5 == ((rush >= e - 5) & (rush < e)).sum()
+        in25 = (bar >= e - 25) & (bar < e)
+        assert t25 == in25.sum()
+        assert b25 == pytest.approx(qty[in25 & (side == 1)].sum(), rel=4 * F32)
+        for back, got in ((25, p25), (60, p60)):
+            before = bar <= e - 1 - back  # the last deal of a second at or before e - 1 - back
+            if e - 1 - back >= win.live_from_sec and before.any():
+                assert got == pytest.approx(price[before][-1], rel=F32)
+            else:
+                assert math.isnan(got)
+
+
+def test_flash_baseline_counts_only_buckets_live_data_saw_whole() -> None:
+    win = TradeWindows()
+    win.seed_klines([(T0 - 300_000 * k, 50.0, 100.0) for k in range(1, 10)])  # klines: volume only
+    win.advance(T0)
+    for sec in range(3 * 300):  # three whole buckets: 2 deals a second, one rush order every 10 s
+        t = T0 + sec * 1000
+        win.on_trade(1.0, 2.0, 1, t)
+        win.on_trade(1.0, 2.0, 1, t + (0 if sec % 10 == 0 else 1))
+    win.advance(T0 + 900_000)
+    trades, rush, qvol, n = win.flash_baseline()
+    assert n == 3 and trades == 2.0 and rush == pytest.approx(0.1) and qvol == 4.0
 
 
 @FAST

@@ -48,6 +48,18 @@ def test_reload_applies_a_new_file_and_keeps_the_old_config_when_the_file_is_bad
     assert not ok and "model" in message and sup.scorer.config.vsr_min == 8.0
 
 
+def test_cfg_switches_profiles_on_only_with_a_valid_model_of_that_profile(tmp_path: Path) -> None:
+    sup = _supervisor(tmp_path)
+    ok, message = sup.set_config_value("scanner.profiles", "alpha1,flash")
+    assert not ok and "model.flash.json" in message and sup.scorer.config.profiles == ["alpha1"]
+    (tmp_path / "model.flash.json").write_text((REPO / "model.json").read_text())  # an alpha1 model
+    ok, message = sup.set_config_value("scanner.profiles", "alpha1,flash")
+    assert not ok and "expected 'flash'" in message and set(sup.scorer.models) == {"alpha1"}
+    shutil.copy(REPO / "model.flash.json", tmp_path / "model.flash.json")
+    ok, message = sup.set_config_value("scanner.profiles", "alpha1,flash")
+    assert ok and sup.scorer.config.profiles == ["alpha1", "flash"] and set(sup.scorer.models) == {"alpha1", "flash"}
+
+
 async def test_scout_reacts_to_a_changed_ticker(tmp_path: Path) -> None:
     async with run_emulator(pairs=50, seed=3) as emu:
         rest = PacedRest(emu.rest_url)

@@ -171,7 +171,7 @@ def test_vectorised_scorer_equals_a_plain_loop(batches_spec: list, threshold: fl
         rows = _rows(len(spec))
         for i, (pair, t_s, flags, vsr, vc, pm, obi, depth, spread) in enumerate(spec):
             seq += 1
-            rows[i] = (seq, T0 + t_s * 1000, 0, pair, flags, 1.0, vsr, vc, pm, obi, depth, spread, 10_000.0, 0.0, 0.0, 0.0)
+            rows[i] = (seq, T0 + t_s * 1000, 0, pair, flags, 1.0, vsr, vc, pm, obi, depth, spread, 10_000.0, 0.0, 0.0, 0.0) + (math.nan,) * 7
         batches.append(rows)
     scorer = Scorer(config, MODEL)
     got = [(d.pair_id, d.row["seq"], d.prob, d.escalation) for rows in batches for d in scorer.score(rows)]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from core.reference.windows import DEPTH_LAG_S, WINDOW_S, ReferenceWindows
-from core.rowspec import ROW_BASELINE_READY, ROW_BOOK_VALID, ROW_CANDIDATE, ROW_LISTING_KNOWN
+from core.reference.windows import DEPTH_LAG_S, FLASH_S, WINDOW_S, ReferenceWindows
+from core.rowspec import ROW_BASELINE_READY, ROW_BOOK_VALID, ROW_CANDIDATE, ROW_FLASH_READY, ROW_LISTING_KNOWN
 
-OBI_BAND_BPS, DEPTH_BAND_BPS, BASELINE_MIN = 10.0, 3.0, 6
+OBI_BAND_BPS, DEPTH_BAND_BPS, BASELINE_MIN, FLASH_BASELINE_MIN = 10.0, 3.0, 6, 3
 
 
 def compute_row(book: Any, win: ReferenceWindows, row_time_ms: int, listing_ms: int, recv_ns: int = 0,
@@ -19,6 +19,19 @@ def compute_row(book: Any, win: ReferenceWindows, row_time_ms: int, listing_ms: 
     flags = 0
     row: dict[str, Any] = {"seq": 0, "row_time_ms": row_time_ms, "recv_ns": recv_ns, "pair_id": pair_id, "last_price": win.last_price,
                            "quote_vol_5m": q, "trades_10s": t10, "buy_share_10s": b10 / v10 if v10 > 0 else math.nan}  # fmt: skip
+    r5, r25, t25, b25, v25, q25, p25, p60 = win.flash(include_open=candidate)
+    base_t, base_r, base_q, n_flash = win.flash_baseline()
+    row["rush_5s"] = r5
+    row["buy_share_25s"] = b25 / v25 if v25 > 0 else math.nan
+    row["ret_25s"] = win.last_price / p25 - 1.0 if p25 > 0 else math.nan
+    row["ret_60s"] = win.last_price / p60 - 1.0 if p60 > 0 else math.nan
+    if n_flash >= FLASH_BASELINE_MIN:
+        flags |= ROW_FLASH_READY
+        row["rush_ratio_25s"] = r25 / (base_r * FLASH_S + 1.0)
+        row["trades_ratio_25s"] = t25 / (base_t * FLASH_S + 1.0)
+        row["qvol_ratio_25s"] = q25 / (base_q * FLASH_S) if base_q > 0 else math.nan
+    else:
+        row["rush_ratio_25s"] = row["trades_ratio_25s"] = row["qvol_ratio_25s"] = math.nan
     row["vc"] = best / v if v > 0 else math.nan
     row["pm"] = (win.last_price - q / v) / (q / v) if v > 0 else math.nan
     if n_base >= BASELINE_MIN and median > 0:

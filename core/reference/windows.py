@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 WINDOW_S, BLOCK_S, BURST_S, BUCKET_S, BASELINE_N, DEPTH_SLOTS, DEPTH_LAG_S = 300, 60, 10, 300, 72, 192, 180
+FLASH_S, RUSH_SHORT_S, RET_LONG_S = 25, 5, 60
 f32 = np.float32
 
 
@@ -32,13 +33,18 @@ class ReferenceWindows:
         self.bar_sec = -1
         self.live_from_sec = -1
         self.bar_vol = self.bar_qvol = self.bar_buy_vol = 0.0
-        self.bar_trades = 0
+        self.bar_trades = self.bar_rush = 0
+        self.run: tuple[int, int] | None = None  # (time_ms, side) of the last deal's run
+        self.run_len = 0
         self.bar_first = self.bar_last = math.nan
         self.last_price = math.nan
-        self.bars: dict[int, tuple[float, float, float, int]] = {}  # sec -> f32 vol, qvol, buy vol; trades
+        # sec -> f32 vol, qvol, buy vol; trades, rush orders; f32 last price at the end of the second
+        self.bars: dict[int, tuple[float, float, float, int, int, float]] = {}
         self.buckets: dict[int, float] = {}  # known bucket id -> f32 volume
+        self.live: dict[int, tuple[float, float, float]] = {}  # live-seen bucket -> f32 trades, rush, qvol
         self.open_bucket = -1
         self.open_bucket_vol = 0.0
+        self.open_flash = [0.0, 0.0, 0.0]  # trades, rush, qvol of the bucket in progress
         self.depth: dict[int, float] = {}  # sec -> f32 sample
         self.depth_first = -1
 
@@ -62,23 +68,33 @@ class ReferenceWindows:
         if side == 1:
             self.bar_buy_vol += qty
         self.bar_trades += 1
+        if self.run == (time_ms, side):
+            self.run_len += 1
+            if self.run_len == 2:  # a rush order: counted once, when its second deal arrives
+                self.bar_rush += 1
+        else:
+            self.run, self.run_len = (time_ms, side), 1
 
     def _close_bar(self) -> None:
         s = self.bar_sec
-        self.bars[s] = (_r(self.bar_vol), _r(self.bar_qvol), _r(self.bar_buy_vol), min(self.bar_trades, 65535))
+        trades, rush = min(self.bar_trades, 65535), min(self.bar_rush, 65535)
+        self.bars[s] = (_r(self.bar_vol), _r(self.bar_qvol), _r(self.bar_buy_vol), trades, rush, _r(self.last_price))
         if len(self.bars) > WINDOW_S + 2:
             self.bars = {t: bar for t, bar in self.bars.items() if t >= s - WINDOW_S}
         self.open_bucket_vol += _r(self.bar_vol)
+        self.open_flash = [self.open_flash[0] + trades, self.open_flash[1] + rush, self.open_flash[2] + _r(self.bar_qvol)]
         self.bar_vol = self.bar_qvol = self.bar_buy_vol = 0.0
-        self.bar_trades = 0
+        self.bar_trades = self.bar_rush = 0
         self.bar_first = self.bar_last = math.nan
 
-    def _complete(self, bucket: int, volume: float) -> None:
+    def _complete(self, bucket: int, volume: float, flash: list[float]) -> None:
         if bucket * BUCKET_S < self.live_from_sec:
             return  # live data started inside this bucket: its volume is partial
         self.buckets[bucket] = _r(volume)
+        self.live[bucket] = (_r(flash[0]), _r(flash[1]), _r(flash[2]))
         for old in [b for b in self.buckets if b < bucket - 2 * BASELINE_N]:
             del self.buckets[old]
+            self.live.pop(old, None)
 
     def advance(self, now_ms: int) -> int:
         now_sec = now_ms // 1000
@@ -100,8 +116,9 @@ class ReferenceWindows:
             self._close_bar()
             b = (s + 1) // BUCKET_S
             if b != self.open_bucket:
-                self._complete(self.open_bucket, self.open_bucket_vol)
+                self._complete(self.open_bucket, self.open_bucket_vol, self.open_flash)
                 self.open_bucket_vol = 0.0
+                self.open_flash = [0.0, 0.0, 0.0]
                 self.open_bucket = b
             s += 1
         self.bar_sec = now_sec
@@ -125,12 +142,48 @@ class ReferenceWindows:
             if all(b <= bucket for b in slot_holder):
                 for b in slot_holder:
                     del self.buckets[b]
-                self.buckets[bucket] = _r(volume)
+                    self.live.pop(b, None)
+                self.buckets[bucket] = _r(volume)  # seeded: not live-seen
 
-    def _bar(self, s: int, include_open: bool) -> tuple[float, float, float, int]:
+    def _bar(self, s: int, include_open: bool) -> tuple[float, float, float, int, int, float]:
         if include_open and s == self.bar_sec:
-            return _r(self.bar_vol), _r(self.bar_qvol), _r(self.bar_buy_vol), min(self.bar_trades, 65535)
-        return self.bars.get(s, (0.0, 0.0, 0.0, 0))
+            return (_r(self.bar_vol), _r(self.bar_qvol), _r(self.bar_buy_vol), min(self.bar_trades, 65535),
+                    min(self.bar_rush, 65535), math.nan)  # fmt: skip
+        return self.bars.get(s, (0.0, 0.0, 0.0, 0, 0, math.nan))
+
+    def flash(self, include_open: bool = False) -> tuple[float, ...]:
+        """(rush_5s, rush_25s, trades_25s, buy_vol_25s, vol_25s, qvol_25s, price_25s_ago, price_60s_ago)."""
+        end = self.bar_sec
+        if end < 0:
+            return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, math.nan, math.nan)
+        e = end + (1 if include_open else 0)
+        r5 = r25 = t = b = v = q = 0.0
+        for s in range(e - FLASH_S, e):
+            vol, qvol, buy, trades, rush, _ = self._bar(s, include_open)
+            r25 += rush
+            t += trades
+            b += buy
+            v += vol
+            q += qvol
+            if s >= e - RUSH_SHORT_S:
+                r5 += rush
+
+        def price_at(sec: int) -> float:
+            return self.bars[sec][5] if sec >= self.live_from_sec and sec in self.bars else math.nan
+
+        return (r5, r25, t, b, v, q, price_at(e - 1 - FLASH_S), price_at(e - 1 - RET_LONG_S))
+
+    def flash_baseline(self) -> tuple[float, float, float, int]:
+        """Per-second mean trades, rush orders and quote volume over the live-seen buckets of 6 h."""
+        cur = self.open_bucket
+        seen = [self.live[b] for b in range(cur - BASELINE_N, cur) if b in self.live and b in self.buckets] if cur >= 0 else []
+        if not seen:
+            return 0.0, 0.0, 0.0, 0
+        t = r = q = 0.0
+        for trades, rush, qvol in seen:
+            t, r, q = t + trades, r + rush, q + qvol
+        span = len(seen) * BUCKET_S
+        return t / span, r / span, q / span, len(seen)
 
     def sums(self, include_open: bool = False) -> tuple[float, float, float, float, float, float]:
         end = self.bar_sec
