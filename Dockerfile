@@ -26,7 +26,7 @@ COPY common ./common
 COPY supervisor ./supervisor
 COPY bot ./bot
 COPY sim ./sim
-COPY config.yaml config.demo.yaml model.json ./
+COPY config.yaml config.demo.yaml model.json model.flash.json ./
 # Secrets (TG_TOKEN, MEXC_KEY, MEXC_SECRET, ALLOWED_IDS) come from the environment at run time only.
 # Metrics listen on all interfaces inside the container; compose publishes them on the host's loopback.
 ENV PATH=/venv/bin:$PATH \
