@@ -1,6 +1,6 @@
 """A-3: a small synthetic one-day tick dump with scripted pumps, and its expected signals.
 
-    python -m perf.a3_dump            # regenerate tests/data/a3_day.parquet and a3_day.json
+    python -m perf.a3_dump            # regenerate tests/fixtures/a3_day.parquet and a3_day.json
     python -m perf.a3_dump --check    # replay the committed dump, compare with a3_day.json
 
 The dump is the emulator's generated market (sim/market.py, seed SEED) at reduced activity:
@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-DUMP = REPO / "tests" / "data" / "a3_day.parquet"
-EXPECTED = REPO / "tests" / "data" / "a3_day.json"
+DUMP = REPO / "tests" / "fixtures" / "a3_day.parquet"
+EXPECTED = REPO / "tests" / "fixtures" / "a3_day.json"
 SEED = 20260801
 PAIRS = 8
 RATE = 1.0
