@@ -26,6 +26,7 @@ from common.logs import setup_logging
 from common.rest import BULK, URGENT, PacedRest, RestError
 from shards.channels import Ack, AckKind, pair_channels, symbol_of
 from shards.link import LINK_UP, Link, LinkCallbacks
+from shards.recorder import TickRecorder
 
 log = logging.getLogger("scanner.shard")
 
@@ -74,11 +75,17 @@ class ShardWorker:
         # Refused pairs are reported in one message per housekeeping tick: a burst of small
         # messages could fill the pipe while the supervisor is busy sending a large plan.
         self._blocked_unreported: list[str] = []
+        self.recorder: TickRecorder | None = None
+        rec = config.recorder
+        if rec.enabled:
+            self.recorder = TickRecorder(rec.dir, index, rec.max_mb, rec.max_hours, rec.flush_interval_s, rec.max_buffer_frames)
 
     # --- hot path ----------------------------------------------------------------------------
 
     def _on_binary(self, link_id: int, payload: memoryview, recv_ns: int) -> None:
         need = self.engine.on_frame(payload, recv_ns)
+        if self.recorder is not None:
+            self.recorder.add(payload)
         if need:
             self._collect_resyncs()
         if not self._notify_scheduled and self.engine.rows_pending():
@@ -290,6 +297,8 @@ class ShardWorker:
             await asyncio.sleep(0.25)
             self.engine.tick()
             self.engine.flush_notify()
+            if self.recorder is not None:
+                self.recorder.maybe_flush()
             if self._blocked_unreported:
                 self._send({"type": "blocked", "symbols": self._blocked_unreported})
                 self._blocked_unreported = []
@@ -343,6 +352,9 @@ class ShardWorker:
         for link in self.links:
             await link.close()
         await self.rest.close()
+        if self.recorder is not None:
+            # The writer thread finishes the open file; off the loop so a slow disk blocks nobody.
+            await loop.run_in_executor(None, self.recorder.close)
 
 
 def _parse_levels(data: Any, key: str) -> list[tuple[float, float]]:
