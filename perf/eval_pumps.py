@@ -197,7 +197,16 @@ def evaluate_event(event: Event, others_t_ms: list[int], episodes: list[tuple[in
     trades = read_trades(event.file)
     dump = workdir / f"{event.event_id}.parquet"
     write_dump(trades, event.symbol, dump)
-    result = replay_lockstep(dump, TradesOnlyScorer(config, model))
+    scorer = TradesOnlyScorer(config, model)
+    window: list[np.ndarray] = []
+
+    def keep_window(rows: np.ndarray) -> None:
+        t_row = rows["row_time_ms"]
+        inside = rows[(t_row >= event.t_ms - DETECT_BEFORE_MS) & (t_row <= event.t_ms + DETECT_AFTER_MS)]
+        if len(inside):
+            window.append(inside)
+
+    result = replay_lockstep(dump, scorer, on_rows=keep_window)
     dump.unlink()
     ts, price = trades["ts_ms"], trades["price"]
     first_ms, last_ms = int(ts[0]), int(ts[-1])
@@ -251,6 +260,7 @@ def evaluate_event(event: Event, others_t_ms: list[int], episodes: list[tuple[in
         "background_hours": _r(background_ms / HOUR_MS, 2),
         "excluded_windows": len(excluded),
         "detected": first is not None,
+        "event_window_rules": _rule_diagnosis(np.concatenate(window) if window else None, scorer),
         "first_signal": first,
         "signals_in_event_window": len(in_window),
         "background_signals": len(background),
@@ -261,6 +271,46 @@ def evaluate_event(event: Event, others_t_ms: list[int], episodes: list[tuple[in
         ],  # fmt: skip
         "signals": signals,
     }
+
+
+def _rule_diagnosis(rows: np.ndarray | None, scorer: TradesOnlyScorer) -> dict[str, Any]:
+    """Rows of [T-30 min, T+30 min]: how many pass each rule, and which rule alone kept the rest out."""
+    from core.rowspec import ROW_BASELINE_READY
+
+    if rows is None or len(rows) == 0:
+        return {"rows": 0, "blocked_by": "no rows"}
+    c = scorer.config
+    with np.errstate(invalid="ignore"):
+        rules = {
+            "baseline": (rows["flags"] & ROW_BASELINE_READY) != 0,
+            "vsr": rows["vsr"] > c.vsr_min,
+            "vc": rows["vc"] < c.vc_max,
+            "pm": rows["pm"] > c.pm_min,
+        }
+    every = scorer.rule_mask(rows)
+    prob_ok = np.zeros(len(rows), dtype=bool)
+    if every.any():
+        prob_ok[every] = scorer.model.probability(rows[every]) >= c.prob_threshold
+    blocked = "none" if prob_ok.any() else "prob" if every.any() else "several rules"
+    if not every.any():
+        for name in ("vc", "vsr", "pm", "baseline"):
+            others = np.logical_and.reduce([m for k, m in rules.items() if k != name]) & (
+                rows["listing_age_s"] > c.listing_age_min_s
+            )
+            if others.any():
+                blocked = name
+                break
+    out: dict[str, Any] = {
+        "rows": len(rows),
+        "blocked_by": blocked,
+        "pass_all_rules": int(every.sum()),
+        "pass_prob": int(prob_ok.sum()),
+    }
+    out.update({f"pass_{k}": int(m.sum()) for k, m in rules.items()})
+    out["max_vsr"] = _r(float(np.nanmax(rows["vsr"])), 2) if np.isfinite(rows["vsr"]).any() else None
+    out["min_vc"] = _r(float(np.nanmin(rows["vc"])), 3) if np.isfinite(rows["vc"]).any() else None
+    out["max_pm"] = _r(float(np.nanmax(rows["pm"])), 4) if np.isfinite(rows["pm"]).any() else None
+    return out
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -291,6 +341,10 @@ def summarise(events: list[dict[str, Any]]) -> dict[str, Any]:
         "false_signals_per_coin_day": _r(fp / days, 4) if days else None,
         "false_signals_per_coin_day_excl_unlisted_episodes": _r(fp_unexplained / days, 4) if days else None,
         "median_rise_behind_vs_p_ref_pct": _pct([e["first_signal"]["rise_behind_vs_p_ref_pct"] for e in found], 50),
+        "missed_blocked_by": {
+            k: sum(1 for e in meets if not e["detected"] and e["event_window_rules"]["blocked_by"] == k)
+            for k in sorted({e["event_window_rules"]["blocked_by"] for e in meets if not e["detected"]})
+        },  # fmt: skip
         "median_peak_after_pct": _pct([e["first_signal"]["peak_after_pct"] for e in found], 50),
     }
 
