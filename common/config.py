@@ -104,6 +104,18 @@ class StorageConfig:
 
 
 @dataclass
+class RecorderConfig:
+    """Tick dumps of every received trade (shards/recorder.py); off by default."""
+
+    enabled: bool = False
+    dir: str = "./data/ticks"
+    max_mb: float = field(default=2000.0, metadata={"min": 1.0})
+    max_hours: int = field(default=168, metadata={"min": 1})
+    flush_interval_s: float = field(default=5.0, metadata={"min": 0.1, "max": 600.0})
+    max_buffer_frames: int = field(default=200_000, metadata={"min": 100})
+
+
+@dataclass
 class TradingConfig:
     live: bool = False
     stake_usd: float = field(default=100.0, metadata={"min": 1.0})
@@ -148,6 +160,7 @@ class Config:
     ws: WsConfig = field(default_factory=WsConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    recorder: RecorderConfig = field(default_factory=RecorderConfig)
     trading: TradingConfig = field(default_factory=TradingConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     outcome: OutcomeConfig = field(default_factory=OutcomeConfig)

@@ -41,18 +41,23 @@ cdef class FrameSink:
     cdef object _rows_pending
     cdef object _on_resync
     cdef object _schedule_notify
+    cdef object _record
     cdef bint _notify_scheduled
 
-    def __init__(self, engine, on_resync, schedule_notify):
+    def __init__(self, engine, on_resync, schedule_notify, record=None):
         self._on_frame = engine.on_frame
         self._rows_pending = engine.rows_pending
         self._on_resync = on_resync
         self._schedule_notify = schedule_notify
+        self._record = record  # the tick recorder's add(payload), or None (off: one pointer test)
         self._notify_scheduled = False
 
     cdef inline void feed(self, WSFrame frame, long long now) except *:
-        if self._on_frame(frame.get_payload_as_memoryview(), now):
+        payload = frame.get_payload_as_memoryview()
+        if self._on_frame(payload, now):
             self._on_resync()
+        if self._record is not None:
+            self._record(payload)
         if not self._notify_scheduled and self._rows_pending():
             self._notify_scheduled = True
             self._schedule_notify()
@@ -64,6 +69,8 @@ cdef class FrameSink:
         """The same work for a payload that did not come from picows (tests, replays)."""
         if self._on_frame(payload, recv_ns):
             self._on_resync()
+        if self._record is not None:
+            self._record(payload)
         if not self._notify_scheduled and self._rows_pending():
             self._notify_scheduled = True
             self._schedule_notify()

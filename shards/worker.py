@@ -29,6 +29,7 @@ from common.rest import BULK, URGENT, PacedRest, RestError
 from shards.channels import Ack, AckKind, pair_channels, symbol_of
 from shards.fastpath import FrameSink
 from shards.link import LINK_UP, Link, LinkCallbacks
+from shards.recorder import TickRecorder
 
 log = logging.getLogger("scanner.shard")
 
@@ -69,8 +70,6 @@ class ShardWorker:
         self._resync_event = asyncio.Event()
         self._seed_queue: deque[str] = deque()
         self._seed_event = asyncio.Event()
-        # The compiled per-frame path: frames → engine, resync and row-notify hooks (shards/fastpath.pyx).
-        self.sink = FrameSink(self.engine, self._collect_resyncs, self._schedule_notify)
         self._stop = asyncio.Event()
         self._next_link_id = 0
         self._replacing: dict[int, tuple[Link, float]] = {}  # retiring link id -> (replacement, started)
@@ -78,6 +77,14 @@ class ShardWorker:
         # Refused pairs are reported in one message per housekeeping tick: a burst of small
         # messages could fill the pipe while the supervisor is busy sending a large plan.
         self._blocked_unreported: list[str] = []
+        self.recorder: TickRecorder | None = None
+        rec = config.recorder
+        if rec.enabled:
+            self.recorder = TickRecorder(rec.dir, index, rec.max_mb, rec.max_hours, rec.flush_interval_s, rec.max_buffer_frames)
+        # The compiled per-frame path: frames → engine (and the recorder, when on), resync and
+        # row-notify hooks (shards/fastpath.pyx).
+        self.sink = FrameSink(self.engine, self._collect_resyncs, self._schedule_notify,
+                              self.recorder.add if self.recorder is not None else None)  # fmt: skip
 
     # --- hot path ----------------------------------------------------------------------------
 
@@ -292,6 +299,8 @@ class ShardWorker:
             await asyncio.sleep(0.25)
             self.engine.tick()
             self.engine.flush_notify()
+            if self.recorder is not None:
+                self.recorder.maybe_flush()
             if self._blocked_unreported:
                 self._send({"type": "blocked", "symbols": self._blocked_unreported})
                 self._blocked_unreported = []
@@ -345,6 +354,9 @@ class ShardWorker:
         for link in self.links:
             await link.close()
         await self.rest.close()
+        if self.recorder is not None:
+            # The writer thread finishes the open file; off the loop so a slow disk blocks nobody.
+            await loop.run_in_executor(None, self.recorder.close)
 
 
 def _parse_levels(data: Any, key: str) -> list[tuple[float, float]]:

@@ -153,7 +153,8 @@ class Scorer:
     def _profile_fire(self, rows: np.ndarray, profile: str) -> tuple[np.ndarray, np.ndarray]:
         """(fires, prob) per row for one profile; prob is 0 where the rules fail."""
         c = self.config
-        mask = rule_mask(rows, c) if profile == "alpha1" else flash_rule_mask(rows, c)
+        # self.rule_mask, not the module function: a replay scorer overrides it (perf/eval_pumps.py's trades-only rules).
+        mask = self.rule_mask(rows) if profile == "alpha1" else flash_rule_mask(rows, c)
         threshold = c.prob_threshold if profile == "alpha1" else c.flash_prob_threshold
         prob = np.zeros(len(rows))
         idx = np.flatnonzero(mask)
