@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import io
 import json
 import lzma
@@ -369,6 +370,8 @@ def run(data: Path, events_n: int | None = None, only: list[str] | None = None, 
         chosen = chosen[:events_n]
     config = config or ScannerConfig()
     model = load_model(model_path or REPO / config.model_path)
+    if model.profile not in config.profiles:  # --model model.flash.json evaluates that profile alone
+        config = dataclasses.replace(config, profiles=[model.profile])
     episodes = load_episodes(data)
     with tempfile.TemporaryDirectory(prefix="eval_pumps_") as workdir:
         jobs = []
