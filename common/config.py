@@ -44,7 +44,7 @@ class MexcConfig:
 @dataclass
 class ScannerConfig:
     shards: int = field(default=0, metadata={"min": 0, "max": 64})  # 0 = one per CPU
-    ring_rows: int = field(default=65536, metadata={"min": 64})
+    ring_rows: int = field(default=32768, metadata={"min": 64})
     model_path: str = "model.json"
     prob_threshold: float = field(default=0.60, metadata={"min": 0.0, "max": 1.0})
     vsr_min: float = field(default=5.0, metadata={"min": 0.0})
