@@ -291,16 +291,13 @@ def verdict(world: World, plan: Plan, speed: float, elapsed_wall: float, samples
     finally:
         db.close()
     exchange_end = elapsed_wall * speed
-    # Each pump episode owns the signals of its pair from its start to a minute after its end.
-    windows = [(p["symbol"], world.start_ms + 1000 * p["start_s"], world.start_ms + 1000 * (p["start_s"] + p["duration_s"] + 60))
+    # Each pump episode owns the signals of its pair from its start to 5 minutes after its end: the
+    # 5-min windows still hold the pump then, and a pair blinded by a fault may be caught late.
+    windows = [(p["symbol"], world.start_ms + 1000 * p["start_s"], world.start_ms + 1000 * (p["start_s"] + p["duration_s"] + 300))
                for p in plan.pumps]  # fmt: skip
     # Time compression has a cost: a fault that blinds a pair for a few wall seconds (a killed
     # shard re-subscribing and re-warming its windows, a stalled link) covers a whole pump at high
     # --speed. Such pumps are excused, and listed, not silently dropped.
-    blind = blind_windows(world.events, speed)
-    excused = [i for i, p in enumerate(plan.pumps)
-               if any(a < (p["start_s"] + FIRES_WITHIN_S) / speed and p["start_s"] / speed < b for a, b in blind)]  # fmt: skip
-    owed_episodes = [i for i, p in enumerate(plan.pumps) if p["start_s"] + FIRES_WITHIN_S <= exchange_end and i not in excused]
     first_alerts: dict[int, int] = {}
     off_pump: list[str] = []
     for signal_id, symbol, escalation in signals:
@@ -310,6 +307,12 @@ def verdict(world: World, plan: Plan, speed: float, elapsed_wall: float, samples
             off_pump.append(signal_id)
         elif escalation == 0:
             first_alerts[episode] = first_alerts.get(episode, 0) + 1
+    # Only a pump that a fault blinded AND that got no signal is excused; a blinded pump that was
+    # signalled still counts (and must have been signalled exactly once).
+    blind = blind_windows(world.events, speed)
+    excused = [i for i, p in enumerate(plan.pumps) if i not in first_alerts
+               and any(a < (p["start_s"] + FIRES_WITHIN_S) / speed and p["start_s"] / speed < b for a, b in blind)]  # fmt: skip
+    owed_episodes = [i for i, p in enumerate(plan.pumps) if p["start_s"] + FIRES_WITHIN_S <= exchange_end and i not in excused]
     delivered: dict[str, int] = {}
     for card in cards(world):
         delivered[card["signal_id"]] = delivered.get(card["signal_id"], 0) + 1
@@ -321,7 +324,7 @@ def verdict(world: World, plan: Plan, speed: float, elapsed_wall: float, samples
     hours = elapsed_wall / 3600
     result = {
         "pumps": {"scripted": len(plan.pumps), "owed": len(owed_episodes),
-                  "excused_blinded_by_a_fault": [dict(plan.pumps[i], signalled=first_alerts.get(i, 0)) for i in excused],
+                  "excused_blinded_by_a_fault": [plan.pumps[i] for i in excused],
                   "signalled_once": sum(1 for i in owed_episodes if first_alerts.get(i) == 1),
                   "missed": [plan.pumps[i] for i in owed_episodes if i not in first_alerts],
                   "first_alerts_more_than_once": {plan.pumps[i]["symbol"] + "@" + str(plan.pumps[i]["start_s"]): n
