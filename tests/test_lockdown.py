@@ -6,13 +6,17 @@ The metrics socket is checked as actually bound, and refusals are checked on the
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 from common.config import config_from_mapping
 from supervisor.metrics import Metrics, serve_metrics
+from tests.test_bot_telegram import OWNER
+from tests.test_pipeline_emulator import Service, _get, _wait
 
 REPO = Path(__file__).resolve().parent.parent
 SECRETS = {
@@ -26,6 +30,9 @@ def _live_config(tmp: Path) -> Path:
     path = tmp / "live.yaml"
     text = (REPO / "config.demo.yaml").read_text()
     assert "  live: false" in text
+    text = text.replace(
+        "model_path: model.json", f"model_path: {REPO / 'model.json'}", 1
+    )  # relative to the config file
     path.write_text(text.replace("  live: false", "  live: true", 1))
     return path
 
@@ -62,3 +69,96 @@ async def test_metrics_host_is_configurable() -> None:
         assert {addr[0] for addr in runner.addresses} == {"0.0.0.0"}
     finally:
         await runner.cleanup()
+
+
+def _post(url: str, body: dict) -> None:
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        resp.read()
+
+
+def _try(fn):  # noqa: ANN001, ANN202 - a probe that may hit a socket not yet listening
+    try:
+        return fn()
+    except OSError:
+        return None
+
+
+def test_no_secret_anywhere_the_service_writes_even_through_crashes_and_failures(tmp_path: Path) -> None:
+    """Live mode with distinctive secrets; garbage REST bodies, a SIGKILLed shard, a failing order,
+    /status, /cfg and a /cfg attempt on a secret; then grep every byte the service produced."""
+    import psutil
+
+    fake = subprocess.Popen(
+        [sys.executable, "-m", "sim", "telegram", "--token", SECRETS["TG_TOKEN"]],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        tg = json.loads(fake.stdout.readline())  # type: ignore[union-attr]
+        env = {**SECRETS, "TG_BASE_URL": tg["base_url"], "ALLOWED_IDS": str(OWNER)}
+        svc = Service(tmp_path, env, config=_live_config(tmp_path))
+        inject = tg["control"] + "/inject"
+        try:
+
+            def calls() -> list[dict]:
+                return json.loads(_get(tg["control"] + "/calls"))
+
+            def cards() -> list[dict]:
+                return [c for c in calls() if c["method"] == "sendMessage" and c["ok"] and "🚀" in c["params"]["text"]]
+
+            assert _wait(lambda: _try(svc.metrics), timeout=30)
+            # every REST answer is an HTML page for a while, and every order fails with a 500
+            _post(svc.rest + "/_sim/fault", {"kind": "garbage", "endpoint": "*", "duration_s": 6})
+            _post(
+                svc.rest + "/_sim/fault",
+                {"kind": "status", "endpoint": "POST /api/v3/order", "status": 500, "duration_s": 600},
+            )
+            for text in ("/status", "/cfg", "/cfg mexc.api_key stolen", "/cfg telegram.token x", "/health"):
+                _post(inject, {"kind": "message", "user_id": OWNER, "text": text})
+            children = [
+                c
+                for c in psutil.Process(svc.supervisor.pid).children()
+                if "resource_tracker" not in " ".join(c.cmdline())
+            ]
+            min(children, key=lambda p: p.create_time()).kill()  # the first shard
+            card = _wait(lambda: cards(), timeout=90)
+            assert card, "no card reached the fake Bot API"
+            data = card[0]["params"]["reply_markup"]
+            data = json.loads(data) if isinstance(data, str) else data
+            buy = next(
+                b["callback_data"]
+                for row in data["inline_keyboard"]
+                for b in row
+                if b["callback_data"].startswith("buy:")
+            )
+            _post(inject, {"kind": "callback", "user_id": OWNER, "message_id": 1, "data": buy})
+            answers = _wait(lambda: [c for c in calls() if c["method"] == "answerCallbackQuery"], timeout=60)
+            # the emulator does not know our key: the order fails and the user is told so
+            assert (
+                answers
+                and answers[0]["params"].get("show_alert") is True
+                and "not bought" in answers[0]["params"]["text"]
+            )
+            replies = _wait(
+                lambda: [c for c in calls() if c["method"] == "sendMessage" and "🚀" not in c["params"]["text"]],
+                timeout=30,
+            )
+            assert len(replies) >= 5, replies
+            assert _wait(lambda: "shard died, restarting" in (tmp_path / "service.log").read_text(), timeout=30)
+            assert svc.supervisor.poll() is None, "the service stopped under garbage and faults"
+            assert _wait(lambda: _try(lambda: _get(f"http://127.0.0.1:{svc.metrics_port}/healthz")), timeout=30)
+            written = [svc.metrics().encode(), json.dumps(calls(), ensure_ascii=False).encode()]
+        finally:
+            code = svc.stop()
+        assert code == 0
+        written += [p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p.name != "live.yaml"]
+        for secret in SECRETS.values():
+            for blob in written:
+                assert secret.encode() not in blob, f"{secret} leaked"
+    finally:
+        fake.terminate()
+        fake.wait(10)

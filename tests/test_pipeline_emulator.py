@@ -38,7 +38,7 @@ def _get(url: str) -> bytes:
 
 
 class Service:
-    def __init__(self, tmp: Path, telegram: dict[str, str] | None = None) -> None:
+    def __init__(self, tmp: Path, telegram: dict[str, str] | None = None, config: Path = REPO / "config.demo.yaml") -> None:
         self.tmp = tmp
         self.emulator = subprocess.Popen(
             [sys.executable, "-m", "sim", "serve", "--pairs", "300", "--speed", str(SPEED), "--seed", "11", "--scenario",
@@ -55,7 +55,7 @@ class Service:
         self.stdout = open(tmp / "signals.jsonl", "w")  # noqa: SIM115 - closed in stop()
         self.stderr = open(tmp / "service.log", "w")  # noqa: SIM115
         self.supervisor = subprocess.Popen(
-            [sys.executable, "-m", "supervisor", "--config", str(REPO / "config.demo.yaml")], cwd=REPO, env=env, stdout=self.stdout, stderr=self.stderr
+            [sys.executable, "-m", "supervisor", "--config", str(config)], cwd=REPO, env=env, stdout=self.stdout, stderr=self.stderr
         )
 
     def signals(self) -> list[dict]:
