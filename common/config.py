@@ -249,7 +249,7 @@ def coerce_value(key: str, value: Any, tp: Any, metadata: Mapping[str, Any]) -> 
             raise ConfigError(f"{key}: got {value!r}, expected a number")
         try:
             result = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: a 400-digit YAML integer
             raise ConfigError(f"{key}: got {value!r}, expected a number") from None
         if result != result or result in (float("inf"), float("-inf")):
             raise ConfigError(f"{key}: got {value!r}, expected a finite number")
@@ -283,7 +283,8 @@ def _build_section(name: str, cls: type, raw: Any, environ: Mapping[str, str]) -
         raise ConfigError(f"{name}: got {raw!r}, expected a mapping of keys")
     hints = _resolved_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields))
+    # YAML allows non-string keys (1:, true:, null:); sort by repr so mixed types cannot TypeError.
+    unknown = sorted(set(raw) - set(fields), key=repr)
     if unknown:
         raise ConfigError(f"{name}.{unknown[0]}: unknown key (known keys: {', '.join(fields)})")
     kwargs: dict[str, Any] = {}
@@ -304,7 +305,7 @@ def config_from_mapping(raw: Any, environ: Mapping[str, str] | None = None) -> C
         raise ConfigError(f"top level: got {type(raw).__name__}, expected a mapping of sections")
     hints = _resolved_hints(Config)
     sections = {f.name for f in dataclasses.fields(Config)}
-    unknown = sorted(set(raw) - sections)
+    unknown = sorted(set(raw) - sections, key=repr)
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown section (known sections: {', '.join(sorted(sections))})")
     built = {name: _build_section(name, hints[name], raw.get(name), env) for name in sections}
@@ -342,6 +343,8 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read config file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

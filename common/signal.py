@@ -12,17 +12,19 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-_ID_PATTERN = re.compile(r"^[A-Z0-9]{1,24}-\d{10,14}-\d{1,2}$")
+# ASCII digits only and fullmatch: `\d` also matched non-ASCII digits such as "١" and `$` let a
+# trailing newline through, so "X-1234567890-1\n" reached the store lookup.
+_ID_PATTERN = re.compile(r"[A-Z0-9]{1,24}-[0-9]{10,14}-[0-9]{1,2}", re.ASCII)
 
 
 def make_signal_id(symbol: str, exchange_time_ms: int, escalation: int) -> str:
-    """Build the signal id: SYMBOL-exchangeTimeMs-escalation (at most 41 chars)."""
+    """Build the signal id: SYMBOL-exchangeTimeMs-escalation (at most 42 chars, so "skip:" + id fits callback_data's 64 bytes)."""
     return f"{symbol}-{exchange_time_ms}-{escalation}"
 
 
 def is_valid_signal_id(text: str) -> bool:
     """True when text has the shape make_signal_id produces (callback_data is untrusted input)."""
-    return bool(_ID_PATTERN.match(text))
+    return isinstance(text, str) and _ID_PATTERN.fullmatch(text) is not None
 
 
 @dataclass

@@ -67,7 +67,7 @@ def parse_tickers(data: Any) -> dict[str, float]:
             continue
         try:
             qv = float(row.get("quoteVolume") or 0.0)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: a 400-digit JSON integer
             qv = 0.0
         out[row["symbol"]] = qv if math.isfinite(qv) and qv > 0 else 0.0
     return out
