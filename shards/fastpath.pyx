@@ -53,7 +53,9 @@ cdef class FrameSink:
         self._notify_scheduled = False
 
     cdef inline void feed(self, WSFrame frame, long long now) except *:
-        payload = frame.get_payload_as_memoryview()
+        self._take(frame.get_payload_as_memoryview(), now)
+
+    cdef inline void _take(self, object payload, long long now) except *:
         if self._on_frame(payload, now):
             self._on_resync()
         if self._record is not None:
@@ -67,13 +69,7 @@ cdef class FrameSink:
 
     def __call__(self, link_id, payload, recv_ns):
         """The same work for a payload that did not come from picows (tests, replays)."""
-        if self._on_frame(payload, recv_ns):
-            self._on_resync()
-        if self._record is not None:
-            self._record(payload)
-        if not self._notify_scheduled and self._rows_pending():
-            self._notify_scheduled = True
-            self._schedule_notify()
+        self._take(payload, recv_ns)
 
 
 cdef class FrameListener(WSListener):

@@ -27,6 +27,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.test_pipeline_emulator import _free_port, _health
+
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "424242:DEPLOY-TEST-TOKEN-zz9"
 
@@ -124,20 +126,6 @@ def test_rerunning_upgrades_in_place_and_keeps_env_and_data(installed: Path) -> 
     assert (installed / "data" / "keep.me").read_text() == "trader data"
     assert f"TG_TOKEN={SECRET}" in (installed / ".env").read_text()
     assert stat.S_IMODE((installed / ".env").stat().st_mode) == 0o600
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _health(port: int) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=3) as resp:
-            return resp.status
-    except OSError:
-        return 0
 
 
 @pytest.mark.timeout(240)

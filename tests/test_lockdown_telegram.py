@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.test_pipeline_emulator import REPO, Service, _get, _wait
+from tests.test_pipeline_emulator import REPO, Service, _get, _health, _wait
 
 TOKEN = "5150:LOCKDOWN-TELEGRAM-TOKEN-q7"
 KEY = "mx0-LOCKDOWN-KEY-4411"
@@ -73,14 +73,6 @@ def test_no_secret_in_anything_the_service_writes_or_answers_and_metrics_listen_
     assert "shard" in blob and "exited" in blob or "restart" in blob  # the crash did leave a trace to search
     for secret in (TOKEN, KEY, SECRET, TOKEN.split(":")[1]):
         assert secret not in blob, f"secret {secret[:8]}... leaked"
-
-
-def _health(port: int) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=3) as resp:
-            return resp.status
-    except OSError:
-        return 0
 
 
 def _healthz(port: int) -> str:
