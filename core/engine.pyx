@@ -9,6 +9,14 @@ the ring.
 
 Exchange time only: bars close when exchange time (deal times, frame sendTime) passes their
 end, so replay at any speed gives the same rows.
+
+Candidate rows (DESIGN.md, step 3): a pair whose open bar already looks like a pump (c_precheck:
+price CANDIDATE_PM_MIN above the 5-min vwap on CANDIDATE_VOL_MULT x the mean one-second volume)
+gets a row after each deals push, stamped with that push's receive time, instead of waiting up to
+a second for its bar to close. The gate is deliberately looser than any sane scoring rule: it
+only decides which pairs are worth scoring early; the supervisor's rules decide the signal. The
+candidate's row_time_ms is its bar's end, the same as the row written when the bar closes, so
+a signal from either has the same id.
 """
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
@@ -18,7 +26,7 @@ from libc.string cimport memset
 
 from core.book cimport BOOK_GAP, BOOK_SYNCED, OrderBook
 from core.decode cimport BODY_AGGRE_DEALS, BODY_AGGRE_DEPTH, Deal, FrameDecoder
-from core.features cimport c_fill_row
+from core.features cimport c_fill_candidate, c_fill_row, c_precheck
 from core.ring cimport FeatureRing
 from core.row cimport FeatureRow
 from core.stats cimport ShardStats
@@ -27,6 +35,8 @@ from core.windows cimport TradeWindows
 from core.decode import DecodeError
 
 DEF DEPTH_BAND_BPS = 3.0
+CANDIDATE_PM_MIN = 0.01      # half of Alpha-1's PM > 2 %: a superset gate, the scorer decides
+CANDIDATE_VOL_MULT = 3.0
 
 
 cdef class PairState:
@@ -62,9 +72,14 @@ cdef class ShardEngine:
     cdef readonly long long exchange_ms
     cdef FeatureRow row
     cdef unsigned long long rows_at_notify
+    cdef readonly bint candidates
+    cdef double candidate_pm_min, candidate_vol_mult
 
-    def __init__(self, FeatureRing ring, stats_block):
+    def __init__(self, FeatureRing ring, stats_block, bint candidates=True):
         self.decoder = FrameDecoder()
+        self.candidates = candidates
+        self.candidate_pm_min = CANDIDATE_PM_MIN
+        self.candidate_vol_mult = CANDIDATE_VOL_MULT
         self.by_symbol = {}
         self.resyncs = []
         self.ring = ring
@@ -169,6 +184,8 @@ cdef class ShardEngine:
                 p.windows.c_on_trade(deal.price, deal.qty, deal.side, deal.time_ms)
                 p.dirty = True
             p.last_recv_ns = recv_ns
+            if self.candidates and d.n_deals > 0 and c_precheck(p.windows, self.candidate_pm_min, self.candidate_vol_mult):
+                self._write_candidate(p, recv_ns)
         else:
             status = p.book.c_apply_diff(d.from_version, d.to_version, d.bids, d.n_bids, d.asks, d.n_asks)
             if status == BOOK_GAP:
@@ -195,6 +212,15 @@ cdef class ShardEngine:
         c_fill_row(&self.row, p.book, p.windows, bar_end, p.listing_ms, p.last_recv_ns, p.pair_id)
         if self.ring.c_push(&self.row) == 0:
             self.stats.rows_written += 1
+        else:
+            self.stats.rows_dropped += 1
+
+    cdef void _write_candidate(self, PairState p, long long recv_ns):
+        """The open bar's row now (ROW_CANDIDATE), stamped with the deals push that made it one."""
+        c_fill_candidate(&self.row, p.book, p.windows, (p.windows.bar_sec + 1) * 1000, p.listing_ms, recv_ns, p.pair_id)
+        if self.ring.c_push(&self.row) == 0:
+            self.stats.rows_written += 1
+            self.stats.candidate_rows += 1
         else:
             self.stats.rows_dropped += 1
 

@@ -311,6 +311,7 @@ def shard_stats_layout():
         "rest_requests": <char*>&s.rest_requests - b,
         "rest_throttled": <char*>&s.rest_throttled - b,
         "duplicate_frames": <char*>&s.duplicate_frames - b,
+        "candidate_rows": <char*>&s.candidate_rows - b,
         "last_frame_ns": <char*>&s.last_frame_ns - b,
         "heartbeat_ns": <char*>&s.heartbeat_ns - b,
         "started_ns": <char*>&s.started_ns - b,

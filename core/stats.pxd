@@ -38,6 +38,7 @@ cdef struct ShardStats:
     uint64_t rest_requests
     uint64_t rest_throttled     # answers 429 / 418
     uint64_t duplicate_frames
+    uint64_t candidate_rows     # rows written before their bar closed (also in rows_written)
     int64_t last_frame_ns
     int64_t heartbeat_ns
     int64_t started_ns

@@ -24,7 +24,7 @@ LINK_SLOT_DOWN = 3
 _U64 = (
     "frames_total", "bytes_total", "deals_frames", "depth_frames", "other_frames", "decode_errors", "resyncs", "gaps",
     "rows_written", "rows_dropped", "reconnects", "links_up", "streams_subscribed", "pairs_subscribed", "pairs_blocked",
-    "rest_requests", "rest_throttled", "duplicate_frames",
+    "rest_requests", "rest_throttled", "duplicate_frames", "candidate_rows",
 )  # fmt: skip
 _I64 = ("last_frame_ns", "heartbeat_ns", "started_ns", "pid")
 

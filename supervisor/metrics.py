@@ -44,6 +44,7 @@ class ShardStatsCollector(Collector):
             "ws_reconnects": ("reconnects", "WebSocket reconnects"),
             "rows_written": ("rows_written", "Feature rows written to the ring"),
             "rows_dropped": ("rows_dropped", "Feature rows dropped because the ring was full"),
+            "candidate_rows": ("candidate_rows", "Rows written before their bar closed (a pre-check saw a pump forming)"),
             "rest_requests": ("rest_requests", "REST requests sent"),
             "rest_throttled": ("rest_throttled", "REST answers 429/418"),
         }

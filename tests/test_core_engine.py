@@ -9,7 +9,7 @@ import numpy as np
 from core.engine import ShardEngine
 from core.reference.engine import ReferenceEngine
 from core.ring import FeatureRing
-from core.rowspec import FEATURE_ROW_DTYPE
+from core.rowspec import FEATURE_ROW_DTYPE, ROW_CANDIDATE
 from core.statsspec import StatsBlock
 from sim.faults import Faults
 from sim.market import build_market
@@ -73,6 +73,17 @@ def test_engine_rows_equal_the_reference_pipeline() -> None:
         pump_rows = rows[rows["pair_id"] == 3]
         assert np.nanmax(pump_rows["pm"]) > 0.02, pumped
         assert np.nanmax(pump_rows["vsr"]) > 5
+        # The pump is scored before its bars close: candidate rows, stamped with the push that
+        # showed it, each followed by the closing row of the same bar (same row_time_ms, so a
+        # signal from either has the same id).
+        candidate = (rows["flags"] & ROW_CANDIDATE) != 0
+        assert int(view["candidate_rows"]) == int(candidate.sum()) > 0
+        # Exactly the three scripted pumps (ranks 2, 5, 8); the volume-only spikes never pass the gate.
+        assert set(rows[candidate]["pair_id"].tolist()) == {3, 6, 9}
+        for cand in rows[candidate]:
+            closing = rows[(rows["pair_id"] == cand["pair_id"]) & (rows["row_time_ms"] == cand["row_time_ms"]) & ~candidate]
+            assert len(closing) == 1 and closing[0]["seq"] > cand["seq"]
+            assert closing[0]["recv_ns"] >= cand["recv_ns"]
     finally:
         ring.close()
         ring.unlink()
@@ -101,3 +112,29 @@ def test_depth_gap_asks_for_a_resync_of_that_pair_only() -> None:
         ring.unlink()
         stats.close()
         stats.unlink()
+
+
+def test_candidate_rows_can_be_switched_off() -> None:
+    frames, (market, snapshots) = _frames(14, 200)
+    counts = []
+    for candidates in (True, False):
+        ring, stats = FeatureRing.create(100_000), StatsBlock.create()
+        try:
+            engine = ShardEngine(ring, stats, candidates=candidates)
+            for pair_id, spec in enumerate(market.symbols, start=1):
+                engine.add_pair(pair_id, spec.symbol)
+                engine.seed_klines(spec.symbol, [(int(r[0]), float(r[5]), float(r[7])) for r in market.klines(spec.symbol, "5m", None, START - 1, 72)])
+                engine.apply_snapshot(spec.symbol, *snapshots[spec.symbol])
+            for n, frame in enumerate(frames):
+                engine.on_frame(frame, 1000 + n)
+            engine.tick()
+            rows = ring.read_new()
+            counts.append((int(((rows["flags"] & ROW_CANDIDATE) != 0).sum()), int(((rows["flags"] & ROW_CANDIDATE) == 0).sum())))
+        finally:
+            ring.close()
+            ring.unlink()
+            stats.close()
+            stats.unlink()
+    (cand_on, closed_on), (cand_off, closed_off) = counts
+    assert cand_on > 0 and cand_off == 0
+    assert closed_on == closed_off  # the closing rows do not depend on the early ones

@@ -7,10 +7,12 @@ from typing import Any
 from core.decode import DecodeError
 from core.reference.book import GAP, SYNCED, ReferenceBook
 from core.reference.decode import BODY_AGGRE_DEALS, BODY_AGGRE_DEPTH, decode_frame
-from core.reference.features import compute_row
+from core.reference.features import compute_row, precheck
 from core.reference.windows import ReferenceWindows
 
 DEPTH_BAND_BPS = 3.0
+CANDIDATE_PM_MIN = 0.01
+CANDIDATE_VOL_MULT = 3.0
 
 
 class _Pair:
@@ -22,7 +24,8 @@ class _Pair:
 
 
 class ReferenceEngine:
-    def __init__(self) -> None:
+    def __init__(self, candidates: bool = True) -> None:
+        self.candidates = candidates
         self.pairs: dict[str, _Pair] = {}
         self.rows: list[dict[str, Any]] = []
         self.exchange_ms = 0
@@ -74,6 +77,9 @@ class ReferenceEngine:
                 p.windows.on_trade(price, qty, side, time_ms)
                 p.dirty = True
             p.last_recv_ns = recv_ns
+            if self.candidates and f["deals"] and precheck(p.windows, CANDIDATE_PM_MIN, CANDIDATE_VOL_MULT):
+                bar_end = (p.windows.bar_sec + 1) * 1000
+                self.rows.append(compute_row(p.book, p.windows, bar_end, p.listing_ms, recv_ns, p.pair_id, candidate=True))
         elif p.book.apply_diff(f["from_version"], f["to_version"], f["bids"], f["asks"]) == GAP:
             self.resyncs.append(p.symbol)
             need = 1
