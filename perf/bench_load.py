@@ -151,10 +151,10 @@ class CpuMeter:
         now = self._scan()
         return sum(v - self.start.get(pid, 0.0) for pid, v in now.items())
 
-    def memory(self) -> dict[str, float]:
-        """PSS and USS summed over the tree, MB."""
+    def memory(self) -> dict[str, Any]:
+        """PSS and USS summed over the tree, MB, and each process's own (by_pid)."""
         pss = uss = rss = 0.0
-        names: dict[str, float] = {}
+        by_pid: dict[int, dict[str, float]] = {}
         for pid in list(self._scan()):
             with contextlib.suppress(psutil.Error):
                 proc = self.procs[pid]
@@ -162,8 +162,8 @@ class CpuMeter:
                 pss += getattr(mem, "pss", mem.rss)
                 uss += mem.uss
                 rss += mem.rss
-                names[f"{pid}"] = getattr(mem, "pss", mem.rss) / 2**20
-        return {"pss_mb": pss / 2**20, "uss_mb": uss / 2**20, "rss_mb": rss / 2**20, "processes": len(names)}
+                by_pid[pid] = {"pss_mb": getattr(mem, "pss", mem.rss) / 2**20, "uss_mb": mem.uss / 2**20}
+        return {"pss_mb": pss / 2**20, "uss_mb": uss / 2**20, "rss_mb": rss / 2**20, "processes": len(by_pid), "by_pid": by_pid}
 
 
 # --- the scenario and config of the latency profile ------------------------------------------------
@@ -228,6 +228,7 @@ class RunResult:
     pairs: int
     rate_target: int
     seconds: float
+    feed: str = "emulator"
     service: dict[str, Any] = field(default_factory=dict)
     emulator: dict[str, Any] = field(default_factory=dict)
     latency_ms: dict[str, Any] = field(default_factory=dict)
@@ -235,6 +236,14 @@ class RunResult:
     a7: dict[str, Any] = field(default_factory=dict)
     pumps: dict[str, Any] = field(default_factory=dict)
     baseline: dict[str, Any] | None = None
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown"
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -258,9 +267,14 @@ def _bounded(samples: list[float], slack: float) -> bool:
 
 
 @contextlib.contextmanager
-def emulator(pairs: int, rate: int, scenario: Path | None) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any]]]:
-    cmd = [sys.executable, "-m", "sim", "serve", "--pairs", str(pairs), "--rate", str(rate), "--seed", "1"]
-    if scenario is not None:
+def emulator(
+    pairs: int, rate: int, scenario: Path | None, feed: str = "emulator"
+) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any]]]:
+    if feed == "blast":  # perf/blast_feed.py: the emulator's REST and control side, synthetic frames
+        cmd = [sys.executable, "-m", "perf.blast_feed", "--pairs", str(pairs), "--rate", str(rate), "--seed", "1"]
+    else:
+        cmd = [sys.executable, "-m", "sim", "serve", "--pairs", str(pairs), "--rate", str(rate), "--seed", "1"]
+    if scenario is not None and feed != "blast":
         cmd += ["--scenario", str(scenario)]
     proc, ready = _start_json(cmd)
     try:
@@ -270,9 +284,9 @@ def emulator(pairs: int, rate: int, scenario: Path | None) -> Iterator[tuple[sub
 
 
 def measure_service(
-    pairs: int, rate: int, warmup: float, seconds: float, workdir: Path, alpha1: bool = False
+    pairs: int, rate: int, warmup: float, seconds: float, workdir: Path, alpha1: bool = False, feed: str = "emulator"
 ) -> RunResult:
-    result = RunResult(pairs=pairs, rate_target=rate, seconds=seconds)
+    result = RunResult(pairs=pairs, rate_target=rate, seconds=seconds, feed=feed)
     count = max(6, int(seconds / 3))
     scenario = workdir / "scenario.yaml"
     # A pump fires ~60 s after it starts in this profile; start the first so its card lands at the window's start.
@@ -282,6 +296,8 @@ def measure_service(
         first_s=max(5.0, warmup - (FIRES_AFTER_S_ALPHA1 if alpha1 else FIRES_AFTER_S) + 5.0),
         every_s=seconds / count,
     )
+    if feed == "blast":
+        pumps = []  # the synthetic feed has no pumps: throughput, CPU and lag only
     config = workdir / "bench.yaml"
     write_config(config, alpha1)
     data_dir = workdir / "data"
@@ -289,7 +305,7 @@ def measure_service(
     tg, tg_ready = _start_json([sys.executable, "-m", "sim", "telegram", "--token", TG_TOKEN])
     service: subprocess.Popen[str] | None = None
     try:
-        with emulator(pairs, rate, scenario) as (emu, ready):
+        with emulator(pairs, rate, scenario, feed) as (emu, ready):
             metrics_port = _free_port()
             env = dict(os.environ, MEXC_WS_URL=ready["ws"], MEXC_REST_URL=ready["rest"], SCANNER_DATA_DIR=str(data_dir),
                        METRICS_PORT=str(metrics_port), TG_TOKEN=TG_TOKEN, TG_BASE_URL=tg_ready["base_url"],
@@ -338,6 +354,11 @@ def measure_service(
             cpu, emu_cpu, tg_cpu = meter.seconds(), emu_meter.seconds(), tg_meter.seconds()
             m1, s1 = _metrics(metrics_port), _get_json(ready["rest"] + "/_sim/state")
             memory.append(meter.memory())
+            try:
+                table = _get_json(f"http://127.0.0.1:{metrics_port}/healthz").get("processes", [])
+            except (OSError, ValueError):
+                table = []
+            names = {int(p["pid"]): str(p["name"]) for p in table}
             frames = m1.get("scanner_frames_total", 0.0) - m0.get("scanner_frames_total", 0.0)
             result.service = {
                 "cpu_pct_of_core": 100 * cpu / dt,
@@ -348,6 +369,10 @@ def measure_service(
                 "uss_mb": max(x["uss_mb"] for x in memory),
                 "rss_mb_sum": max(x["rss_mb"] for x in memory),
                 "processes": memory[-1]["processes"],
+                # The last sample, per process: where the PSS goes (forked pages are shared, so
+                # each process's PSS counts its share of them once across the service).
+                "memory_by_process": {names.get(pid, str(pid)): {k: round(v, 1) for k, v in m.items()}
+                                      for pid, m in memory[-1]["by_pid"].items()},
                 "frames_per_s": frames / dt,
                 "rows_scored_per_s": (
                     m1.get("scanner_rows_scored_total", 0.0) - m0.get("scanner_rows_scored_total", 0.0)
@@ -385,7 +410,8 @@ def measure_service(
             # Only pumps old enough to have fired by the window's end (this profile: ~60 s in) are owed a signal.
             fires_after = FIRES_AFTER_S_ALPHA1 if alpha1 else FIRES_AFTER_S
             owed = [p["symbol"] for p in pumps if p["start_s"] + fires_after + 30 <= time.monotonic() - started]
-            result.pumps = pump_check(data_dir, [p["symbol"] for p in pumps], owed)
+            if feed != "blast":
+                result.pumps = pump_check(data_dir, [p["symbol"] for p in pumps], owed)
     finally:
         rc = _stop(service, 30)
         _stop(tg)
@@ -443,9 +469,9 @@ def pump_check(data_dir: Path, pumped: list[str], owed: list[str]) -> dict[str, 
     }
 
 
-def measure_baseline(pairs: int, rate: int, warmup: float, seconds: float) -> dict[str, Any]:
-    """The naive consumer against the same emulator market, no pumps needed (no cards)."""
-    with emulator(pairs, rate, None) as (emu, ready):
+def measure_baseline(pairs: int, rate: int, warmup: float, seconds: float, feed: str = "emulator") -> dict[str, Any]:
+    """The naive consumer against the same feed, no pumps needed (no cards)."""
+    with emulator(pairs, rate, None, feed) as (emu, ready):
         proc, hello = _start_json([sys.executable, "-m", "perf.naive_consumer", "--ws", ready["ws"], "--rest", ready["rest"],
                                    "--pairs", str(pairs)])  # fmt: skip
         try:
@@ -479,18 +505,25 @@ def measure_baseline(pairs: int, rate: int, warmup: float, seconds: float) -> di
 
 
 def run_once(
-    pairs: int, rate: int, warmup: float, seconds: float, baseline: bool, keep: bool = False, alpha1: bool = False
+    pairs: int,
+    rate: int,
+    warmup: float,
+    seconds: float,
+    baseline: bool,
+    keep: bool = False,
+    alpha1: bool = False,
+    feed: str = "emulator",
 ) -> RunResult:
     tmp = tempfile.mkdtemp(prefix="bench-load-")
     try:
-        result = measure_service(pairs, rate, warmup, seconds, Path(tmp), alpha1)
+        result = measure_service(pairs, rate, warmup, seconds, Path(tmp), alpha1, feed)
     finally:
         if keep:
             print(f"# kept {tmp}", file=sys.stderr)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     if baseline:
-        result.baseline = measure_baseline(pairs, rate, warmup, seconds)
+        result.baseline = measure_baseline(pairs, rate, warmup, seconds, feed)
     return result
 
 
@@ -562,6 +595,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=None)
     parser.add_argument("--png", default=None)
     parser.add_argument("--keep", action="store_true", help="keep the work dir (config, scenario, service log, SQLite)")
+    parser.add_argument(
+        "--feed",
+        choices=("emulator", "blast"),
+        default="emulator",
+        help="emulator: the simulated market with scripted pumps (cards, latency); blast: perf/blast_feed.py, "
+        "synthetic frames at rates the emulator cannot make on 2 cores (CPU, throughput, lag; no cards)",
+    )
     args = parser.parse_args(argv)
 
     results: list[RunResult] = []
@@ -575,7 +615,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 print(f"# sweep: {pairs} pairs at {rate} frames/s", file=sys.stderr, flush=True)
                 try:
-                    results.append(run_once(pairs, rate, args.warmup, args.duration, baseline=False))
+                    results.append(run_once(pairs, rate, args.warmup, args.duration, baseline=False, feed=args.feed))
                 except (OSError, RuntimeError, ValueError) as exc:  # one overloaded configuration must not lose the sweep
                     print(f"# sweep: {pairs} pairs at {rate} frames/s failed: {exc!r}", file=sys.stderr, flush=True)
                     failed.append({"pairs": pairs, "rate": rate, "error": repr(exc)[:300]})
@@ -589,11 +629,13 @@ def main(argv: list[str] | None = None) -> int:
                 baseline=not args.no_baseline,
                 keep=args.keep,
                 alpha1=args.alpha1,
+                feed=args.feed,
             )
         )
     payload = {
         "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        "machine": {"cpus": CORES, "python": sys.version.split()[0]},
+        "machine": {"cpus": CORES, "python": sys.version.split()[0], "cpu_model": _cpu_model()},
+        "feed": args.feed,
         "profile": (
             "Alpha-1 as shipped (config.demo.yaml), cooldown 3600 s"
             if args.alpha1

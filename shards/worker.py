@@ -25,6 +25,7 @@ from typing import Any
 from common.children import reset_child_signals
 from common.config import Config
 from common.logs import setup_logging
+from common.memtrim import release_free_memory
 from common.rest import BULK, URGENT, PacedRest, RestError
 from shards.channels import Ack, AckKind, pair_channels, symbol_of
 from shards.fastpath import FrameSink
@@ -257,6 +258,7 @@ class ShardWorker:
                     if listing_ms > 0:
                         self.engine.set_listing(symbol, listing_ms)
                     slot.seeded = True
+            release_free_memory()  # the seeding burst's JSON is garbage now (common/memtrim.py)
 
     # --- control and housekeeping --------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from common.config import Config, ConfigError, load_config, set_value
 from common.logs import setup_logging
+from common.memtrim import release_free_memory
 from common.rest import PacedRest, RestError
 from common.signal import Signal, make_signal_id
 from supervisor import early
@@ -318,6 +319,7 @@ class Supervisor:
                         last_universe = time.monotonic()
                     await scout.refresh_volumes()
                     self._replan(scout)
+                    release_free_memory()  # the tickers' JSON is garbage now (common/memtrim.py)
                 except RestError as exc:
                     log.warning("scout failed", extra={"error": str(exc)})
                     await asyncio.sleep(min(exc.retry_after or 5.0, 60.0))

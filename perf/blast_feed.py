@@ -1,0 +1,306 @@
+"""A synthetic MEXC feed fast enough to load the service at 50k frames/s on the same 2 cores.
+
+Why not the emulator: its market simulation, protobuf encoding and per-frame aiohttp sends cost
+~30-100 us of Python per frame (perf/bench_sim.py), so it saturates a core near 10-20k frames/s and
+a 50k frames/s test would measure the emulator, not the service. Here every frame is joined from
+pieces encoded once per pair at start-up (the wire format of sim/proto/mexc_push.proto, checked
+against the protobuf classes by tests/test_perf_blast_feed.py) plus the current time and depth
+versions, and each connection's frames of one tick leave in a single socket write.
+
+What stays real: the emulator's REST side and its WebSocket control side (sim/server.py: the
+same exchangeInfo, tickers, klines for seeding, subscription acks, the 30-streams limit); the
+frames are aggregated deals and depth diffs of subscribed pairs, with strictly increasing deals
+sendTime per pair and contiguous depth versions, so the shard decodes, dedups, applies and bars
+every one as it would live. Depth snapshots (/api/v3/depth) come from the books this feed keeps,
+so a resync lines up with its diffs. What is synthetic: prices do not trend (deals at the touch,
+quantities change at fixed levels) and activity is spread evenly over the subscribed pairs. It
+measures throughput, CPU and lag; detection is perf/eval_pumps.py's job.
+
+    python -m perf.blast_feed --pairs 3000 --rate 50000     # prints {"ws": ..., "rest": ...}
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from sim.server import Emulator, EmulatorOptions
+from sim.ws_server import Limits
+
+TICK_S = 0.02  # one batch per connection per tick
+STREAM_PERIOD_S = 0.1  # at most one push per stream per 100 ms, as MEXC's aggregated streams
+REBUILD_S = 0.5  # how often the rotation of subscribed streams is rebuilt
+LEVELS = 20  # book levels per side the feed keeps and changes
+MAX_BUFFER_BYTES = 8 << 20  # a connection whose socket backlog passes this is skipped (the reader is behind)
+VERSION_BASE = 100_000_000_000  # 12-digit versions: every version string has the same length
+DEALS_EVENT = "spot@public.aggre.deals.v3.api.pb@100ms"
+DEPTH_EVENT = "spot@public.aggre.depth.v3.api.pb@100ms"
+
+
+def varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def tag(number: int, wire_type: int) -> bytes:
+    return varint(number << 3 | wire_type)
+
+
+def field_bytes(number: int, payload: bytes) -> bytes:
+    """A length-delimited field (string, bytes, embedded message)."""
+    return tag(number, 2) + varint(len(payload)) + payload
+
+
+def ws_binary_header(length: int) -> bytes:
+    """RFC 6455 header of one unmasked, unfragmented binary frame (server to client)."""
+    if length < 126:
+        return bytes((0x82, length))
+    if length < 1 << 16:
+        return b"\x82\x7e" + length.to_bytes(2, "big")
+    return b"\x82\x7f" + length.to_bytes(8, "big")
+
+
+_SEND_TIME = tag(6, 0)  # PushDataV3ApiWrapper.sendTime
+_DEALS_BODY = tag(314, 2)  # PushDataV3ApiWrapper.publicAggreDeals
+_DEPTH_BODY = tag(313, 2)  # PushDataV3ApiWrapper.publicAggreDepths
+_DEAL_TIME = tag(4, 0)  # PublicAggreDealsV3ApiItem.time
+
+
+@dataclass
+class BlastPair:
+    """One pair's pre-encoded pieces and the book its diffs have built."""
+
+    symbol: str
+    deals_channel: str
+    depth_channel: str
+    head_deals: bytes  # wrapper fields channel + symbol
+    head_depth: bytes
+    deal_items: list[bytes]  # price, quantity, tradeType of one deal (time appended per frame)
+    diffs: list[tuple[bytes, list[tuple[bool, str, str]]]]  # asks/bids items + eventType, and what they set
+    bids: dict[str, str]
+    asks: dict[str, str]
+    version: int = VERSION_BASE
+    last_deals_ms: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+
+    @classmethod
+    def build(cls, symbol: str, bids: list[tuple[str, str]], asks: list[tuple[str, str]], qty_fmt: Any, seed: int) -> BlastPair:
+        rng = random.Random(seed)
+        deals_channel = f"{DEALS_EVENT}@{symbol}"
+        depth_channel = f"{DEPTH_EVENT}@{symbol}"
+        items = []
+        for _ in range(16):
+            buy = rng.random() < 0.5
+            price = asks[0][0] if buy else bids[0][0]
+            qty = qty_fmt(rng.uniform(0.5, 20.0))
+            items.append(field_bytes(1, price.encode()) + field_bytes(2, qty.encode()) + tag(3, 0) + varint(1 if buy else 2))
+        diffs = []
+        for _ in range(64):
+            changes = []
+            for _ in range(rng.randint(1, 3)):
+                is_bid = rng.random() < 0.5
+                price = (bids if is_bid else asks)[rng.randrange(len(bids if is_bid else asks))][0]
+                changes.append((is_bid, price, qty_fmt(rng.uniform(1.0, 500.0))))
+            body = b"".join(
+                field_bytes(2 if is_bid else 1, field_bytes(1, p.encode()) + field_bytes(2, q.encode())) for is_bid, p, q in changes
+            )
+            diffs.append((body + field_bytes(3, DEPTH_EVENT.encode()), changes))
+        return cls(
+            symbol=symbol,
+            deals_channel=deals_channel,
+            depth_channel=depth_channel,
+            head_deals=field_bytes(1, deals_channel.encode()) + field_bytes(3, symbol.encode()),
+            head_depth=field_bytes(1, depth_channel.encode()) + field_bytes(3, symbol.encode()),
+            deal_items=items,
+            diffs=diffs,
+            bids=dict(bids),
+            asks=dict(asks),
+            rng=rng,
+        )
+
+    def deals_frame(self, now_ms: int, now_varint: bytes) -> bytes | None:
+        """A deals push of 1-3 deals at now_ms; None if this pair already pushed deals at now_ms."""
+        if now_ms <= self.last_deals_ms:
+            return None  # sendTime must grow per pair, or the shard drops the push as a repeat
+        self.last_deals_ms = now_ms
+        tail = _DEAL_TIME + now_varint
+        items = b"".join(field_bytes(1, item + tail) for item in self.rng.sample(self.deal_items, self.rng.randint(1, 3)))
+        body = items + field_bytes(2, DEALS_EVENT.encode())
+        return self.head_deals + _SEND_TIME + now_varint + _DEALS_BODY + varint(len(body)) + body
+
+    def depth_frame(self, now_varint: bytes) -> bytes:
+        """The next diff: versions follow on from the last one, and the feed's book takes its changes."""
+        body, changes = self.diffs[self.rng.randrange(len(self.diffs))]
+        first = self.version + 1
+        self.version += len(changes)
+        for is_bid, price, qty in changes:
+            (self.bids if is_bid else self.asks)[price] = qty
+        body = body + field_bytes(4, str(first).encode()) + field_bytes(5, str(self.version).encode())
+        return self.head_depth + _SEND_TIME + now_varint + _DEPTH_BODY + varint(len(body)) + body
+
+    def snapshot(self) -> dict[str, Any]:
+        bids = sorted(self.bids.items(), key=lambda kv: -float(kv[0]))
+        asks = sorted(self.asks.items(), key=lambda kv: float(kv[0]))
+        return {"lastUpdateId": self.version, "bids": [list(b) for b in bids], "asks": [list(a) for a in asks]}
+
+
+class BlastEmulator(Emulator):
+    """The emulator with its market clock replaced by the synthetic feed (the market is never advanced)."""
+
+    def __init__(self, options: EmulatorOptions, rate: float) -> None:
+        super().__init__(options)
+        self.rate = rate
+        self.pairs: dict[str, BlastPair] = {}
+        fp, fq = self.market.fmt_price, self.market.fmt_qty
+        for n, spec in enumerate(self.market.symbols):
+            _, bids, asks = self.market.depth_snapshot(spec.symbol, LEVELS)
+            if not bids or not asks:
+                continue
+            self.pairs[spec.symbol] = BlastPair.build(
+                spec.symbol,
+                [(fp(spec.symbol, p), fq(spec.symbol, q)) for p, q in bids],
+                [(fp(spec.symbol, p), fq(spec.symbol, q)) for p, q in asks],
+                lambda v, s=spec.symbol: fq(s, v),
+                seed=options.seed * 1_000_003 + n,
+            )
+        self.rest.depth = self._depth  # type: ignore[method-assign]  # snapshots from the feed's books
+        self.frames_skipped = 0  # frames not written because the reader was behind
+        self._credit = 0.0
+
+    async def _depth(self, request: web.Request) -> web.Response:
+        pair = self.pairs.get(request.query.get("symbol", ""))
+        if pair is None:
+            return web.json_response({"code": -1121, "msg": "Invalid symbol."}, status=400)
+        return web.json_response({**pair.snapshot(), "timestamp": int(time.time() * 1000)})
+
+    def _due(self) -> list[tuple[Any, BlastPair, bool]]:
+        """(connection, pair, is_deals) for every subscribed stream of a live connection."""
+        streams = []
+        for conn in self.ws.connections.values():
+            if conn.close_reason:
+                continue
+            for channel in conn.live:
+                symbol = channel.rsplit("@", 1)[-1]
+                pair = self.pairs.get(symbol)
+                if pair is not None and channel in (pair.deals_channel, pair.depth_channel):
+                    streams.append((conn, pair, channel == pair.deals_channel))
+        return streams
+
+    async def _clock(self) -> None:
+        """Every tick: rate x tick frames over the subscribed streams in turn, one write per connection."""
+        order: list[tuple[Any, BlastPair, bool]] = []
+        cursor = 0
+        rebuilt = 0.0
+        next_tick = time.monotonic()
+        while True:
+            next_tick += TICK_S
+            if next_tick - rebuilt >= REBUILD_S:  # follow (un)subscriptions and reconnects
+                rebuilt = next_tick
+                order = self._due()
+                random.Random(1).shuffle(order)
+                cursor = cursor % len(order) if order else 0
+            # MEXC pushes each aggregated stream at most once per 100 ms: so does the feed, which
+            # caps its rate at 10 frames/s per subscribed stream (2,000 pairs: ~36k frames/s).
+            self._credit = min(self._credit + self.rate * TICK_S, len(order) * TICK_S / STREAM_PERIOD_S)
+            count = int(self._credit)
+            self._credit -= count
+            if count:
+                now_ms = int(time.time() * 1000)
+                now_varint = varint(now_ms)
+                batches: dict[int, list[bytes]] = {}
+                for _ in range(count):
+                    conn, pair, is_deals = order[cursor]
+                    cursor = (cursor + 1) % len(order)
+                    frame = pair.deals_frame(now_ms, now_varint) if is_deals else pair.depth_frame(now_varint)
+                    if frame is None:
+                        continue
+                    batch = batches.get(conn.conn_id)
+                    if batch is None:
+                        batch = batches[conn.conn_id] = []
+                    batch.append(ws_binary_header(len(frame)))
+                    batch.append(frame)
+                self._write(batches)
+            self.steps += 1
+            await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
+
+    def _write(self, batches: dict[int, list[bytes]]) -> None:
+        now = time.monotonic()
+        for conn_id, parts in batches.items():
+            conn = self.ws.connections.get(conn_id)
+            writer = getattr(conn.ws, "_writer", None) if conn is not None else None
+            transport = getattr(writer, "transport", None)
+            frames = len(parts) // 2
+            if transport is None or transport.is_closing():
+                continue
+            if transport.get_write_buffer_size() > MAX_BUFFER_BYTES:
+                self.frames_skipped += frames  # the reader is behind: lag, reported through /_sim/state
+                continue
+            data = b"".join(parts)
+            transport.write(data)
+            conn.last_data = now
+            conn.frames_sent += frames
+            conn.bytes_sent += len(data)
+            self.ws.frames_sent += frames
+            self.ws.frames_encoded += frames
+            self.ws.bytes_sent += len(data)
+
+    def state(self) -> dict[str, Any]:
+        """The emulator's state, with each connection's socket backlog as queued frames."""
+        state = self.ws.state()
+        mean = self.ws.bytes_sent / max(1, self.ws.frames_sent)
+        for entry in state["connections"]:
+            conn = self.ws.connections.get(entry["id"])
+            transport = getattr(getattr(conn.ws, "_writer", None), "transport", None) if conn is not None else None
+            entry["queued"] = int(transport.get_write_buffer_size() / max(mean, 1.0)) if transport is not None else 0
+        state["frames_skipped"] = self.frames_skipped
+        state["feed"] = "blast"
+        return state
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    options = EmulatorOptions(pairs=args.pairs, seed=args.seed, weight_budget=args.weight_budget, limits=Limits())
+    emulator = BlastEmulator(options, args.rate)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await emulator.start()
+    try:
+        print(json.dumps({"ws": emulator.ws_url, "rest": emulator.rest_url}), flush=True)
+        await stop.wait()
+    finally:
+        await emulator.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", type=int, default=3000)
+    parser.add_argument("--rate", type=float, default=50_000.0, help="total frames/s over the subscribed streams")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--weight-budget", type=int, default=500, help="REST weight per endpoint per 10 s")
+    args = parser.parse_args(argv)
+    if not args.rate > 0 or args.pairs < 1:
+        print("blast_feed: --rate must be > 0 and --pairs >= 1", file=sys.stderr)
+        return 2
+    return asyncio.run(_serve(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
