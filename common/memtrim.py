@@ -3,19 +3,22 @@
 Why: start-up and each scout pass parse large JSON answers (exchangeInfo, 24 h tickers, klines
 for every pair). Python frees those objects, but glibc keeps the emptied heap pages mapped, so a
 24x7 process carries its start-up peak for ever. malloc_trim(0) returns them; it costs a few
-milliseconds, so it runs after such bursts, never on the hot path. A no-op where libc has no
-malloc_trim (musl, macOS).
+milliseconds, so it runs after such bursts, at most once per min_interval_s, never per frame.
+No gc.collect(): a full collection in a shard would stall its loop for longer than the trim, and
+the bursts are freed by reference counting anyway. A no-op where libc has no malloc_trim (musl,
+macOS).
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import gc
+import time
 from typing import Any
 
 _trim: Any = None
 _loaded = False
+_last = float("-inf")
 
 
 def _malloc_trim() -> Any:
@@ -31,8 +34,12 @@ def _malloc_trim() -> Any:
     return _trim
 
 
-def release_free_memory() -> bool:
-    """Collect garbage, then return free heap pages to the OS; True when libc released some."""
-    gc.collect()
+def release_free_memory(min_interval_s: float = 30.0) -> bool:
+    """Return free heap pages to the OS; True when libc released some (False: nothing, too soon, or no glibc)."""
+    global _last
+    now = time.monotonic()
+    if now - _last < min_interval_s:
+        return False
+    _last = now
     trim = _malloc_trim()
     return bool(trim(0)) if trim is not None else False

@@ -82,17 +82,33 @@ _DEPTH_BODY = tag(313, 2)  # PushDataV3ApiWrapper.publicAggreDepths
 _DEAL_TIME = tag(4, 0)  # PublicAggreDealsV3ApiItem.time
 
 
+TIME_VARINT_LEN = 6  # a millisecond timestamp between 2^35 (1971) and 2^42 (2109) is a 6-byte varint
+VERSION_DIGITS = len(str(VERSION_BASE))
+
+
+def _frame_pieces(head: bytes, body_tag: bytes, body_parts: list[bytes], holes: list[int]) -> list[bytes]:
+    """Static pieces of one WebSocket frame whose protobuf body has fixed-size holes between body_parts.
+
+    holes[i] is the byte size of the hole after body_parts[i] (the time varint or a version string);
+    the frame's length and every length prefix are known now because the holes never change size.
+    The wrapper's sendTime (a time hole) sits between head and body.
+    """
+    body_len = sum(map(len, body_parts)) + sum(holes)
+    wrapper = [head + _SEND_TIME]  # then the time hole
+    after = body_tag + varint(body_len)
+    total = len(wrapper[0]) + TIME_VARINT_LEN + len(after) + body_len
+    return [ws_binary_header(total) + wrapper[0], after + body_parts[0], *body_parts[1:]]
+
+
 @dataclass
 class BlastPair:
-    """One pair's pre-encoded pieces and the book its diffs have built."""
+    """One pair's frames as static pieces (joined with the time and versions per push) and its book."""
 
     symbol: str
     deals_channel: str
     depth_channel: str
-    head_deals: bytes  # wrapper fields channel + symbol
-    head_depth: bytes
-    deal_items: list[bytes]  # price, quantity, tradeType of one deal (time appended per frame)
-    diffs: list[tuple[bytes, list[tuple[bool, str, str]]]]  # asks/bids items + eventType, and what they set
+    deals: list[list[bytes]]  # pieces of a deals push of 1-3 deals; joined with the time varint
+    diffs: list[tuple[list[bytes], list[tuple[bool, str, str]]]]  # pieces of a diff, and the levels it sets
     bids: dict[str, str]
     asks: dict[str, str]
     version: int = VERSION_BASE
@@ -104,55 +120,52 @@ class BlastPair:
         rng = random.Random(seed)
         deals_channel = f"{DEALS_EVENT}@{symbol}"
         depth_channel = f"{DEPTH_EVENT}@{symbol}"
-        items = []
-        for _ in range(16):
-            buy = rng.random() < 0.5
-            price = asks[0][0] if buy else bids[0][0]
-            qty = qty_fmt(rng.uniform(0.5, 20.0))
-            items.append(field_bytes(1, price.encode()) + field_bytes(2, qty.encode()) + tag(3, 0) + varint(1 if buy else 2))
+        head_deals = field_bytes(1, deals_channel.encode()) + field_bytes(3, symbol.encode())
+        head_depth = field_bytes(1, depth_channel.encode()) + field_bytes(3, symbol.encode())
+        deals = []
+        for _ in range(32):
+            parts = []
+            for _ in range(rng.randint(1, 3)):
+                buy = rng.random() < 0.5
+                price = asks[0][0] if buy else bids[0][0]
+                item = field_bytes(1, price.encode()) + field_bytes(2, qty_fmt(rng.uniform(0.5, 20.0)).encode())
+                item += tag(3, 0) + varint(1 if buy else 2) + _DEAL_TIME
+                parts.append(tag(1, 2) + varint(len(item) + TIME_VARINT_LEN) + item)  # then the deal's time
+            tail = field_bytes(2, DEALS_EVENT.encode())
+            # pieces: [header+wrapper head] time [body tag+len, item 1] time [item 2] time ... [eventType]
+            pieces = _frame_pieces(head_deals, _DEALS_BODY, parts + [tail], [TIME_VARINT_LEN] * len(parts) + [0])
+            deals.append(pieces)
         diffs = []
         for _ in range(64):
             changes = []
             for _ in range(rng.randint(1, 3)):
                 is_bid = rng.random() < 0.5
-                price = (bids if is_bid else asks)[rng.randrange(len(bids if is_bid else asks))][0]
-                changes.append((is_bid, price, qty_fmt(rng.uniform(1.0, 500.0))))
-            body = b"".join(
+                side = bids if is_bid else asks
+                changes.append((is_bid, side[rng.randrange(len(side))][0], qty_fmt(rng.uniform(1.0, 500.0))))
+            levels = b"".join(
                 field_bytes(2 if is_bid else 1, field_bytes(1, p.encode()) + field_bytes(2, q.encode())) for is_bid, p, q in changes
             )
-            diffs.append((body + field_bytes(3, DEPTH_EVENT.encode()), changes))
-        return cls(
-            symbol=symbol,
-            deals_channel=deals_channel,
-            depth_channel=depth_channel,
-            head_deals=field_bytes(1, deals_channel.encode()) + field_bytes(3, symbol.encode()),
-            head_depth=field_bytes(1, depth_channel.encode()) + field_bytes(3, symbol.encode()),
-            deal_items=items,
-            diffs=diffs,
-            bids=dict(bids),
-            asks=dict(asks),
-            rng=rng,
-        )
+            digits = varint(VERSION_DIGITS)
+            body = [levels + field_bytes(3, DEPTH_EVENT.encode()) + tag(4, 2) + digits, tag(5, 2) + digits]
+            # pieces: [header+wrapper head] time [body tag+len, levels, eventType, fromVersion tag] from [toVersion tag] to
+            diffs.append((_frame_pieces(head_depth, _DEPTH_BODY, body, [VERSION_DIGITS, VERSION_DIGITS]), changes))
+        return cls(symbol, deals_channel, depth_channel, deals, diffs, dict(bids), dict(asks), rng=rng)
 
     def deals_frame(self, now_ms: int, now_varint: bytes) -> bytes | None:
-        """A deals push of 1-3 deals at now_ms; None if this pair already pushed deals at now_ms."""
+        """The WebSocket frame of a deals push at now_ms; None if this pair already pushed deals at now_ms."""
         if now_ms <= self.last_deals_ms:
             return None  # sendTime must grow per pair, or the shard drops the push as a repeat
         self.last_deals_ms = now_ms
-        tail = _DEAL_TIME + now_varint
-        items = b"".join(field_bytes(1, item + tail) for item in self.rng.sample(self.deal_items, self.rng.randint(1, 3)))
-        body = items + field_bytes(2, DEALS_EVENT.encode())
-        return self.head_deals + _SEND_TIME + now_varint + _DEALS_BODY + varint(len(body)) + body
+        return now_varint.join(self.deals[self.rng.randrange(len(self.deals))])
 
     def depth_frame(self, now_varint: bytes) -> bytes:
-        """The next diff: versions follow on from the last one, and the feed's book takes its changes."""
-        body, changes = self.diffs[self.rng.randrange(len(self.diffs))]
+        """The WebSocket frame of the next diff: versions follow on, and the feed's book takes its changes."""
+        pieces, changes = self.diffs[self.rng.randrange(len(self.diffs))]
         first = self.version + 1
         self.version += len(changes)
         for is_bid, price, qty in changes:
             (self.bids if is_bid else self.asks)[price] = qty
-        body = body + field_bytes(4, str(first).encode()) + field_bytes(5, str(self.version).encode())
-        return self.head_depth + _SEND_TIME + now_varint + _DEPTH_BODY + varint(len(body)) + body
+        return b"".join((pieces[0], now_varint, pieces[1], str(first).encode(), pieces[2], str(self.version).encode()))
 
     def snapshot(self) -> dict[str, Any]:
         bids = sorted(self.bids.items(), key=lambda kv: -float(kv[0]))
@@ -223,6 +236,7 @@ class BlastEmulator(Emulator):
             if count:
                 now_ms = int(time.time() * 1000)
                 now_varint = varint(now_ms)
+                assert len(now_varint) == TIME_VARINT_LEN
                 batches: dict[int, list[bytes]] = {}
                 for _ in range(count):
                     conn, pair, is_deals = order[cursor]
@@ -233,7 +247,6 @@ class BlastEmulator(Emulator):
                     batch = batches.get(conn.conn_id)
                     if batch is None:
                         batch = batches[conn.conn_id] = []
-                    batch.append(ws_binary_header(len(frame)))
                     batch.append(frame)
                 self._write(batches)
             self.steps += 1
@@ -245,7 +258,7 @@ class BlastEmulator(Emulator):
             conn = self.ws.connections.get(conn_id)
             writer = getattr(conn.ws, "_writer", None) if conn is not None else None
             transport = getattr(writer, "transport", None)
-            frames = len(parts) // 2
+            frames = len(parts)
             if transport is None or transport.is_closing():
                 continue
             if transport.get_write_buffer_size() > MAX_BUFFER_BYTES:

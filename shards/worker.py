@@ -229,6 +229,8 @@ class ShardWorker:
                     await asyncio.sleep(0.2)
                     self._resync_queue.append(symbol)
             self._collect_resyncs()
+            if not self._resync_queue:
+                release_free_memory()  # the books' freed diff buffers and the snapshots' JSON (common/memtrim.py)
 
     async def _seed_loop(self) -> None:
         """Seed the 6 h baseline and listing time from REST klines so features are ready at once."""
