@@ -15,8 +15,9 @@ price CANDIDATE_PM_MIN above the 5-min vwap on CANDIDATE_VOL_MULT x the mean one
 gets a row after each deals push, stamped with that push's receive time, instead of waiting up to
 a second for its bar to close. The gate is deliberately looser than any sane scoring rule: it
 only decides which pairs are worth scoring early; the supervisor's rules decide the signal. The
-candidate's row_time_ms is its bar's end, the same as the row written when the bar closes, so
-a signal from either has the same id.
+candidate's row_time_ms is its bar's end, which is also the closing row's whenever the pair's
+next event comes within the next second (a pumping pair's always does), so a signal from either
+then has the same id; the per-pair cooldown keeps the other from signalling again regardless.
 """
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer

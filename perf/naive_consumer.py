@@ -95,13 +95,17 @@ async def consume(ws_url: str, rest_url: str, pairs: int, streams_per_conn: int)
     ]
     groups = [channels[i : i + streams_per_conn] for i in range(0, len(channels), streams_per_conn)]
     state: dict[str, NaivePair] = {s: NaivePair() for s in symbols}
-    counters = {"frames": 0, "errors": 0, "links": len(groups)}
+    counters: dict[str, float] = {"frames": 0, "errors": 0, "links": len(groups), "delay_ms_max": 0.0}
     stop = asyncio.Event()
 
     def handle(raw: bytes) -> None:
         msg = pb.PushDataV3ApiWrapper()
         msg.ParseFromString(raw)
         data = MessageToDict(msg)
+        # How far behind the feed this consumer is: now minus the frame's sendTime (same machine clock).
+        delay = time.time() * 1000 - int(data.get("sendTime", 0) or 0)
+        if delay > counters["delay_ms_max"] and data.get("sendTime"):
+            counters["delay_ms_max"] = delay
         pair = state.get(data.get("symbol", ""))
         if pair is None:
             return
@@ -127,6 +131,12 @@ async def consume(ws_url: str, rest_url: str, pairs: int, streams_per_conn: int)
 
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
+
+    def report() -> None:  # SIGUSR1: counters so far (bench_load reads them at the window's edges)
+        print(json.dumps({**counters, "at": time.monotonic()}), flush=True)
+        counters["delay_ms_max"] = 0.0
+
+    loop.add_signal_handler(signal.SIGUSR1, report)
     tasks = [asyncio.create_task(link(g)) for g in groups]
     print(json.dumps({"ready": True, "links": len(groups), "pairs": len(symbols)}), flush=True)
     await stop.wait()

@@ -69,21 +69,26 @@ def test_engine_rows_equal_the_reference_pipeline() -> None:
         assert int(view["frames_total"]) == len(frames) + len(range(0, len(frames), 3))
         assert int(view["duplicate_frames"]) > 0
         assert int(view["rows_written"]) == len(rows)
-        pumped = market.symbols[2].symbol
-        pump_rows = rows[rows["pair_id"] == 3]
+        pumped = market.symbols[11].symbol
+        pump_rows = rows[rows["pair_id"] == 12]
         assert np.nanmax(pump_rows["pm"]) > 0.02, pumped
         assert np.nanmax(pump_rows["vsr"]) > 5
         # The pump is scored before its bars close: candidate rows, stamped with the push that
-        # showed it, each followed by the closing row of the same bar (same row_time_ms, so a
-        # signal from either has the same id).
+        # showed it, each followed by the row written when that bar closed (stamped with the bar's
+        # end, or a later second when the pair's next event came more than a second later).
         candidate = (rows["flags"] & ROW_CANDIDATE) != 0
         assert int(view["candidate_rows"]) == int(candidate.sum()) > 0
-        # Exactly the three scripted pumps (ranks 2, 5, 8); the volume-only spikes never pass the gate.
-        assert set(rows[candidate]["pair_id"].tolist()) == {3, 6, 9}
+        # Exactly the three scripted pumps (ranks 5, 8, 11); the volume-only spikes never pass the gate.
+        assert set(rows[candidate]["pair_id"].tolist()) == {6, 9, 12}
+        same_second = 0
         for cand in rows[candidate]:
-            closing = rows[(rows["pair_id"] == cand["pair_id"]) & (rows["row_time_ms"] == cand["row_time_ms"]) & ~candidate]
-            assert len(closing) == 1 and closing[0]["seq"] > cand["seq"]
-            assert closing[0]["recv_ns"] >= cand["recv_ns"]
+            later = rows[(rows["pair_id"] == cand["pair_id"]) & ~candidate & (rows["seq"] > cand["seq"])]
+            if not len(later):
+                continue  # the pair's last open bar: not closed when the frames ran out
+            closing = later[0]
+            assert closing["row_time_ms"] >= cand["row_time_ms"] and closing["recv_ns"] >= cand["recv_ns"]
+            same_second += int(closing["row_time_ms"] == cand["row_time_ms"])
+        assert same_second > 0.9 * candidate.sum()  # a pumping pair trades every second: mostly the same id
     finally:
         ring.close()
         ring.unlink()

@@ -234,7 +234,7 @@ def test_shipped_scenarios_load_and_resolve() -> None:
         scenario = load_scenario(scenario_path(name))
         assert any(ep.kind == "pump" for ep in scenario.episodes)
         build_market(200, 1, START, scenario)
-    with pytest.raises(ScenarioError, match="rank 5: the market has only 5 ranked pairs"):
+    with pytest.raises(ScenarioError, match="rank 11: the market has only 5 ranked pairs"):
         build_market(5, 1, START, load_scenario(scenario_path("pumps.yaml")))
 
 
