@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -33,7 +31,8 @@ from typing import Any
 
 from aiohttp import web
 
-from sim.server import Emulator, EmulatorOptions
+from sim.server import Emulator, EmulatorOptions, serve_until_stopped
+from sim.wire import field_bytes, tag, varint
 from sim.ws_server import Limits
 
 TICK_S = 0.02  # one batch per connection per tick
@@ -44,27 +43,6 @@ MAX_BUFFER_BYTES = 8 << 20  # a connection whose socket backlog passes this is s
 VERSION_BASE = 100_000_000_000  # 12-digit versions: every version string has the same length
 DEALS_EVENT = "spot@public.aggre.deals.v3.api.pb@100ms"
 DEPTH_EVENT = "spot@public.aggre.depth.v3.api.pb@100ms"
-
-
-def varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def tag(number: int, wire_type: int) -> bytes:
-    return varint(number << 3 | wire_type)
-
-
-def field_bytes(number: int, payload: bytes) -> bytes:
-    """A length-delimited field (string, bytes, embedded message)."""
-    return tag(number, 2) + varint(len(payload)) + payload
 
 
 def ws_binary_header(length: int) -> bytes:
@@ -288,18 +266,7 @@ class BlastEmulator(Emulator):
 
 async def _serve(args: argparse.Namespace) -> int:
     options = EmulatorOptions(pairs=args.pairs, seed=args.seed, weight_budget=args.weight_budget, limits=Limits())
-    emulator = BlastEmulator(options, args.rate)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await emulator.start()
-    try:
-        print(json.dumps({"ws": emulator.ws_url, "rest": emulator.rest_url}), flush=True)
-        await stop.wait()
-    finally:
-        await emulator.stop()
-    return 0
+    return await serve_until_stopped(BlastEmulator(options, args.rate))
 
 
 def main(argv: list[str] | None = None) -> int:

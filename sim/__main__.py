@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import signal
 import sys
 
 from sim.faults import parse_fault_spec
@@ -40,7 +38,7 @@ def _serve_parser() -> argparse.ArgumentParser:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from sim.server import Emulator, EmulatorOptions
+    from sim.server import Emulator, EmulatorOptions, serve_until_stopped
 
     limits = Limits(
         max_streams_per_conn=args.max_streams_per_conn,
@@ -57,20 +55,12 @@ async def _serve(args: argparse.Namespace) -> int:
     )  # fmt: skip
     faults = [parse_fault_spec(spec) for spec in args.fault]
     emulator = Emulator(options)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    # Handlers first: a SIGTERM sent right after the ready line must still be a clean exit.
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await emulator.start()
-    try:
+
+    async def inject_faults() -> None:
         for fault in faults:
             await emulator.inject(fault.pop("kind"), **fault)
-        print(json.dumps({"ws": emulator.ws_url, "rest": emulator.rest_url}), flush=True)
-        await stop.wait()
-    finally:
-        await emulator.stop()
-    return 0
+
+    return await serve_until_stopped(emulator, inject_faults)
 
 
 def main(argv: list[str] | None = None) -> int:

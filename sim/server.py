@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
 import logging
+import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -249,6 +251,24 @@ class Emulator:
 
 
 _LIMIT_FIELDS = ("max_streams_per_conn", "no_sub_timeout_s", "no_data_timeout_s", "max_client_msg_per_s", "max_conn_life_s")
+
+
+async def serve_until_stopped(emulator: Emulator, after_start: Callable[[], Awaitable[None]] | None = None) -> int:
+    """Run an emulator until SIGTERM/SIGINT: start, print the ready line ({"ws", "rest"}), wait, stop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # Handlers first: a SIGTERM sent right after the ready line must still be a clean exit.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await emulator.start()
+    try:
+        if after_start is not None:
+            await after_start()
+        print(json.dumps({"ws": emulator.ws_url, "rest": emulator.rest_url}), flush=True)
+        await stop.wait()
+    finally:
+        await emulator.stop()
+    return 0
 
 
 @contextlib.asynccontextmanager

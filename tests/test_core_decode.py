@@ -23,6 +23,7 @@ from core.reference import decode as ref
 from core.reference.decode import decode_frame
 from core.wire import py_parse_decimal, py_parse_uint, py_read_tag, py_read_varint, py_skip_field
 from sim.proto import mexc_push_pb2 as pb
+from sim.wire import field_bytes, varint
 
 PROPS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -140,20 +141,7 @@ def test_varint_tag_and_skip_primitives_match_the_twin(data: bytes, wire: int) -
 
 # --- frames: three opinions --------------------------------------------------------------------
 
-def _varint(v: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def _ld(field: int, payload: bytes) -> bytes:
-    return _varint(field << 3 | 2) + _varint(len(payload)) + payload
+_varint, _ld = varint, field_bytes
 
 
 @st.composite
