@@ -36,8 +36,10 @@ from core.windows cimport TradeWindows
 from core.decode import DecodeError
 
 DEF DEPTH_BAND_BPS = 3.0
-CANDIDATE_PM_MIN = 0.01      # half of Alpha-1's PM > 2 %: a superset gate, the scorer decides
-CANDIDATE_VOL_MULT = 3.0
+DEF C_CANDIDATE_PM_MIN = 0.01     # half of Alpha-1's PM > 2 %: a superset gate, the scorer decides
+DEF C_CANDIDATE_VOL_MULT = 3.0
+CANDIDATE_PM_MIN = C_CANDIDATE_PM_MIN
+CANDIDATE_VOL_MULT = C_CANDIDATE_VOL_MULT
 
 
 cdef class PairState:
@@ -74,13 +76,10 @@ cdef class ShardEngine:
     cdef FeatureRow row
     cdef unsigned long long rows_at_notify
     cdef readonly bint candidates
-    cdef double candidate_pm_min, candidate_vol_mult
 
     def __init__(self, FeatureRing ring, stats_block, bint candidates=True):
         self.decoder = FrameDecoder()
         self.candidates = candidates
-        self.candidate_pm_min = CANDIDATE_PM_MIN
-        self.candidate_vol_mult = CANDIDATE_VOL_MULT
         self.by_symbol = {}
         self.resyncs = []
         self.ring = ring
@@ -185,7 +184,7 @@ cdef class ShardEngine:
                 p.windows.c_on_trade(deal.price, deal.qty, deal.side, deal.time_ms)
                 p.dirty = True
             p.last_recv_ns = recv_ns
-            if self.candidates and d.n_deals > 0 and c_precheck(p.windows, self.candidate_pm_min, self.candidate_vol_mult):
+            if self.candidates and d.n_deals > 0 and c_precheck(p.windows, C_CANDIDATE_PM_MIN, C_CANDIDATE_VOL_MULT):
                 self._write_candidate(p, recv_ns)
         else:
             status = p.book.c_apply_diff(d.from_version, d.to_version, d.bids, d.n_bids, d.asks, d.n_asks)
@@ -211,19 +210,21 @@ cdef class ShardEngine:
             return
         p.dirty = False
         c_fill_row(&self.row, p.book, p.windows, bar_end, p.listing_ms, p.last_recv_ns, p.pair_id)
+        self._push_row()
+
+    cdef bint _push_row(self) noexcept:
+        """Write self.row to the ring and count it (written or dropped); True when written."""
         if self.ring.c_push(&self.row) == 0:
             self.stats.rows_written += 1
-        else:
-            self.stats.rows_dropped += 1
+            return True
+        self.stats.rows_dropped += 1
+        return False
 
     cdef void _write_candidate(self, PairState p, long long recv_ns):
         """The open bar's row now (ROW_CANDIDATE), stamped with the deals push that made it one."""
         c_fill_candidate(&self.row, p.book, p.windows, (p.windows.bar_sec + 1) * 1000, p.listing_ms, recv_ns, p.pair_id)
-        if self.ring.c_push(&self.row) == 0:
-            self.stats.rows_written += 1
+        if self._push_row():
             self.stats.candidate_rows += 1
-        else:
-            self.stats.rows_dropped += 1
 
     def tick(self):
         """Close bars of every pair up to the shard's exchange clock (quiet pairs included)."""

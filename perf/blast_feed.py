@@ -72,10 +72,10 @@ def _frame_pieces(head: bytes, body_tag: bytes, body_parts: list[bytes], holes: 
     The wrapper's sendTime (a time hole) sits between head and body.
     """
     body_len = sum(map(len, body_parts)) + sum(holes)
-    wrapper = [head + _SEND_TIME]  # then the time hole
+    wrapper = head + _SEND_TIME  # then the time hole
     after = body_tag + varint(body_len)
-    total = len(wrapper[0]) + TIME_VARINT_LEN + len(after) + body_len
-    return [ws_binary_header(total) + wrapper[0], after + body_parts[0], *body_parts[1:]]
+    total = len(wrapper) + TIME_VARINT_LEN + len(after) + body_len
+    return [ws_binary_header(total) + wrapper, after + body_parts[0], *body_parts[1:]]
 
 
 @dataclass
@@ -149,6 +149,11 @@ class BlastPair:
         bids = sorted(self.bids.items(), key=lambda kv: -float(kv[0]))
         asks = sorted(self.asks.items(), key=lambda kv: float(kv[0]))
         return {"lastUpdateId": self.version, "bids": [list(b) for b in bids], "asks": [list(a) for a in asks]}
+
+
+def _transport(conn: Any) -> Any:
+    """The socket transport under a connection's aiohttp WebSocket (None once it is gone)."""
+    return getattr(getattr(conn.ws, "_writer", None), "transport", None) if conn is not None else None
 
 
 class BlastEmulator(Emulator):
@@ -234,8 +239,7 @@ class BlastEmulator(Emulator):
         now = time.monotonic()
         for conn_id, parts in batches.items():
             conn = self.ws.connections.get(conn_id)
-            writer = getattr(conn.ws, "_writer", None) if conn is not None else None
-            transport = getattr(writer, "transport", None)
+            transport = _transport(conn)
             frames = len(parts)
             if transport is None or transport.is_closing():
                 continue
@@ -257,7 +261,7 @@ class BlastEmulator(Emulator):
         mean = self.ws.bytes_sent / max(1, self.ws.frames_sent)
         for entry in state["connections"]:
             conn = self.ws.connections.get(entry["id"])
-            transport = getattr(getattr(conn.ws, "_writer", None), "transport", None) if conn is not None else None
+            transport = _transport(conn)
             entry["queued"] = int(transport.get_write_buffer_size() / max(mean, 1.0)) if transport is not None else 0
         state["frames_skipped"] = self.frames_skipped
         state["feed"] = "blast"
