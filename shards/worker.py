@@ -34,6 +34,12 @@ from shards.recorder import TickRecorder
 
 log = logging.getLogger("scanner.shard")
 
+# The supervisor is woken at most once per this interval per shard. Why: rows close one pair at a
+# time as each pair's next frame arrives, so without a floor nearly every read burst wakes the
+# supervisor for a batch of one or two rows, and a scoring pass costs about the same for 1 row as
+# for 100 (NumPy call overhead). A first row after a quiet spell still wakes it at once; later rows
+# wait at most this long, far inside the card-latency budget.
+NOTIFY_MIN_INTERVAL_S = 0.01
 KLINE_BASELINE_ROWS = 72  # the 72 five-minute volumes of the last 6 h
 
 
@@ -78,6 +84,7 @@ class ShardWorker:
         # Refused pairs are reported in one message per housekeeping tick: a burst of small
         # messages could fill the pipe while the supervisor is busy sending a large plan.
         self._blocked_unreported: list[str] = []
+        self._last_notify = -math.inf  # loop time of the last row wake-up
         self.recorder: TickRecorder | None = None
         rec = config.recorder
         if rec.enabled:
@@ -90,10 +97,17 @@ class ShardWorker:
     # --- hot path ----------------------------------------------------------------------------
 
     def _schedule_notify(self) -> None:
-        # One eventfd wake-up per loop iteration, after every frame of the read burst is in the ring.
-        asyncio.get_running_loop().call_soon(self._notify_rows)
+        # After every frame of the read burst is in the ring, and no sooner than
+        # NOTIFY_MIN_INTERVAL_S after the previous wake-up.
+        loop = asyncio.get_running_loop()
+        wait = self._last_notify + NOTIFY_MIN_INTERVAL_S - loop.time()
+        if wait > 0:
+            loop.call_later(wait, self._notify_rows)
+        else:
+            loop.call_soon(self._notify_rows)
 
     def _notify_rows(self) -> None:
+        self._last_notify = asyncio.get_running_loop().time()
         self.sink.notify_done()
         self.engine.flush_notify()
 

@@ -107,3 +107,43 @@ async def test_a_large_plan_over_the_pipe_does_not_stop_the_shard() -> None:
             finally:
                 stop_reading.set()
                 reader.join(5)
+
+
+async def test_row_wakeups_are_coalesced_but_a_first_row_wakes_at_once() -> None:
+    """The supervisor is woken at most once per NOTIFY_MIN_INTERVAL_S: a scoring pass costs the
+    same for one row as for a hundred, so a wake-up per read burst wasted its CPU."""
+    from shards.worker import NOTIFY_MIN_INTERVAL_S
+
+    ring, stats = FeatureRing.create(100), StatsBlock.create()
+    try:
+        worker = ShardWorker(0, Config(), ring, stats, None)
+        loop = asyncio.get_running_loop()
+        woken: list[float] = []
+
+        class Recorder:
+            def notify_done(self) -> None:
+                woken.append(loop.time())
+
+            def flush_notify(self) -> None:
+                pass
+
+        worker.sink = worker.engine = Recorder()  # type: ignore[assignment]
+        t0 = loop.time()
+        worker._schedule_notify()
+        await asyncio.sleep(0)
+        assert len(woken) == 1 and woken[0] - t0 < NOTIFY_MIN_INTERVAL_S / 2  # quiet before: at once
+        worker._schedule_notify()  # rows again right after: they wait for the interval
+        await asyncio.sleep(0)
+        assert len(woken) == 1
+        await asyncio.sleep(NOTIFY_MIN_INTERVAL_S * 3)
+        assert len(woken) == 2 and woken[1] - woken[0] >= NOTIFY_MIN_INTERVAL_S * 0.99
+        await asyncio.sleep(NOTIFY_MIN_INTERVAL_S * 2)
+        t1 = loop.time()
+        worker._schedule_notify()
+        await asyncio.sleep(0)
+        assert len(woken) == 3 and woken[2] - t1 < NOTIFY_MIN_INTERVAL_S / 2
+    finally:
+        ring.close()
+        ring.unlink()
+        stats.close()
+        stats.unlink()
