@@ -60,12 +60,17 @@ class _PairState:
 
 def rule_mask(rows: np.ndarray, c: ScannerConfig) -> np.ndarray:
     """Boolean per row: every Alpha-1 rule passes (NaN and missing flags fail)."""
-    flags = rows["flags"]
-    book = (flags & ROW_BOOK_VALID) != 0
     with np.errstate(invalid="ignore"):  # comparisons with NaN are simply False
+        # Why the gate first: almost every batch is a handful of quiet rows that fail VSR, and
+        # a batch costs NumPy call overhead per rule, not per row; the rest only runs when needed.
+        gate = rows["vsr"] > c.vsr_min
+        if not gate.any():
+            return gate
+        flags = rows["flags"]
+        book = (flags & ROW_BOOK_VALID) != 0
         return (
             ((flags & ROW_BASELINE_READY) != 0)
-            & (rows["vsr"] > c.vsr_min)
+            & gate
             & (rows["vc"] < c.vc_max)
             & (rows["pm"] > c.pm_min)
             & book
@@ -80,9 +85,12 @@ def rule_mask(rows: np.ndarray, c: ScannerConfig) -> np.ndarray:
 def flash_rule_mask(rows: np.ndarray, c: ScannerConfig) -> np.ndarray:
     """Boolean per row: every flash rule passes (NaN and a missing ROW_FLASH_READY fail)."""
     with np.errstate(invalid="ignore"):
+        gate = rows["ret_25s"] > c.flash_ret_25s_min  # the rarest rule first, as in rule_mask
+        if not gate.any():
+            return gate
         return (
             ((rows["flags"] & ROW_FLASH_READY) != 0)
-            & (rows["ret_25s"] > c.flash_ret_25s_min)
+            & gate
             & (rows["buy_share_25s"] > c.flash_buy_share_min)
             & (rows["rush_ratio_25s"] >= c.flash_rush_ratio_min)
         )
@@ -158,8 +166,9 @@ class Scorer:
         threshold = c.prob_threshold if profile == "alpha1" else c.flash_prob_threshold
         prob = np.zeros(len(rows))
         idx = np.flatnonzero(mask)
-        if len(idx):
-            prob[idx] = self.models[profile].probability(rows[idx])
+        if len(idx) == 0:
+            return mask, prob
+        prob[idx] = self.models[profile].probability(rows[idx])
         return mask & (prob >= threshold), prob
 
     def _cooldown(self, pair_id: int, t_ms: int, pm: float) -> int | None:
@@ -183,17 +192,21 @@ class Scorer:
         """
         if len(rows) == 0:
             return []
-        which = np.full(len(rows), -1)  # index into `enabled` of the profile that fired
-        prob_all = np.zeros(len(rows))
+        which = None  # index into `enabled` of the profile that fired, -1 for none; made on the first fire
+        prob_all = None
         enabled = [p for p in self.config.profiles if p in self.models]
         for k, profile in enumerate(enabled):
             fires, prob = self._profile_fire(rows, profile)
+            if not fires.any():
+                continue
+            if which is None or prob_all is None:
+                which, prob_all = np.full(len(rows), -1), np.zeros(len(rows))
             first = fires & (which < 0)
             which[first] = k
             prob_all[first] = prob[first]
-        idx = np.flatnonzero(which >= 0)
-        if len(idx) == 0:
+        if which is None or prob_all is None:  # the common batch: nothing fired
             return []
+        idx = np.flatnonzero(which >= 0)
         probs = prob_all[idx]
         # Newest row per pair: sort by (pair, time, position) and keep each pair's last entry.
         pairs = rows["pair_id"][idx]
