@@ -198,3 +198,30 @@ def test_sigterm_during_start_up_still_stops_cleanly(tmp_path: Path) -> None:
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-2000:]
     assert '"msg": "supervisor stopped"' in err
+
+
+def test_the_supervisor_never_loads_the_telegram_library_the_bot_child_does(tmp_path: Path) -> None:
+    """python-telegram-bot is ~8 MB of modules: loaded in the supervisor before the bot's fork it
+    cost both processes memory (PSS budget, perf/README.md). The bot child imports it itself."""
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import asyncio, sys
+from supervisor.app import Supervisor
+sup = Supervisor(sys.argv[1])
+async def main():
+    sup._start_bot()
+    await asyncio.sleep(0.2)
+    print("child alive", sup.bot_process.is_alive())
+    print("telegram in supervisor", "telegram" in sys.modules)
+    sup.bot_process.kill()
+    sup.bot_process.join(5)
+asyncio.run(main())
+"""
+    env = {**os.environ, "TG_TOKEN": "1:TEST", "TG_BASE_URL": "http://127.0.0.1:9/bot", "SCANNER_DATA_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code, str(REPO / "config.demo.yaml")], cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=60)  # fmt: skip
+    assert "child alive True" in out.stdout, out.stderr[-2000:]
+    assert "telegram in supervisor False" in out.stdout
