@@ -10,7 +10,9 @@ CPU, the bot), exactly as a user runs it. Over a steady window after warm-up it 
 - frames/s received and rows/s scored (from the service's own /metrics), dropped rows, ring
   overflows, reconnects;
 - lag: the supervisor's ring lag and the emulator's send backlog (frames queued for the
-  service's connections) sampled every second; "bounded" means the last third of the window does
+  service's connections) sampled every SAMPLE_EVERY_S (3 s: the service's /metrics is read no
+  more often than that, since each scrape costs the supervisor CPU that a real Prometheus, every
+  15-60 s, would not spend); "bounded" means the last third of the window does
   not sit above the first third by more than a small margin;
 - latency of each card: frame received by a shard (`recv_ns`, stored with the signal) → the card
   arriving at the fake Bot API (its own clock, same machine) — p50/p95/p99/max;
@@ -60,6 +62,7 @@ REPO = Path(__file__).resolve().parent.parent
 TG_TOKEN = "424242:BENCH-TOKEN"
 CHAT_ID = 4242
 CORES = psutil.cpu_count() or 1
+SAMPLE_EVERY_S = 3.0  # lag, backlog and memory samples in the window (see the module docstring)
 # When a scripted x20 pump fires after its start: about a minute with VC off, about 2.5 minutes with Alpha-1's VC < 0.5.
 FIRES_AFTER_S = 60.0
 FIRES_AFTER_S_ALPHA1 = 170.0
@@ -148,8 +151,11 @@ class CpuMeter:
         self.start = self._scan()
 
     def seconds(self) -> float:
+        return sum(self.seconds_by_pid().values())
+
+    def seconds_by_pid(self) -> dict[int, float]:
         now = self._scan()
-        return sum(v - self.start.get(pid, 0.0) for pid, v in now.items())
+        return {pid: v - self.start.get(pid, 0.0) for pid, v in now.items()}
 
     def memory(self) -> dict[str, Any]:
         """PSS and USS summed over the tree, MB, and each process's own (by_pid)."""
@@ -332,7 +338,7 @@ def measure_service(
             memory: list[dict[str, float]] = []
             max_streams = 0
             while time.monotonic() - t0 < seconds:
-                time.sleep(1.0)
+                time.sleep(min(SAMPLE_EVERY_S, max(0.1, seconds - (time.monotonic() - t0))))
                 try:
                     m, state = _metrics(metrics_port), _get_json(ready["rest"] + "/_sim/state", timeout=30)
                 except OSError:  # an overloaded emulator answers late: skip this sample, keep measuring
@@ -348,10 +354,11 @@ def measure_service(
                 max_streams = max(
                     [max_streams] + [len(c.get("subscriptions", [])) for c in state.get("connections", [])]
                 )
-                if len(samples) % 10 == 0:
+                if len(samples) % 2 == 0:
                     memory.append(meter.memory())
             dt = time.monotonic() - t0
-            cpu, emu_cpu, tg_cpu = meter.seconds(), emu_meter.seconds(), tg_meter.seconds()
+            cpu_by_pid = meter.seconds_by_pid()
+            cpu, emu_cpu, tg_cpu = sum(cpu_by_pid.values()), emu_meter.seconds(), tg_meter.seconds()
             m1, s1 = _metrics(metrics_port), _get_json(ready["rest"] + "/_sim/state")
             memory.append(meter.memory())
             try:
@@ -373,6 +380,9 @@ def measure_service(
                 # each process's PSS counts its share of them once across the service).
                 "memory_by_process": {names.get(pid, str(pid)): {k: round(v, 1) for k, v in m.items()}
                                       for pid, m in memory[-1]["by_pid"].items()},
+                # Where the CPU goes: % of one core per process (the sum is cpu_pct_of_core).
+                "cpu_pct_of_core_by_process": {names.get(pid, str(pid)): round(100 * v / dt, 2)
+                                               for pid, v in cpu_by_pid.items()},
                 "frames_per_s": frames / dt,
                 "rows_scored_per_s": (
                     m1.get("scanner_rows_scored_total", 0.0) - m0.get("scanner_rows_scored_total", 0.0)
