@@ -449,10 +449,15 @@ def card_latencies(control: str, data_dir: Path) -> dict[str, Any]:
                 arrivals.setdefault(signal_id, int(call["at_ns"]))
     db = sqlite3.connect(data_dir / "scanner.sqlite3")
     try:
-        stored = dict(db.execute("SELECT signal_id, recv_ns FROM signals").fetchall())
+        stored = {sid: (recv, created) for sid, recv, created in db.execute("SELECT signal_id, recv_ns, created_ns FROM signals")}
     finally:
         db.close()
-    values = [(at - stored[sid]) / 1e6 for sid, at in arrivals.items() if sid in stored]
+    cards = [(sid, at) for sid, at in arrivals.items() if sid in stored]
+    values = [(at - stored[sid][0]) / 1e6 for sid, at in cards]
+    # Where a slow card spent its time: frame → signal decided (shard + ring + scorer) and
+    # signal → card at the Bot API (pipe, bot, HTTP), each card's own split.
+    to_signal = [(stored[sid][1] - stored[sid][0]) / 1e6 for sid, _ in cards]
+    to_card = [(at - stored[sid][1]) / 1e6 for sid, at in cards]
     return {
         "signals_stored": len(stored),
         "cards": len(values),
@@ -460,6 +465,8 @@ def card_latencies(control: str, data_dir: Path) -> dict[str, Any]:
         "p95": _percentile(values, 95),
         "p99": _percentile(values, 99),
         "max": max(values, default=None),
+        "frame_to_signal_ms": {"p50": _percentile(to_signal, 50), "p95": _percentile(to_signal, 95), "max": max(to_signal, default=None)},
+        "signal_to_card_ms": {"p50": _percentile(to_card, 50), "p95": _percentile(to_card, 95), "max": max(to_card, default=None)},
     }
 
 

@@ -345,8 +345,10 @@ class Supervisor:
         for handle in self.shards:
             wanted = {s: self.pair_ids[s] for s, k in new_assignment.items() if k == handle.index}
             keep_until_moved = {s: self.pair_ids[s] for s in moved if self.assignment.get(s) == handle.index}
-            handle.pairs = {**wanted, **keep_until_moved}
-            self._send_plan(handle)
+            pairs = {**wanted, **keep_until_moved}
+            if pairs != handle.pairs:  # an unchanged plan (most scout passes) is not pickled and sent again
+                handle.pairs = pairs
+                self._send_plan(handle)
         if moved:
             asyncio.get_running_loop().call_later(5.0, self._finish_moves, new_assignment)
         self.assignment = new_assignment
