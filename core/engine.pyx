@@ -11,7 +11,8 @@ Exchange time only: bars close when exchange time (deal times, frame sendTime) p
 end, so replay at any speed gives the same rows.
 
 Candidate rows (DESIGN.md, step 3): a pair whose open bar already looks like a pump (c_precheck:
-price CANDIDATE_PM_MIN above the 5-min vwap on CANDIDATE_VOL_MULT x the mean one-second volume)
+price CANDIDATE_PM_MIN above the 5-min vwap on CANDIDATE_VOL_MULT x the mean one-second volume,
+or with a 5-min volume CANDIDATE_VSR_MIN x its 6 h baseline)
 gets a row after each deals push, stamped with that push's receive time, instead of waiting up to
 a second for its bar to close. The gate is deliberately looser than any sane scoring rule: it
 only decides which pairs are worth scoring early; the supervisor's rules decide the signal. The
@@ -38,8 +39,10 @@ from core.decode import DecodeError
 DEF DEPTH_BAND_BPS = 3.0
 DEF C_CANDIDATE_PM_MIN = 0.01     # half of Alpha-1's PM > 2 %: a superset gate, the scorer decides
 DEF C_CANDIDATE_VOL_MULT = 3.0
+DEF C_CANDIDATE_VSR_MIN = 3.0     # 60 % of Alpha-1's VSR > 5, for pumps past their first burst
 CANDIDATE_PM_MIN = C_CANDIDATE_PM_MIN
 CANDIDATE_VOL_MULT = C_CANDIDATE_VOL_MULT
+CANDIDATE_VSR_MIN = C_CANDIDATE_VSR_MIN
 
 
 cdef class PairState:
@@ -184,7 +187,7 @@ cdef class ShardEngine:
                 p.windows.c_on_trade(deal.price, deal.qty, deal.side, deal.time_ms)
                 p.dirty = True
             p.last_recv_ns = recv_ns
-            if self.candidates and d.n_deals > 0 and c_precheck(p.windows, C_CANDIDATE_PM_MIN, C_CANDIDATE_VOL_MULT):
+            if self.candidates and d.n_deals > 0 and c_precheck(p.windows, C_CANDIDATE_PM_MIN, C_CANDIDATE_VOL_MULT, C_CANDIDATE_VSR_MIN):
                 self._write_candidate(p, recv_ns)
         else:
             status = p.book.c_apply_diff(d.from_version, d.to_version, d.bids, d.n_bids, d.asks, d.n_asks)

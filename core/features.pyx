@@ -127,22 +127,31 @@ cdef void c_fill_candidate(FeatureRow* row, OrderBook book, TradeWindows win, lo
     row.flags |= ROW_CANDIDATE
 
 
-cdef bint c_precheck(TradeWindows win, double pm_min, double bar_vol_mult) noexcept:
+cdef bint c_precheck(TradeWindows win, double pm_min, double bar_vol_mult, double vsr_min) noexcept:
     """Cheap test on every deal: may this pair be a candidate before its bar closes?
 
     True when the open bar has traded, its last price is at least pm_min above the 5-min vwap
-    of the closed bars, and its volume so far is at least bar_vol_mult times the mean one-second
-    volume of those bars. Costs a few comparisons: the closed-bar sums are cached per second.
+    of the closed bars, and either its volume so far is at least bar_vol_mult times the mean
+    one-second volume of those bars (a burst starting), or the 5-min volume with the open bar is
+    at least vsr_min times the 6 h baseline median (a pump in its second minute or later: its own
+    burst has raised the 5-min mean, so no single bar is 3x it any more, yet VSR still says pump).
+    Costs a few comparisons: the closed-bar sums and the median are cached.
     """
     cdef double s[N_SUMS]
-    cdef double vwap
+    cdef double vwap, median
+    cdef int n_base
     if win.bar_trades == 0:
         return False
     win.c_sums(s, False)
     if s[SUM_VOL] <= 0.0:
         return False  # no vwap to compare with; the bar's own row comes within a second
     vwap = s[SUM_QVOL] / s[SUM_VOL]
-    return (win.last_price - vwap) / vwap >= pm_min and win.bar_vol * WINDOW_S >= bar_vol_mult * s[SUM_VOL]
+    if (win.last_price - vwap) / vwap < pm_min:
+        return False
+    if win.bar_vol * WINDOW_S >= bar_vol_mult * s[SUM_VOL]:
+        return True
+    median = win.c_median_baseline(&n_base)
+    return n_base >= C_BASELINE_MIN and median > 0.0 and s[SUM_VOL] + win.bar_vol >= vsr_min * median
 
 
 def compute_row(OrderBook book not None, TradeWindows win not None, long long row_time_ms, long long listing_ms,
@@ -157,9 +166,9 @@ def compute_row(OrderBook book not None, TradeWindows win not None, long long ro
     return row
 
 
-def precheck(TradeWindows win not None, double pm_min, double bar_vol_mult) -> bool:
+def precheck(TradeWindows win not None, double pm_min, double bar_vol_mult, double vsr_min) -> bool:
     """See c_precheck."""
-    return c_precheck(win, pm_min, bar_vol_mult)
+    return c_precheck(win, pm_min, bar_vol_mult, vsr_min)
 
 
 def fill_rows(list books, list wins, long long row_time_ms, const long long[::1] listing_ms,

@@ -87,7 +87,8 @@ def test_cython_rows_equal_reference(
         for key in want:
             assert _same(got[key], want[key]), key
     for pm_min, mult in ((0.0, 0.0), (0.01, 1.0), (-0.5, 3.0), (0.2, 0.5)):
-        assert precheck(c, pm_min, mult) == rfeatures.precheck(r, pm_min, mult)
+        for vsr_min in (math.inf, 0.0, 3.0, 50.0):
+            assert precheck(c, pm_min, mult, vsr_min) == rfeatures.precheck(r, pm_min, mult, vsr_min)
 
 
 @FAST
@@ -206,23 +207,50 @@ def test_candidate_row_before_the_close_equals_the_row_at_the_close() -> None:
 
 
 def test_precheck_spots_a_burst_before_the_bar_closes() -> None:
+    off = math.inf  # the baseline clause off: the burst clause alone
     win = TradeWindows()
-    assert not precheck(win, 0.0, 0.0)  # nothing traded
+    assert not precheck(win, 0.0, 0.0, off)  # nothing traded
     for i in range(300):
         win.on_trade(1.0, 1.0, 1, T0 + i * 1000)
     win.advance(T0 + 300_000)
-    assert not precheck(win, 0.0, 0.0)  # the open bar has not traded yet
+    assert not precheck(win, 0.0, 0.0, off)  # the open bar has not traded yet
     win.on_trade(1.01, 4.0, 1, T0 + 300_100)
-    assert precheck(win, 0.005, 3.0)
-    assert not precheck(win, 0.02, 3.0)  # price not far enough above the 5-min vwap
-    assert not precheck(win, 0.005, 5.0)  # volume not a burst yet
+    assert precheck(win, 0.005, 3.0, off)
+    assert not precheck(win, 0.02, 3.0, off)  # price not far enough above the 5-min vwap
+    assert not precheck(win, 0.005, 5.0, off)  # volume not a burst yet
     win.on_trade(1.03, 2.0, 1, T0 + 300_600)
-    assert precheck(win, 0.02, 5.0)
+    assert precheck(win, 0.02, 5.0, off)
     quiet = TradeWindows()
     quiet.on_trade(1.0, 1.0, 1, T0)
     quiet.advance(T0 + 400_000)
     quiet.on_trade(2.0, 100.0, 1, T0 + 400_100)
-    assert not precheck(quiet, 0.0, 0.0)  # no 5-min vwap to compare with
+    assert not precheck(quiet, 0.0, 0.0, 0.0)  # no 5-min vwap to compare with
+
+
+def test_precheck_keeps_a_pump_past_its_first_burst_a_candidate_by_its_baseline() -> None:
+    """Minutes into a pump no bar is 3x the (pumped) 5-min mean any more, but the 5-min volume is
+    still many times the 6 h baseline: the pair stays a candidate, so its cards never wait for a bar."""
+    bucket_s = 300
+    start = (T0 // (bucket_s * 1000) + 1) * bucket_s * 1000  # a five-minute boundary
+    win, ref = TradeWindows(), ReferenceWindows()
+    seed = [(start - (72 - i) * bucket_s * 1000, 60.0, 60.0) for i in range(72)]  # 6 h of ~0.2 per second
+    win.seed_klines(seed)
+    ref.seed_klines(seed)
+    price = 1.0
+    for s in range(240):  # four minutes of a steady pump: 1.0 per second, price up 0.05 % a second
+        price *= 1.0005
+        for w in (win, ref):
+            w.on_trade(price, 1.0, 1, start + s * 1000 + 100)
+    for w in (win, ref):
+        w.advance(start + 240_000)
+        w.on_trade(price * 1.0005, 1.0, 1, start + 240_100)
+    # the open bar (1.0) is no burst against the pumped 5-min mean (~0.8 per second) ...
+    assert not precheck(win, 0.01, 3.0, math.inf)
+    # ... but 241 against a baseline median of 60 per five minutes is VSR 4.0
+    assert precheck(win, 0.01, 3.0, 3.0) and not precheck(win, 0.01, 3.0, 4.5)
+    for vsr_min in (3.0, 4.5):
+        assert precheck(win, 0.01, 3.0, vsr_min) == rfeatures.precheck(ref, 0.01, 3.0, vsr_min)
+    assert not precheck(win, 0.2, 3.0, 3.0)  # the price rule still gates it
 
 
 def test_fill_rows_writes_the_same_rows_into_a_ring_layout_array() -> None:

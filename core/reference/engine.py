@@ -13,6 +13,7 @@ from core.reference.windows import ReferenceWindows
 DEPTH_BAND_BPS = 3.0
 CANDIDATE_PM_MIN = 0.01
 CANDIDATE_VOL_MULT = 3.0
+CANDIDATE_VSR_MIN = 3.0
 
 
 class _Pair:
@@ -77,7 +78,7 @@ class ReferenceEngine:
                 p.windows.on_trade(price, qty, side, time_ms)
                 p.dirty = True
             p.last_recv_ns = recv_ns
-            if self.candidates and f["deals"] and precheck(p.windows, CANDIDATE_PM_MIN, CANDIDATE_VOL_MULT):
+            if self.candidates and f["deals"] and precheck(p.windows, CANDIDATE_PM_MIN, CANDIDATE_VOL_MULT, CANDIDATE_VSR_MIN):
                 bar_end = (p.windows.bar_sec + 1) * 1000
                 self.rows.append(compute_row(p.book, p.windows, bar_end, p.listing_ms, recv_ns, p.pair_id, candidate=True))
         elif p.book.apply_diff(f["from_version"], f["to_version"], f["bids"], f["asks"]) == GAP:

@@ -59,7 +59,7 @@ def compute_row(book: Any, win: ReferenceWindows, row_time_ms: int, listing_ms: 
     return row
 
 
-def precheck(win: ReferenceWindows, pm_min: float, bar_vol_mult: float) -> bool:
+def precheck(win: ReferenceWindows, pm_min: float, bar_vol_mult: float, vsr_min: float) -> bool:
     """Twin of core.features.c_precheck."""
     if win.bar_trades == 0:
         return False
@@ -67,4 +67,9 @@ def precheck(win: ReferenceWindows, pm_min: float, bar_vol_mult: float) -> bool:
     if v <= 0:
         return False
     vwap = q / v
-    return (win.last_price - vwap) / vwap >= pm_min and win.bar_vol * WINDOW_S >= bar_vol_mult * v
+    if (win.last_price - vwap) / vwap < pm_min:
+        return False
+    if win.bar_vol * WINDOW_S >= bar_vol_mult * v:
+        return True
+    median, n_base = win.median_baseline()
+    return n_base >= BASELINE_MIN and median > 0 and v + win.bar_vol >= vsr_min * median
