@@ -77,6 +77,7 @@ class Supervisor:
         self.signals_emitted: list[float] = []
         self.restored_alerts: dict[str, tuple[int, float, int]] = {}
         self.rows_scored = 0
+        self.score_passes = 0  # batches scored: rows_scored / score_passes is the batching the shards' wake-up floor buys
         self.started = time.time()
         self._stop = asyncio.Event()
         self._stopping = False
@@ -387,6 +388,7 @@ class Supervisor:
         if len(rows) == 0:
             return
         self.rows_scored += len(rows)
+        self.score_passes += 1
         if self.config.scout.quality_min_quote_vol_5m > 0 or self.config.scout.quality_spread_max > 0:
             self._quality_check(rows)
         now_ns = time.time_ns()
@@ -460,6 +462,7 @@ class Supervisor:
         return {
             "signals_per_hour": float(len(self.signals_emitted)),
             "rows_scored_total": float(self.rows_scored),
+            "score_passes_total": float(self.score_passes),
             "ring_lag_rows": float(lag),
             "ring_overflow_total": float(overflow),
             "pairs_planned": float(len(self.assignment)),
