@@ -106,7 +106,7 @@ class OutcomeTracker:
         self.config = config
         self.clock_ms = 0  # newest row_time_ms seen; 0 until the first row
         self._watches: dict[str, _Watch] = {}
-        self._pair_ids = np.empty(0, dtype=np.uint32)
+        self._pair_ids: set[int] = set()  # pairs with an open watch
 
     def __len__(self) -> int:
         return len(self._watches)
@@ -126,7 +126,7 @@ class OutcomeTracker:
             signal_id, symbol, profile, int(pair_id), int(signal_time_ms), int(signal_time_ms + c.horizon_s * 1000), float(price),
             c.hit_gain, c.take_profit, c.stop_loss, c.horizon_s, resumed, observed, t_max_ms=int(signal_time_ms),
         )  # fmt: skip
-        self._pair_ids = np.fromiter({w.pair_id for w in self._watches.values()}, dtype=np.uint32)
+        self._pair_ids = {w.pair_id for w in self._watches.values()}
         return True
 
     def update(self, rows: np.ndarray) -> list[Outcome]:
@@ -143,12 +143,15 @@ class OutcomeTracker:
             for w in self._watches.values():
                 if w.resumed and w.observed_from_ms == 0:
                     w.observed_from_ms = self.clock_ms
-        mask = np.isin(rows["pair_id"], self._pair_ids)
-        if mask.any():
-            sub = rows[mask]
-            pair_ids, times, prices = sub["pair_id"], sub["row_time_ms"], sub["last_price"]
+        # A set, not np.isin: batches are small and most hold no watched pair at all.
+        pair_col = rows["pair_id"]
+        present = self._pair_ids.intersection(pair_col.tolist())
+        if present:
+            times, prices = rows["row_time_ms"], rows["last_price"]
             for w in self._watches.values():
-                sel = (pair_ids == w.pair_id) & (times > w.t0_ms) & (times <= w.end_ms) & np.isfinite(prices) & (prices > 0)
+                if w.pair_id not in present:
+                    continue
+                sel = (pair_col == w.pair_id) & (times > w.t0_ms) & (times <= w.end_ms) & np.isfinite(prices) & (prices > 0)
                 if not sel.any():
                     continue
                 self._fold(w, times[sel], prices[sel] / w.price - 1.0)
@@ -178,7 +181,7 @@ class OutcomeTracker:
             return []
         for w in due:
             del self._watches[w.signal_id]
-        self._pair_ids = np.fromiter({w.pair_id for w in self._watches.values()}, dtype=np.uint32)
+        self._pair_ids = {w.pair_id for w in self._watches.values()}
         return [self._result(w) for w in due]
 
     def _result(self, w: _Watch) -> Outcome:
@@ -205,7 +208,7 @@ class OutcomeTracker:
                        reason=reason)  # fmt: skip
 
     def watched_pair_ids(self) -> set[int]:
-        return {int(p) for p in self._pair_ids}
+        return set(self._pair_ids)
 
     def open_ids(self) -> list[str]:
         return sorted(self._watches)
