@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import time
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client.core import Metric
 
 from bot.storage import Store
@@ -102,6 +105,54 @@ def test_several_pairs_and_two_watches_on_one_pair_are_kept_apart() -> None:
     (late,) = tracker.update(_clock(1810))
     assert late.signal_id == "AUSDT-2-1" and late.max_gain == pytest.approx(0.1) and late.max_drawdown == pytest.approx(1.0 / 1.2 - 1)
     assert (late.outcome, late.trade, late.tp_time_s, late.sl_time_s) == ("hit", "TP", 100.0, 700.0)
+
+
+def _outcome_of_whole_path(points: list[tuple[int, float, float]], pair_id: int, t0_s: float, price: float) -> dict[str, object]:
+    """What a watch must report, read off the whole path at once (the definition, not the fold)."""
+    t0, end = T0 + int(t0_s * 1000), T0 + int(t0_s * 1000) + int(CFG.horizon_s * 1000)
+    seen = [(T0 + int(t * 1000), p / price - 1.0) for pid, t, p in points if pid == pair_id and np.isfinite(p) and p > 0]
+    seen = [(t, g) for t, g in seen if t0 < t <= end]
+    top = max([0.0] + [g for _, g in seen])
+    t_top = min([t for t, g in seen if g == top], default=t0) if top > 0 else t0
+    tp = min([t for t, g in seen if g >= CFG.take_profit - 1e-12], default=None)
+    sl = min([t for t, g in seen if g <= -CFG.stop_loss + 1e-12], default=None)
+    trade = "TP" if tp is not None and (sl is None or tp < sl) else "SL" if sl is not None else "TIMEOUT"
+    return {"rows": len(seen), "max_gain": top, "max_drawdown": min([0.0] + [g for _, g in seen]),
+            "time_to_max_s": (t_top - t0) / 1000.0, "trade": trade}  # fmt: skip
+
+
+_PRICES = st.one_of(st.sampled_from([1.0, 1.05, 1.1, 0.95, 0.9, 1.2, 0.0, -1.0, float("nan"), float("inf")]), st.floats(0.5, 1.5))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    # Times up to A-0's end + 1 s: rows past a horizon are seen, yet no watch closes mid-path.
+    points=st.lists(st.tuples(st.integers(1, 3), st.integers(-5, 1201), _PRICES), max_size=60),
+    cuts=st.lists(st.integers(0, 60), max_size=6),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_any_batching_and_order_of_a_path_gives_the_outcome_of_the_whole_path(
+    points: list[tuple[int, float, float]], cuts: list[int], seed: int
+) -> None:
+    """Rings deliver rows in batches of any size and, across a shard move, slightly out of order."""
+    watches = {"A-0": (1, 0.0, 1.0), "A-9": (1, 90.0, 1.1), "B-5": (2, 5.0, 1.0)}
+    tracker = OutcomeTracker(CFG)
+    for signal_id, (pair_id, t0_s, price) in watches.items():
+        assert tracker.open(signal_id, signal_id[0], "alpha1", pair_id, T0 + int(t0_s * 1000), price)
+    shuffled = list(points)
+    np.random.default_rng(seed).shuffle(shuffled)
+    closed = {}
+    bounds = sorted({0, len(shuffled), *(c for c in cuts if c <= len(shuffled))})
+    for lo, hi in itertools.pairwise(bounds):
+        for o in tracker.update(_rows(shuffled[lo:hi])):
+            closed[o.signal_id] = o
+    for o in tracker.update(_clock(2000)):
+        closed[o.signal_id] = o
+    assert set(closed) == set(watches)
+    for signal_id, (pair_id, t0_s, price) in watches.items():
+        o = closed[signal_id]
+        got = {"rows": o.rows, "max_gain": o.max_gain, "max_drawdown": o.max_drawdown, "time_to_max_s": o.time_to_max_s, "trade": o.trade}
+        assert got == _outcome_of_whole_path(points, pair_id, t0_s, price)
 
 
 def test_changed_levels_apply_to_new_watches_only() -> None:
