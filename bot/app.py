@@ -13,17 +13,18 @@ import contextlib
 import logging
 
 from telegram import BotCommand
-from telegram.error import NetworkError, TimedOut
+from telegram.error import InvalidToken, NetworkError, TimedOut
 from telegram.ext import AIORateLimiter, Application
 
 from common.config import Config
+from common.logs import EXIT_CONFIG
 
 log = logging.getLogger("scanner.bot.app")
 
 COMMANDS: list[tuple[str, str]] = [
     ("status", "processes, links, frames/s, latency"),
     ("stats", "signals, buys, skips; hit rate, TP/SL/TIMEOUT"),
-    ("cfg", "show config, or /cfg key value to change it"),
+    ("cfg", "show config; /cfg key value changes it; /cfg save keeps changes"),
     ("reload", "re-read config.yaml"),
     ("pause", "stop sending cards (signals still stored)"),
     ("resume", "send cards again"),
@@ -68,12 +69,25 @@ async def start_application(app: Application, stop: asyncio.Event, poll_timeout_
             with contextlib.suppress(NetworkError, TimedOut):
                 await app.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
             return True
+        except InvalidToken:
+            # Fatal for this process: retrying cannot fix a token. Its message quotes the token, so
+            # it is neither logged nor chained; the supervisor restarts the bot with a backoff.
+            log.critical("the Telegram Bot API rejected the bot token (TG_TOKEN): check it with @BotFather, then restart",
+                         extra={"base_url_host": _host(app)})  # fmt: skip
+            raise SystemExit(EXIT_CONFIG) from None
         except (NetworkError, TimedOut) as exc:
             log.warning("telegram unreachable, retrying", extra={"error": type(exc).__name__, "retry_in_s": delay})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
             delay = min(delay * 2, 30.0)
     return False
+
+
+def _host(app: Application) -> str:
+    """The Bot API host (never the path: the token is in it)."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(str(app.bot.base_url)).netloc
 
 
 async def stop_application(app: Application) -> None:

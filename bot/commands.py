@@ -11,6 +11,7 @@ import time
 from typing import Any, Protocol
 
 from common.config import Config
+from common.messages import CfgSave, CfgSet, Reload, StatusRequest
 
 VERSION = "0.1.0"
 NO_ANSWER = "The supervisor did not answer within {s:g} s; nothing changed. Try again shortly."
@@ -18,7 +19,8 @@ HELP = (
     "MEXC pump scanner. Commands:\n"
     "/status — processes (CPU, RSS/PSS, uptime), links, streams, frames/s, reconnects, latency p95, pairs\n"
     "/stats — signals, buys, skips, orders over 24 h; hit rate and TP/SL/TIMEOUT over 24 h, 7 d, all\n"
-    "/cfg or /show_config — live config (secrets masked); /cfg section.key value — change it\n"
+    "/cfg or /show_config — live config (secrets masked); /cfg section.key — one value; /cfg section.key value — change it "
+    "until the next reload; /cfg save — keep the changes\n"
     "/reload — re-read config.yaml\n"
     "/pause, /resume — stop / restart cards (signals are still stored while paused)\n"
     "/health, /version, /help"
@@ -32,7 +34,7 @@ class BotState(Protocol):
     paused: bool
     request_timeout_s: float
 
-    async def ask_supervisor(self, message: dict[str, Any]) -> dict[str, Any] | None: ...
+    async def ask_supervisor(self, kind: type[Any], **fields: Any) -> Any: ...
 
     def stats(self, since_ns: int) -> dict[str, Any]: ...
 
@@ -82,7 +84,7 @@ def format_health(status: dict[str, Any], unsent: int, paused: bool) -> str:
     """One line: is everything there, and are cards flowing."""
     procs = [p for p in status.get("processes") or [] if isinstance(p, dict)]
     links = status.get("links") or 0
-    verdict = "OK" if procs and links else "DEGRADED"
+    verdict = "OK" if status.get("healthy", bool(procs and links)) else "DEGRADED"
     return (f"{verdict}: {len(procs)} processes, {links} links, {status.get('pairs_watched', 0)} pairs; "
             f"cards {'paused' if paused else 'active'}, {unsent} waiting to be sent.")  # fmt: skip
 
@@ -93,6 +95,20 @@ def format_config(public: dict[str, dict[str, Any]]) -> str:
         return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
     return "\n".join(f"{section}.{key} = {show(value)}" for section, keys in public.items() for key, value in keys.items())
+
+
+CFG_USAGE = ("Usage: /cfg — every setting; /cfg section.key — one setting; /cfg section.key value — change it until the next "
+             "/reload or restart; /cfg save — keep this run's changes (e.g. /cfg scanner.vsr_min 6)")
+
+
+def show_value(public: dict[str, dict[str, Any]], dotted_key: str) -> str:
+    """`/cfg key`: the key's current value, or what keys exist."""
+    section, _, key = dotted_key.partition(".")
+    if section not in public:
+        return f"{dotted_key}: unknown key (sections: {', '.join(sorted(public))})\n{CFG_USAGE}"
+    if key not in public[section]:
+        return f"{dotted_key}: unknown key (known keys: {', '.join(public[section])})"
+    return format_config({section: {key: public[section][key]}})
 
 
 def format_stats(s: dict[str, Any]) -> str:
@@ -134,27 +150,34 @@ async def answer(bot: BotState, name: str, args: list[str]) -> str:
         windows = [(name, bot.outcome_stats(0 if span is None else now - span * 10**9)) for name, span in OUTCOME_WINDOWS]
         return format_stats(bot.stats(now - 24 * 3600 * 10**9)) + "\n" + format_outcomes(windows)
     if name in ("status", "health"):
-        reply = await bot.ask_supervisor({"type": "status_request"})
+        reply = await bot.ask_supervisor(StatusRequest)
         if reply is None:
             return no_answer.replace("; nothing changed", "")
-        status = reply.get("status") if isinstance(reply.get("status"), dict) else {}
+        status = reply.status
         return format_status(status) if name == "status" else format_health(status, bot.unsent_count(), bot.paused)
     if name == "reload":
-        reply = await bot.ask_supervisor({"type": "reload"})
+        reply = await bot.ask_supervisor(Reload)
         if reply is None:
             return no_answer
-        return ("Reloaded: " if reply.get("ok") else "Reload refused, nothing changed: ") + str(reply.get("message", ""))
+        return ("Reloaded: " if reply.ok else "Reload refused, nothing changed: ") + reply.message
     if name == "show_config":
         return format_config(bot.config.to_public_dict())
     if name == "cfg":
         if not args:
             return format_config(bot.config.to_public_dict())
+        if args == ["save"]:
+            reply = await bot.ask_supervisor(CfgSave)
+            if reply is None:
+                return no_answer
+            return ("Saved: " if reply.ok else "Not saved: ") + reply.message
+        if len(args) == 1:
+            return show_value(bot.config.to_public_dict(), args[0])
         if len(args) != 2:
-            return "Usage: /cfg section.key value   (e.g. /cfg scanner.vsr_min 6)"
-        reply = await bot.ask_supervisor({"type": "cfg_set", "key": args[0], "value": args[1]})
+            return CFG_USAGE
+        reply = await bot.ask_supervisor(CfgSet, key=args[0], value=args[1])
         if reply is None:
             return no_answer
-        return ("Changed: " if reply.get("ok") else "Refused, nothing changed: ") + str(reply.get("message", ""))
+        return ("Changed: " if reply.ok else "Refused, nothing changed: ") + reply.message
     return "Unknown command. /help lists them."
 
 

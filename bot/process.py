@@ -34,8 +34,20 @@ from bot.cards import card_text, decided_text, keyboard
 from bot.storage import Store
 from bot.trading import Trader
 from common.children import reset_child_signals
-from common.config import Config, ConfigError, set_value
+from common.config import Config
 from common.logs import setup_logging
+from common.messages import (
+    CfgReply,
+    ConfigChanged,
+    MessageError,
+    Notice,
+    OutcomeStored,
+    SignalStored,
+    StatusReply,
+    Stop,
+    decode,
+    encode,
+)
 from common.signal import Signal, is_valid_signal_id
 
 log = logging.getLogger("scanner.bot")
@@ -63,7 +75,8 @@ class Bot:
         self.request_timeout_s = request_timeout_s
         self.sent_cards = 0
         self.outcomes_seen = 0
-        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._notices: list[str] = []
         self._ids = itertools.count(1)
         self._send_event = asyncio.Event()
         self._stop = asyncio.Event()
@@ -108,65 +121,62 @@ class Bot:
             log.error("supervisor pipe closed, stopping")
             self._stop.set()
 
-    def _on_message(self, message: Any) -> None:
-        if not isinstance(message, dict):
-            log.warning("ignored a non-dict pipe message", extra={"kind": type(message).__name__})
+    def _on_message(self, data: Any) -> None:
+        try:
+            message = decode(data)
+        except MessageError as exc:
+            log.warning("ignored a bad pipe message", extra={"error": str(exc)[:200]})
             return
-        kind = message.get("type")
-        if kind == "signal":
+        if isinstance(message, SignalStored):
             self._send_event.set()
-        elif kind == "outcome":
+        elif isinstance(message, OutcomeStored):
             # Already stored by the supervisor (store first, then tell); /stats reads the Store.
-            data = message.get("outcome") if isinstance(message.get("outcome"), dict) else {}
             self.outcomes_seen += 1
-            log.info("outcome", extra={"signal_id": str(data.get("signal_id"))[:60], "outcome": str(data.get("outcome"))[:10]})
-        elif kind in ("status_reply", "cfg_reply"):
-            try:
-                fut = self._pending.pop(int(message.get("req_id", -1)), None)
-            except (TypeError, ValueError):
-                fut = None
+            log.info("outcome", extra={"signal_id": str(message.outcome.get("signal_id"))[:60],
+                                       "outcome": str(message.outcome.get("outcome"))[:10]})  # fmt: skip
+        elif isinstance(message, (StatusReply, CfgReply)):
+            fut = self._pending.pop(message.req_id, None)
             if fut is not None and not fut.done():
                 fut.set_result(message)
-        elif kind == "config":
-            values = message.get("values")
-            if isinstance(values, dict):
-                self._apply_public_config(values)
-        elif kind == "stop":
+        elif isinstance(message, ConfigChanged):
+            if isinstance(message.config, Config):
+                self.config = message.config
+                if hasattr(self.trader, "config"):
+                    self.trader.config = message.config
+        elif isinstance(message, Notice):
+            self._notices.append(message.text)
+            self._send_event.set()
+        elif isinstance(message, Stop):
             self._stop.set()
         else:
-            log.warning("ignored an unknown pipe message", extra={"kind": str(kind)[:40]})
+            log.warning("ignored an unexpected pipe message", extra={"kind": type(message).__name__})
 
-    def _apply_public_config(self, values: dict[str, Any]) -> None:
-        new = self.config
-        for section, keys in values.items():
-            if not isinstance(keys, dict):
-                continue
-            for key, value in keys.items():
-                if value == "***":  # masked secret: keep ours
-                    continue
-                text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
-                try:
-                    new = set_value(new, f"{section}.{key}", text)
-                except (ConfigError, ValueError) as exc:
-                    log.warning("ignored a config value from the supervisor", extra={"key": f"{section}.{key}", "error": str(exc)[:200]})
-        self.config = new
-        if hasattr(self.trader, "config"):
-            self.trader.config = new
-
-    async def ask_supervisor(self, message: dict[str, Any]) -> dict[str, Any] | None:
-        """Send a request over the pipe; None when there is no pipe or no answer in time."""
+    async def ask_supervisor(self, kind: type[Any], **fields: Any) -> Any:
+        """Send a request (StatusRequest, CfgSet, CfgSave, Reload) over the pipe; its reply, or None
+        when there is no pipe or no answer in time."""
         if self.conn is None:
             return None
         req_id = next(self._ids)
-        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[req_id] = fut
         try:
-            self.conn.send({**message, "req_id": req_id})
+            self.conn.send(encode(kind(req_id=req_id, **fields)))
             return await asyncio.wait_for(fut, self.request_timeout_s)
         except (TimeoutError, OSError, ValueError):
             return None
         finally:
             self._pending.pop(req_id, None)
+
+    async def _send_notices(self) -> None:
+        """Owner notices (a refused SIGHUP reload, an unhealthy service) to every allowed chat, best effort."""
+        while self._notices and not self._stop.is_set():
+            text = self._notices[0]
+            for chat_id in self.config.telegram.allowed_ids:
+                try:
+                    await self.app.bot.send_message(chat_id, text[:MAX_TEXT])
+                except (BadRequest, Forbidden) as exc:
+                    log.warning("telegram refused a notice for one chat", extra={"chat_id": chat_id, "error": str(exc)[:200]})
+            self._notices.pop(0)
 
     # --- cards ------------------------------------------------------------------------------------------
 
@@ -200,6 +210,13 @@ class Bot:
 
     async def _send_pending(self) -> float:
         """Send every unsent card, oldest first; returns how long to wait before retrying (0: done)."""
+        try:
+            await self._send_notices()
+        except RetryAfter as exc:
+            return max(_retry_after_s(exc), 0.1)
+        except TelegramError as exc:
+            log.warning("telegram notice failed, will retry", extra={"error": type(exc).__name__})
+            return -1.0
         for sig in self.store.unsent_signals():
             if self._stop.is_set():
                 return 0.0
@@ -313,7 +330,7 @@ class Bot:
     # --- run ------------------------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Serve until {"type": "stop"}, SIGTERM/SIGINT, or the pipe closing."""
+        """Serve until Stop, SIGTERM/SIGINT, or the pipe closing."""
         loop = asyncio.get_running_loop()
         if self.conn is not None:
             loop.add_reader(self.conn.fileno(), self._on_pipe)

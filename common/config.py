@@ -129,6 +129,9 @@ class TradingConfig:
 class MetricsConfig:
     host: str = "127.0.0.1"
     port: int = field(default=8000, metadata={"min": 0, "max": 65535})
+    # /healthz: unhealthy when no pair is subscribed this long after start, or no link is up this long.
+    health_startup_grace_s: float = field(default=180.0, metadata={"min": 1.0})
+    health_links_down_s: float = field(default=60.0, metadata={"min": 1.0})
 
 
 @dataclass

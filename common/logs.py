@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 _REDACTED = "***"
@@ -99,3 +102,51 @@ def setup_logging(level: str = "INFO", process_name: str = "main", secrets: Iter
     for noisy in ("httpx", "httpcore", "telegram", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
+
+
+def install_crash_logging() -> None:
+    """Route every uncaught exception and warning through the JSON handler (and so the masker).
+
+    Why: Python prints an uncaught traceback raw on stderr, and a traceback quotes the exception's
+    message, which may hold a secret (python-telegram-bot's InvalidToken names the token). A raw
+    line also breaks the one-JSON-object-per-line contract of stderr.
+    """
+    log = logging.getLogger("scanner.crash")
+
+    def on_uncaught(tp: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        log.critical("uncaught exception", exc_info=(tp, value, tb), extra={"error": tp.__name__})
+
+    def on_thread(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        assert args.exc_value is not None
+        log.critical("uncaught exception in a thread", exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+                     extra={"error": args.exc_type.__name__, "thread": getattr(args.thread, "name", "?")})  # fmt: skip
+
+    sys.excepthook = on_uncaught
+    threading.excepthook = on_thread
+    logging.captureWarnings(True)
+
+
+# Exit code of a child that stopped on a configuration problem it cannot fix by itself (sysexits.h EX_CONFIG).
+EXIT_CONFIG = 78
+
+
+def run_child(name: str, entry: Any, *args: Any) -> None:
+    """Run a forked child's entry point; an escaping exception becomes one masked JSON log line.
+
+    Why: multiprocessing prints a child's uncaught traceback raw on stderr (secrets and all) before
+    the process exits; here it is logged through the masking formatter instead and the child exits
+    with code 1 (SystemExit, e.g. EXIT_CONFIG, passes through), which the supervisor sees and
+    answers with a restart after a backoff.
+    """
+    try:
+        entry(*args)
+    except SystemExit:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the last line of defence of a child process
+        logging.getLogger("scanner.crash").critical("child process crashed", exc_info=True,
+                                                    extra={"child": name, "error": type(exc).__name__, "pid": os.getpid()})  # fmt: skip
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        raise SystemExit(1) from None

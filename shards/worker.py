@@ -12,6 +12,7 @@ plan again, re-subscribes, re-seeds and resyncs — start-up and recovery are th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
@@ -26,6 +27,7 @@ from common.children import reset_child_signals
 from common.config import Config
 from common.logs import setup_logging
 from common.memtrim import release_free_memory
+from common.messages import Blocked, DropLinks, Message, MessageError, Plan, Ready, Stop, decode, encode
 from common.rest import BULK, URGENT, PacedRest, RestError
 from shards.channels import Ack, AckKind, pair_channels, symbol_of
 from shards.fastpath import FrameSink
@@ -278,33 +280,31 @@ class ShardWorker:
 
     # --- control and housekeeping --------------------------------------------------------------
 
-    def _send(self, message: dict[str, Any]) -> None:
+    def _send(self, message: Message) -> None:
         if self.conn is not None:
-            try:
-                self.conn.send(message)
-            except (OSError, ValueError):
-                pass
+            with contextlib.suppress(OSError, ValueError):
+                self.conn.send(encode(message))
 
     def _on_control_readable(self) -> None:
         assert self.conn is not None
         try:
             while self.conn.poll():
-                message = self.conn.recv()
-                self._handle_control(message)
+                data = self.conn.recv()
+                try:
+                    self._handle_control(decode(data))
+                except MessageError as exc:
+                    log.warning("ignored a bad control message", extra={"shard": self.index, "error": str(exc)[:200]})
         except (EOFError, OSError):
             # The supervisor is gone: a shard has no reason to live without it.
             self._stop.set()
 
-    def _handle_control(self, message: Any) -> None:
-        if not isinstance(message, dict):
-            return
-        kind = message.get("type")
-        if kind == "plan":
-            self.apply_plan([(int(pid), str(sym)) for pid, sym in message.get("pairs", [])])
-        elif kind == "drop_links":
+    def _handle_control(self, message: Message) -> None:
+        if isinstance(message, Plan):
+            self.apply_plan(list(message.pairs))
+        elif isinstance(message, DropLinks):
             for link in self.links:
                 link.drop()
-        elif kind == "stop":
+        elif isinstance(message, Stop):
             self._stop.set()
 
     async def _housekeeping(self) -> None:
@@ -317,7 +317,7 @@ class ShardWorker:
             if self.recorder is not None:
                 self.recorder.maybe_flush()
             if self._blocked_unreported:
-                self._send({"type": "blocked", "symbols": self._blocked_unreported})
+                self._send(Blocked(self._blocked_unreported))
                 self._blocked_unreported = []
             self.engine.set_pair_counts(len(self.pairs), len(self.blocked), sum(len(link.confirmed) for link in self.links))
             self.engine.heartbeat(time.time_ns())
@@ -362,7 +362,7 @@ class ShardWorker:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         tasks = [loop.create_task(coro) for coro in (self._resync_loop(), self._seed_loop(), self._housekeeping())]
-        self._send({"type": "ready", "shard": self.index, "pid": os.getpid()})
+        self._send(Ready(self.index, os.getpid()))
         await self._stop.wait()
         for task in tasks:
             task.cancel()
@@ -430,8 +430,8 @@ def _parse_update_id(data: Any) -> int:
     return out
 
 
-def shard_main(index: int, config: Config, ring: Any, stats: Any, conn: Connection, n_shards: int) -> None:
-    """Process entry point (after fork from the supervisor)."""
+def shard_main(conn: Connection, index: int, config: Config, ring: Any, stats: Any, n_shards: int) -> None:
+    """Process entry point (after fork from the supervisor; supervisor/children.py passes the pipe first)."""
     import uvloop
 
     reset_child_signals()

@@ -114,8 +114,10 @@ class Metrics:
     ) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(ShardStatsCollector(shards, extra, outcomes))
+        self.processes: ProcessCollector | None = None
         if processes is not None:
-            self.registry.register(ProcessCollector(processes))
+            self.processes = ProcessCollector(processes)
+            self.registry.register(self.processes)
         self.latency_pipeline_ms = Histogram(
             f"{PREFIX}_latency_pipeline_ms",
             "Frame received to signal handed on, milliseconds",

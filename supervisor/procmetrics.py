@@ -35,6 +35,11 @@ class ProcessCollector:
             proc = self._handles[pid] = psutil.Process(pid)
         return proc
 
+    def cached_memory(self, pid: int) -> dict[str, float]:
+        """PSS/USS of pid as of the last full read (at most FULL_MEMORY_EVERY_S old); {} before the first."""
+        full = self._full.get(pid)
+        return dict(full[1]) if full is not None else {}
+
     def collect(self) -> Iterable[Any]:
         cpu = CounterMetricFamily(f"{PREFIX}_process_cpu_seconds", "CPU seconds (user + system) per service process", labels=["process"])
         mem = GaugeMetricFamily(f"{PREFIX}_process_memory_bytes", "Memory per service process (rss, pss, uss)", labels=["process", "kind"])

@@ -11,21 +11,22 @@ from telegram import Chat, Message, Update, User
 from bot import commands
 from bot.auth import is_allowed
 from common.config import Config, config_from_mapping
+from common.messages import CfgReply, CfgSave, CfgSet, StatusReply
 
 
 class State:
     """Stands in for the running bot: a supervisor that answers (or not) with a fixed reply."""
 
-    def __init__(self, reply: dict[str, Any] | None) -> None:
+    def __init__(self, reply: Any) -> None:
         self.config: Config = config_from_mapping({"telegram": {"token": "123:SECRET-TOKEN", "allowed_ids": [1, 2]}}, environ={})
         self.paused = False
         self.request_timeout_s = 5.0
         self.reply = reply
-        self.asked: list[dict[str, Any]] = []
+        self.asked: list[Any] = []
         self.outcome_windows: list[int] = []
 
-    async def ask_supervisor(self, message: dict[str, Any]) -> dict[str, Any] | None:
-        self.asked.append(message)
+    async def ask_supervisor(self, kind: type[Any], **fields: Any) -> Any:
+        self.asked.append(kind(req_id=1, **fields))
         return self.reply
 
     def stats(self, since_ns: int) -> dict[str, Any]:
@@ -70,13 +71,24 @@ def test_status_shows_every_process_and_counter() -> None:
 
 
 async def test_cfg_alone_masks_secrets_and_cfg_set_shows_the_refusal_reason() -> None:
-    state = State({"type": "cfg_reply", "ok": False, "message": "scanner.vsr_min: must be >= 1"})
+    state = State(CfgReply(1, False, "scanner.vsr_min: must be >= 1"))
     shown = await commands.answer(state, "cfg", [])
     assert "telegram.token = ***" in shown and "SECRET" not in shown and "telegram.allowed_ids = 1,2" in shown
     assert state.asked == [] and await commands.answer(state, "show_config", []) == shown
     assert await commands.answer(state, "cfg", ["scanner.vsr_min", "0"]) == "Refused, nothing changed: scanner.vsr_min: must be >= 1"
-    assert state.asked == [{"type": "cfg_set", "key": "scanner.vsr_min", "value": "0"}]
-    assert (await commands.answer(state, "cfg", ["only-one"])).startswith("Usage: /cfg")
+    assert state.asked == [CfgSet(1, "scanner.vsr_min", "0")]
+    assert (await commands.answer(state, "cfg", ["one", "two", "three"])).startswith("Usage: /cfg")
+
+
+async def test_cfg_with_a_key_shows_its_value_and_save_asks_the_supervisor() -> None:
+    state = State(CfgReply(1, True, "saved scanner.vsr_min to /data/config.overrides.yaml"))
+    assert await commands.answer(state, "cfg", ["scanner.vsr_min"]) == "scanner.vsr_min = 5.0"
+    assert await commands.answer(state, "cfg", ["telegram.token"]) == "telegram.token = ***"
+    assert "unknown key" in await commands.answer(state, "cfg", ["scanner.nope"])
+    assert "unknown key" in await commands.answer(state, "cfg", ["nope"])
+    assert state.asked == []
+    assert (await commands.answer(state, "cfg", ["save"])).startswith("Saved: saved scanner.vsr_min")
+    assert state.asked == [CfgSave(1)]
 
 
 async def test_commands_without_a_supervisor_answer_say_so() -> None:
@@ -86,7 +98,7 @@ async def test_commands_without_a_supervisor_answer_say_so() -> None:
 
 
 async def test_pause_resume_stats_health() -> None:
-    state = State({"type": "status_reply", "status": {"processes": [{"name": "s"}], "links": 3, "pairs_watched": 30}})
+    state = State(StatusReply(1, {"processes": [{"name": "s"}], "links": 3, "pairs_watched": 30}))
     await commands.answer(state, "pause", [])
     assert state.paused
     assert await commands.answer(state, "health", []) == "OK: 1 processes, 3 links, 30 pairs; cards paused, 4 waiting to be sent."

@@ -20,6 +20,17 @@ from bot.process import Bot, run_bot
 from bot.storage import Store
 from common.config import Config, config_from_mapping, set_value
 from common.logs import MASKER, JsonFormatter
+from common.messages import (
+    CfgReply,
+    CfgSet,
+    OutcomeStored,
+    SignalStored,
+    StatusReply,
+    StatusRequest,
+    Stop,
+    decode,
+    encode,
+)
 from common.signal import Signal, make_signal_id
 from core.rowspec import FEATURE_ROW_DTYPE
 from sim.fake_telegram import FakeTelegram, markdown_v2_error, run_fake_telegram
@@ -48,25 +59,25 @@ class FakeSupervisor:
     def __init__(self, conn: Any, config: Config) -> None:
         self.conn, self.config = conn, config
         self.mute = False  # a hung supervisor: requests are read and never answered
-        self.received: list[dict[str, Any]] = []
+        self.received: list[Any] = []
 
     def pump(self) -> None:
         while self.conn.poll():
-            msg = self.conn.recv()
+            msg = decode(self.conn.recv())
             self.received.append(msg)
             if self.mute:
                 continue
-            if msg["type"] == "status_request":
-                self.conn.send({"type": "status_reply", "req_id": msg["req_id"], "status": {
+            if isinstance(msg, StatusRequest):
+                self.conn.send(encode(StatusReply(msg.req_id, {
                     "processes": [{"name": "supervisor", "pid": 1, "cpu_percent": 1.5, "rss_bytes": 50 * 2**20, "pss_bytes": 30 * 2**20, "uptime_s": 7200}],
                     "links": 134, "streams": 4000, "frames_per_s": 6000.0, "reconnects": 2, "latency_p95_ms": 12.5, "pairs_watched": 2000,
-                    "signals_last_hour": 3}})  # fmt: skip
-            elif msg["type"] == "cfg_set":
+                    "signals_last_hour": 3})))  # fmt: skip
+            elif isinstance(msg, CfgSet):
                 try:
-                    self.config = set_value(self.config, msg["key"], msg["value"])
-                    self.conn.send({"type": "cfg_reply", "req_id": msg["req_id"], "ok": True, "message": f"{msg['key']} = {msg['value']}", "config": {}})
+                    self.config = set_value(self.config, msg.key, msg.value)
+                    self.conn.send(encode(CfgReply(msg.req_id, True, f"{msg.key} = {msg.value}")))
                 except ValueError as exc:
-                    self.conn.send({"type": "cfg_reply", "req_id": msg["req_id"], "ok": False, "message": str(exc), "config": {}})
+                    self.conn.send(encode(CfgReply(msg.req_id, False, str(exc))))
 
 
 @asynccontextmanager
@@ -116,7 +127,7 @@ async def test_a_signal_produces_exactly_the_expected_card_and_buttons(tmp_path:
     async with run_fake_telegram() as fake, running_bot(fake, tmp_path) as (bot, supervisor):
         sig = _signal()
         bot.store.add_signal(sig)
-        supervisor.conn.send({"type": "signal", "signal_id": sig.signal_id})  # as the supervisor does
+        supervisor.conn.send(encode(SignalStored(sig.signal_id)))  # as the supervisor does
         await _until(lambda: fake.sent())
         await asyncio.sleep(0.3)
         sent = fake.sent()
@@ -249,7 +260,7 @@ async def test_stats_shows_outcomes_per_window_only_to_allowed_ids(tmp_path: Pat
         rows["pair_id"], rows["row_time_ms"] = 99, rows["row_time_ms"] + 1300 * 1000
         for outcome in tracker.update(rows):
             assert bot.store.add_outcome(outcome.to_dict())
-            supervisor.conn.send({"type": "outcome", "outcome": outcome.to_dict()})
+            supervisor.conn.send(encode(OutcomeStored(outcome.to_dict())))
         await _until(lambda: bot.outcomes_seen == 3)
         bot.store.db.execute("UPDATE outcomes SET closed_ns = ? WHERE signal_id = ?", (time.time_ns() - 3 * 86400 * 10**9, _signal(2, "P2USDT").signal_id))
         await fake.inject_message(STRANGER, STRANGER, "/stats")
@@ -311,7 +322,7 @@ async def test_supervisor_silence_gives_a_clear_timeout_message(tmp_path: Path) 
         replies = await _until(lambda: len(fake.sent()) >= 2 and fake.sent(), timeout=5)
         assert replies[0]["text"].startswith("The supervisor did not answer within 1 s")
         assert "nothing changed" in replies[1]["text"]
-        assert [m["type"] for m in supervisor.received] == ["status_request", "cfg_set"]
+        assert [type(m) for m in supervisor.received] == [StatusRequest, CfgSet]
 
 
 async def test_429_retry_after_is_honoured(tmp_path: Path) -> None:
@@ -381,10 +392,10 @@ async def test_run_bot_process_sends_cards_and_stops_on_request_or_sigterm(tmp_p
             proc.start()
             sig = _signal(0 if how == "stop" else 1)
             store.add_signal(sig)
-            ours.send({"type": "signal", "signal_id": sig.signal_id})
+            ours.send(encode(SignalStored(sig.signal_id)))
             await _until(lambda sid=sig.signal_id: any(sid in str(m["reply_markup"]) for m in fake.sent()), timeout=20)
             if how == "stop":
-                ours.send({"type": "stop"})
+                ours.send(encode(Stop()))
             else:
                 proc.terminate()
             await _until(lambda p=proc: not p.is_alive(), timeout=15)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from common.config import Config, MexcConfig, WsConfig
+from common.messages import Blocked, Plan, decode, encode
 from core.ring import FeatureRing
 from core.statsspec import StatsBlock
 from shards.worker import ShardWorker
@@ -94,7 +95,7 @@ async def test_a_large_plan_over_the_pipe_does_not_stop_the_shard() -> None:
         reader = threading.Thread(target=drain)
         async with running_worker(config, 1000, theirs) as (worker, _, _):
             await asyncio.sleep(0.2)
-            plan = {"type": "plan", "pairs": [[i + 1, f"PAIR{i:05d}USDT"] for i in range(3000)]}  # ~100 KB, far above a pipe buffer
+            plan = encode(Plan([(i + 1, f"PAIR{i:05d}USDT") for i in range(3000)]))  # ~100 KB, far above a pipe buffer
             sender = threading.Thread(target=ours.send, args=(plan,))
             sender.start()
             reader.start()
@@ -102,8 +103,9 @@ async def test_a_large_plan_over_the_pipe_does_not_stop_the_shard() -> None:
                 assert await _until(lambda: len(worker.pairs) + len(worker.blocked) >= 3000, 10)
                 sender.join(5)
                 assert not worker._stop.is_set()
-                assert await _until(lambda: sum(len(m.get("symbols", [])) for m in received if m.get("type") == "blocked") >= 2990, 10)
-                assert len([m for m in received if m.get("type") == "blocked"]) < 100  # batched, not one per pair
+                blocked = lambda: [m for m in map(decode, received) if isinstance(m, Blocked)]  # noqa: E731
+                assert await _until(lambda: sum(len(m.symbols) for m in blocked()) >= 2990, 10)
+                assert len(blocked()) < 100  # batched, not one per pair
             finally:
                 stop_reading.set()
                 reader.join(5)

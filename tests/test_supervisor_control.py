@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
+
+import pytest
 
 from common.config import ScoutConfig
 from common.rest import PacedRest
@@ -17,18 +20,22 @@ REPO = Path(__file__).resolve().parent.parent
 def _supervisor(tmp_path: Path) -> Supervisor:
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
     shutil.copy(REPO / "model.json", tmp_path / "model.json")
-    sup = Supervisor(tmp_path / "config.yaml")
-    sup._build_scoring()
-    return sup
+    os.environ["SCANNER_DATA_DIR"] = str(tmp_path / "data")  # restored by the autouse fixture below
+    return Supervisor(tmp_path / "config.yaml")
+
+
+@pytest.fixture(autouse=True)
+def _own_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCANNER_DATA_DIR", os.environ.get("SCANNER_DATA_DIR", ""))
 
 
 def test_cfg_applies_valid_values_and_refuses_bad_ones_changing_nothing(tmp_path: Path) -> None:
     sup = _supervisor(tmp_path)
-    ok, message = sup.set_config_value("scanner.vsr_min", "7.5")
+    ok, message = sup.control.set_value("scanner.vsr_min", "7.5")
     assert ok and sup.scorer.config.vsr_min == 7.5
     for key, value, reason in [("scanner.vsr_min", "lots", "expected a number"), ("scanner.nope", "1", "unknown key"),
                                ("telegram.token", "x", "only from the environment"), ("scanner.prob_threshold", "2", "<= 1.0")]:  # fmt: skip
-        ok, message = sup.set_config_value(key, value)
+        ok, message = sup.control.set_value(key, value)
         assert not ok and reason in message
     assert sup.scorer.config.vsr_min == 7.5 and sup.config.scanner.prob_threshold == 0.6
 
@@ -37,26 +44,26 @@ def test_reload_applies_a_new_file_and_keeps_the_old_config_when_the_file_is_bad
     sup = _supervisor(tmp_path)
     text = (tmp_path / "config.yaml").read_text()
     (tmp_path / "config.yaml").write_text(text.replace("vsr_min: 5.0", "vsr_min: 8.0"))
-    ok, _ = sup.reload()
+    ok, _ = sup.control.reload()
     assert ok and sup.scorer.config.vsr_min == 8.0
     (tmp_path / "config.yaml").write_text(text.replace("vsr_min: 5.0", "vsr_min: eight"))
-    ok, message = sup.reload()
+    ok, message = sup.control.reload()
     assert not ok and "scanner.vsr_min" in message and sup.scorer.config.vsr_min == 8.0
     (tmp_path / "config.yaml").write_text(text)
     (tmp_path / "model.json").write_text("{not json")
-    ok, message = sup.reload()
+    ok, message = sup.control.reload()
     assert not ok and "model" in message and sup.scorer.config.vsr_min == 8.0
 
 
 def test_cfg_switches_profiles_on_only_with_a_valid_model_of_that_profile(tmp_path: Path) -> None:
     sup = _supervisor(tmp_path)
-    ok, message = sup.set_config_value("scanner.profiles", "alpha1,flash")
+    ok, message = sup.control.set_value("scanner.profiles", "alpha1,flash")
     assert not ok and "model.flash.json" in message and sup.scorer.config.profiles == ["alpha1"]
     (tmp_path / "model.flash.json").write_text((REPO / "model.json").read_text())  # an alpha1 model
-    ok, message = sup.set_config_value("scanner.profiles", "alpha1,flash")
+    ok, message = sup.control.set_value("scanner.profiles", "alpha1,flash")
     assert not ok and "expected 'flash'" in message and set(sup.scorer.models) == {"alpha1"}
     shutil.copy(REPO / "model.flash.json", tmp_path / "model.flash.json")
-    ok, message = sup.set_config_value("scanner.profiles", "alpha1,flash")
+    ok, message = sup.control.set_value("scanner.profiles", "alpha1,flash")
     assert ok and sup.scorer.config.profiles == ["alpha1", "flash"] and set(sup.scorer.models) == {"alpha1", "flash"}
 
 
@@ -77,29 +84,28 @@ async def test_scout_reacts_to_a_changed_ticker(tmp_path: Path) -> None:
 
 
 async def test_moved_pairs_are_added_before_they_are_removed(tmp_path: Path) -> None:
-    from supervisor.app import ShardHandle
+    from supervisor.planning import ShardHandle
     from supervisor.scout import SymbolInfo
 
     sup = _supervisor(tmp_path)
-    sup.n_shards = 2
-    sup.shards = [ShardHandle(0, None, None), ShardHandle(1, None, None)]
+    sup.shards[:] = [ShardHandle(0, None, None), ShardHandle(1, None, None)]
     scout = Scout(None)  # type: ignore[arg-type]
     scout.universe = {s: SymbolInfo(s, "USDT", True, True) for s in ("AUSDT", "BUSDT", "CUSDT", "DUSDT")}
     scout.volumes = {"AUSDT": 1e6, "BUSDT": 1e6, "CUSDT": 1e6, "DUSDT": 1e6}
     sup.config.scout.min_quote_vol_usd = 0
-    sup._replan(scout)
-    first = dict(sup.assignment)
+    sup.planning.replan(scout)
+    first = dict(sup.planning.assignment)
     assert sorted(first.values()) == [0, 0, 1, 1]
     # One pair becomes very busy: the planner rebalances, and the moved pair stays on its old shard
     # until the delayed second plan, so it is never unwatched.
     heavy = next(s for s, k in first.items() if k == 0)
     scout.volumes[heavy] = 1e9
-    sup._replan(scout)
-    moved = [s for s in first if sup.assignment[s] != first[s]]
+    sup.planning.replan(scout)
+    moved = [s for s in first if sup.planning.assignment[s] != first[s]]
     for symbol in moved:
         assert symbol in sup.shards[0].pairs and symbol in sup.shards[1].pairs
-    sup._finish_moves(sup.assignment)
-    for symbol, shard in sup.assignment.items():
+    sup.planning.finish_moves()
+    for symbol, shard in sup.planning.assignment.items():
         assert symbol in sup.shards[shard].pairs and symbol not in sup.shards[1 - shard].pairs
 
 
@@ -111,16 +117,17 @@ def test_quality_drop_needs_five_minutes_of_data_and_rechecks_later(tmp_path: Pa
     from core.rowspec import FEATURE_ROW_DTYPE
 
     sup = _supervisor(tmp_path)
-    sup.symbols = {1: "AUSDT", 2: "BUSDT"}
+    planning = sup.planning
+    planning.symbols = {1: "AUSDT", 2: "BUSDT"}
     now = time.monotonic()
-    sup.watch_since = {"AUSDT": now - 1000, "BUSDT": now - 10}
+    planning.watch_since = {"AUSDT": now - 1000, "BUSDT": now - 10}
     rows = np.zeros(2, dtype=FEATURE_ROW_DTYPE)
     rows["pair_id"] = [1, 2]
     rows["spread"] = 0.05  # 5 %: above the 1.5 % quality limit
     rows["quote_vol_5m"] = 1e6
-    sup._quality_check(rows)
-    assert "AUSDT" in sup.dropped_until and "BUSDT" not in sup.dropped_until
-    assert sup.dropped_until["AUSDT"] - now >= sup.config.scout.recheck_interval_s - 1
+    planning.quality_check(rows, keep=set())
+    assert "AUSDT" in planning.dropped_until and "BUSDT" not in planning.dropped_until
+    assert planning.dropped_until["AUSDT"] - now >= sup.config.scout.recheck_interval_s - 1
 
 
 def test_a_restarted_supervisor_resumes_stored_cooldowns_and_does_not_alert_twice(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -143,21 +150,19 @@ def test_a_restarted_supervisor_resumes_stored_cooldowns_and_does_not_alert_twic
     store.close()
 
     sup = _supervisor(tmp_path)
-    sup._build_store()
-    sup.n_shards = 1
-    from supervisor.app import ShardHandle
+    from supervisor.planning import ShardHandle
 
-    sup.shards = [ShardHandle(0, None, None)]
+    sup.shards[:] = [ShardHandle(0, None, None)]
     scout = Scout(None)  # type: ignore[arg-type]
     scout.universe = {s: SymbolInfo(s, "USDT", True, True) for s in ("AUSDT", "BUSDT")}
     scout.volumes = {"AUSDT": 1e6, "BUSDT": 1e6}
     sup.config.scout.min_quote_vol_usd = 0
-    sup._replan(scout)
+    sup.planning.replan(scout)
 
     def rows(symbol: str, t_ms: int, pm: float) -> np.ndarray:
         r = np.zeros(1, dtype=FEATURE_ROW_DTYPE)
         for key, value in dict(vsr=10.0, vc=0.3, pm=pm, obi=0.5, cum_depth_delta=3.0, spread=0.002, listing_age_s=1e5, last_price=1.0,
-                               flags=ROW_BOOK_VALID | ROW_BASELINE_READY | ROW_LISTING_KNOWN, pair_id=sup.pair_ids[symbol],
+                               flags=ROW_BOOK_VALID | ROW_BASELINE_READY | ROW_LISTING_KNOWN, pair_id=sup.planning.pair_ids[symbol],
                                row_time_ms=t_ms, seq=1).items():  # fmt: skip
             r[key] = value
         return r
@@ -209,15 +214,17 @@ def test_the_supervisor_never_loads_the_telegram_library_the_bot_child_does(tmp_
 
     code = """
 import asyncio, sys
-from supervisor.app import Supervisor
+from supervisor.app import Supervisor, _bot_entry
+from supervisor.children import ChildProcess
 sup = Supervisor(sys.argv[1])
 async def main():
-    sup._start_bot()
+    sup.bot = ChildProcess("bot", _bot_entry, lambda: (sup.config,))
+    sup.bot.start()
     await asyncio.sleep(0.2)
-    print("child alive", sup.bot_process.is_alive())
+    print("child alive", sup.bot.alive())
     print("telegram in supervisor", "telegram" in sys.modules)
-    sup.bot_process.kill()
-    sup.bot_process.join(5)
+    sup.bot.process.kill()
+    sup.bot.process.join(5)
 asyncio.run(main())
 """
     env = {**os.environ, "TG_TOKEN": "1:TEST", "TG_BASE_URL": "http://127.0.0.1:9/bot", "SCANNER_DATA_DIR": str(tmp_path)}

@@ -297,7 +297,8 @@ def test_supervisor_resumes_stored_watches_stores_outcomes_without_a_bot_and_hot
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     import shutil
 
-    from supervisor.app import ShardHandle, Supervisor
+    from supervisor.app import Supervisor
+    from supervisor.planning import ShardHandle
     from supervisor.scorer import Decision
 
     repo = Path(__file__).resolve().parent.parent
@@ -311,26 +312,25 @@ def test_supervisor_resumes_stored_watches_stores_outcomes_without_a_bot_and_hot
     before_restart.close()
 
     sup = Supervisor(tmp_path / "config.yaml")
-    sup._build_scoring()
-    sup._build_store()
-    sup._resume_watches()
-    assert sup.tracker.open_ids() == [old.signal_id] and "OLDUSDT" in sup.pair_ids
-    assert sup.set_config_value("outcome.stop_loss", "0.04")[0] and sup.tracker.config.stop_loss == 0.04
-    assert not sup.set_config_value("outcome.stop_loss", "2")[0] and sup.tracker.config.stop_loss == 0.04
+    pipeline, planning = sup.pipeline, sup.planning
+    pipeline.resume_watches()
+    assert pipeline.tracker.open_ids() == [old.signal_id] and "OLDUSDT" in planning.pair_ids
+    assert sup.control.set_value("outcome.stop_loss", "0.04")[0] and pipeline.tracker.config.stop_loss == 0.04
+    assert not sup.control.set_value("outcome.stop_loss", "2")[0] and pipeline.tracker.config.stop_loss == 0.04
 
-    new_id = sup._pair_id("NEWUSDT")
+    new_id = planning.pair_id("NEWUSDT")
     row = _rows([(new_id, 0, 2.0)])[0]
-    sup._emit(Decision(new_id, row, 0.9, ["test"], 0), time.time_ns())
+    pipeline.emit(Decision(new_id, row, 0.9, ["test"], 0), time.time_ns())
     assert json.loads(capsys.readouterr().out)["symbol"] == "NEWUSDT"  # no bot: printed and stored, as before
-    assert len(sup.tracker) == 2
+    assert len(pipeline.tracker) == 2
 
     ring = _FakeRing()
     handle = ShardHandle(0, ring, None)
-    old_id = sup.pair_ids["OLDUSDT"]
+    old_id = planning.pair_ids["OLDUSDT"]
     ring.batches = [_rows([(old_id, 0, 1.05), (new_id, 0, 2.0), (new_id, 20, 1.9), (old_id, 30, 1.15)]), _rows([(old_id, 1300, 1.0)])]
-    sup._on_ring_ready(handle)
-    assert sup.outcome_counts == {}
-    sup._on_ring_ready(handle)
+    pipeline.on_ring_ready(handle)
+    assert pipeline.outcome_counts == {}
+    pipeline.on_ring_ready(handle)
     resumed, fresh = sup.store.get_outcome(old.signal_id), sup.store.get_outcome(f"NEWUSDT-{T0}-0")
     assert resumed is not None and fresh is not None
     assert (resumed["outcome"], resumed["trade"], resumed["resumed"], resumed["max_gain"]) == ("hit", "TP", True, pytest.approx(0.15))
@@ -340,10 +340,10 @@ def test_supervisor_resumes_stored_watches_stores_outcomes_without_a_bot_and_hot
     assert "scanner_outcome_watches_open 0.0" in text and sup.store.signals_without_outcome() == []
 
     # Quality drop (wide spread) spares a pair while it is being watched, and only then.
-    sup.tracker.open("NEWUSDT-9-0", "NEWUSDT", "alpha1", new_id, T0 + 2_000_000, 2.0)
-    sup.watch_since = {"NEWUSDT": time.monotonic() - 600, "OLDUSDT": time.monotonic() - 600}
+    pipeline.tracker.open("NEWUSDT-9-0", "NEWUSDT", "alpha1", new_id, T0 + 2_000_000, 2.0)
+    planning.watch_since = {"NEWUSDT": time.monotonic() - 600, "OLDUSDT": time.monotonic() - 600}
     wide = _rows([(new_id, 2000, 2.0), (old_id, 2000, 1.0)])
     wide["spread"] = 0.5
-    sup._quality_check(wide)
-    assert set(sup.dropped_until) == {"OLDUSDT"}
+    planning.quality_check(wide, pipeline.tracker.watched_pair_ids())
+    assert set(planning.dropped_until) == {"OLDUSDT"}
     sup.store.close()

@@ -1,0 +1,174 @@
+"""Forked children (shards and the bot): start, watch, restart with backoff, talk, stop.
+
+Why one type for both: a shard and the bot die, restart and carry a pipe in the same way; what
+differs (the entry point, what to send after a start, how to read its messages) is passed in.
+Why a backoff: a child that dies at once on every start (a rejected bot token, a broken install)
+restarted every half second fills the log and burns a core; each quick death doubles the wait
+up to RESTART_MAX_S, a child that ran RESTART_RESET_S resets it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import multiprocessing as mp
+import os
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+from common.logs import EXIT_CONFIG, run_child
+from common.messages import Message, MessageError, decode, encode
+
+log = logging.getLogger("scanner.supervisor.children")
+
+_FORK = mp.get_context("fork")
+RESTART_MIN_S = 0.5
+RESTART_MAX_S = 60.0
+RESTART_RESET_S = 60.0  # a child that lived this long died of something new: restart fast again
+DEATHS_WINDOW_S = 300.0  # health: "keeps dying" means this many deaths within this window ...
+DEATHS_UNHEALTHY = 3  # ... or more
+
+
+@dataclass
+class ChildProcess:
+    """One child process and its pipe; restarted after an exit until stop() is called.
+
+    entry(conn, *args()) runs in the forked child; on_message(message) gets each decoded message;
+    on_start() runs after every (re)start (e.g. to resend the shard's plan).
+    """
+
+    name: str
+    entry: Callable[..., None]
+    args: Callable[[], tuple[Any, ...]]
+    on_message: Callable[[Message], None] = lambda message: None
+    on_start: Callable[[], None] = lambda: None
+    process: Any = None
+    conn: Connection | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    last_exit: int | None = None
+    down_since: float | None = None  # monotonic time of the last exit while not yet restarted
+    _quick_deaths: int = 0
+    _deaths: deque[float] = field(default_factory=lambda: deque(maxlen=64))
+    _stopping: bool = False
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.is_alive()
+
+    def keeps_dying(self, now: float | None = None) -> bool:
+        """True while DEATHS_UNHEALTHY or more exits fell within the last DEATHS_WINDOW_S."""
+        now = time.monotonic() if now is None else now
+        return sum(1 for t in self._deaths if now - t < DEATHS_WINDOW_S) >= DEATHS_UNHEALTHY
+
+    def start(self) -> None:
+        """Fork the child, watch its exit and its pipe (call from the running event loop)."""
+        if self._stopping:
+            return
+        parent, child = _FORK.Pipe(duplex=True)
+        process = _FORK.Process(target=run_child, args=(self.name, self.entry, child, *self.args()), name=self.name, daemon=True)
+        _fork_frozen(process)
+        child.close()
+        self.process, self.conn, self.started_at, self.down_since = process, parent, time.monotonic(), None
+        loop = asyncio.get_running_loop()
+        loop.add_reader(process.sentinel, self._on_exit)
+        loop.add_reader(parent.fileno(), self._on_readable)
+        # Keep the pipe blocking: the loop switches a watched fd to non-blocking, and Connection then
+        # fails with BlockingIOError in the middle of a large message (a 1,000-pair plan is ~40 KB).
+        os.set_blocking(parent.fileno(), True)
+        log.info(f"{self.name} started", extra={"child": self.name, "pid": process.pid})
+        self.on_start()
+
+    def send(self, message: Message) -> bool:
+        """Send one message; False (logged) when the child is down or its pipe broke."""
+        if self.conn is None:
+            return False
+        try:
+            self.conn.send(encode(message))
+        except (OSError, ValueError):
+            log.warning("pipe send failed", extra={"child": self.name, "message": type(message).__name__})
+            return False
+        return True
+
+    def _on_readable(self) -> None:
+        conn = self.conn
+        if conn is None:
+            return
+        try:
+            while conn.poll():
+                data = conn.recv()
+                try:
+                    message = decode(data)
+                except MessageError as exc:
+                    log.warning("ignored a bad pipe message", extra={"child": self.name, "error": str(exc)[:200]})
+                    continue
+                self.on_message(message)
+        except (EOFError, OSError):
+            with contextlib.suppress(ValueError, OSError):
+                asyncio.get_running_loop().remove_reader(conn.fileno())
+
+    def _close_pipe(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.conn is not None:
+            with contextlib.suppress(ValueError, OSError):
+                loop.remove_reader(self.conn.fileno())
+            self.conn.close()
+            self.conn = None
+
+    def _on_exit(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(self.process.sentinel)
+        self._close_pipe()
+        self.process.join(timeout=1.0)  # the sentinel fires as the child closes its fds, just before it is reapable
+        if self._stopping:
+            return
+        now = time.monotonic()
+        self.last_exit, self.down_since = self.process.exitcode, now
+        self._deaths.append(now)
+        self.restarts += 1
+        self._quick_deaths = self._quick_deaths + 1 if now - self.started_at < RESTART_RESET_S else 1
+        delay = min(RESTART_MAX_S, RESTART_MIN_S * 2 ** (self._quick_deaths - 1)) * random.uniform(0.8, 1.2)
+        reason = "configuration error (see the line it logged before exiting)" if self.last_exit == EXIT_CONFIG else "crashed"
+        log.error(f"{self.name} died, restarting", extra={"child": self.name, "exitcode": self.last_exit, "reason": reason,
+                                                          "restarts": self.restarts, "restart_in_s": round(delay, 2)})  # fmt: skip
+        loop.call_later(delay, self.start)
+
+    async def stop(self, message: Message, timeout_s: float = 5.0) -> None:
+        """Ask the child to stop (message), wait up to timeout_s, then terminate it."""
+        self._stopping = True
+        self.send(message)
+        deadline = time.monotonic() + timeout_s
+        while self.alive() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if self.alive():
+            self.process.terminate()
+            self.process.join(2.0)
+
+    def status(self) -> dict[str, Any]:
+        """What health and /status say of this child."""
+        return {"name": self.name, "pid": self.pid, "alive": self.alive(), "restarts": self.restarts,
+                "last_exit": self.last_exit, "keeps_dying": self.keeps_dying()}  # fmt: skip
+
+
+def _fork_frozen(process: Any) -> None:
+    """Start a forked child with the parent's objects frozen out of the child's garbage collector.
+
+    Why: a child's GC pass writes to every tracked object's header, copying each page it touches
+    (copy-on-write), so forked shards slowly turn the parent's shared pages into private ones.
+    Frozen objects are never scanned in the child; the parent unfreezes at once and is unaffected.
+    """
+    gc.freeze()
+    try:
+        process.start()
+    finally:
+        gc.unfreeze()

@@ -1,0 +1,165 @@
+"""Is the service doing its job, and what are its figures now: /healthz, /status, the watchdog.
+
+Why health asks more than "are the processes alive": a scanner with no route to the exchange
+runs every process and watches nothing; a bot whose token is rejected is restarted forever.
+Both must read unhealthy (Docker's HEALTHCHECK and the systemd watchdog act on it), with the
+reason in the answer. Why a sampler: CPU % and frames/s are rates; a figure read once (a fresh
+psutil.Process, a total divided by the uptime) says 0.0 or the average since start, not now.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+
+from supervisor.children import ChildProcess
+from supervisor.planning import Planning, ShardHandle
+
+SAMPLE_EVERY_S = 5.0
+RATE_WINDOW_S = 30.0
+HEARTBEAT_MAX_AGE_NS = 5 * 10**9
+
+
+class RateWindow:
+    """The rate of a growing total over the last window_s (samples added by a periodic tick)."""
+
+    def __init__(self, window_s: float = RATE_WINDOW_S) -> None:
+        self.window_s = window_s
+        self.samples: deque[tuple[float, float]] = deque()
+
+    def add(self, t: float, total: float) -> None:
+        if self.samples and total < self.samples[-1][1]:  # a restarted counter: start over
+            self.samples.clear()
+        self.samples.append((t, total))
+        while len(self.samples) > 2 and t - self.samples[1][0] >= self.window_s:
+            self.samples.popleft()
+
+    def rate(self) -> float | None:
+        if len(self.samples) < 2:
+            return None
+        (t0, v0), (t1, v1) = self.samples[0], self.samples[-1]
+        return (v1 - v0) / (t1 - t0) if t1 > t0 else None
+
+
+@dataclass
+class HealthLimits:
+    startup_grace_s: float
+    links_down_max_s: float
+
+
+class Health:
+    """Samples the running figures and judges health from the shards, the bot and planning."""
+
+    def __init__(self, shards: list[ShardHandle], bot: Callable[[], ChildProcess | None], planning: Planning, limits: HealthLimits,
+                 extra: Callable[[], dict[str, Any]], memory: Callable[[int], dict[str, float]] = lambda pid: {}) -> None:  # fmt: skip
+        self.shards = shards
+        self.bot = bot
+        self.planning = planning
+        self.limits = limits
+        self.extra = extra
+        self.memory = memory  # the metrics collector's cached PSS/USS (reading smaps costs ms per process)
+        self.started = time.monotonic()
+        self.frames = RateWindow()
+        self.cpu: dict[int, RateWindow] = {}
+        self._procs: dict[int, psutil.Process] = {}
+        self.links_down_since: float | None = None
+
+    def processes(self) -> list[tuple[str, int]]:
+        """Name and pid of every running service process: supervisor, shards, bot."""
+        entries = [("supervisor", os.getpid())]
+        entries += [(h.child.name, h.child.pid) for h in self.shards if h.child is not None and h.child.pid is not None]
+        bot = self.bot()
+        if bot is not None and bot.alive() and bot.pid is not None:
+            entries.append((bot.name, bot.pid))
+        return entries
+
+    def _views(self) -> list[Any]:
+        return [h.stats.view for h in self.shards]
+
+    def sample(self, now: float | None = None) -> None:
+        """One tick: frames total, each process's CPU seconds, and whether any link is up."""
+        now = time.monotonic() if now is None else now
+        views = self._views()
+        self.frames.add(now, float(sum(int(v["frames_total"]) for v in views)))
+        alive = set()
+        for _, pid in self.processes():
+            try:
+                proc = self._procs.get(pid) or self._procs.setdefault(pid, psutil.Process(pid))
+                times = proc.cpu_times()
+            except (psutil.Error, OSError):
+                continue
+            alive.add(pid)
+            self.cpu.setdefault(pid, RateWindow()).add(now, times.user + times.system)
+        self._procs = {p: v for p, v in self._procs.items() if p in alive}
+        self.cpu = {p: v for p, v in self.cpu.items() if p in alive}
+        links_up = sum(int(v["links_up"]) for v in views)
+        if links_up or not self.planning.assignment:
+            self.links_down_since = None
+        elif self.links_down_since is None:
+            self.links_down_since = now
+
+    def check(self, now_ns: int | None = None) -> tuple[bool, dict[str, Any]]:
+        """(ok, detail): ok only while shards run and beat, the bot lives, and pairs are watched over live links."""
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        now = time.monotonic()
+        reasons: list[str] = []
+        for h in self.shards:
+            if h.child is None or not h.child.alive():
+                reasons.append(f"shard{h.index} is down")
+            elif now - h.child.started_at > HEARTBEAT_MAX_AGE_NS / 1e9 and (
+                    not (beat := int(h.stats.view["heartbeat_ns"])) or now_ns - beat >= HEARTBEAT_MAX_AGE_NS):
+                reasons.append(f"shard{h.index} heartbeat is stale")
+            if h.child is not None and h.child.keeps_dying():
+                reasons.append(f"shard{h.index} keeps dying ({h.child.restarts} restarts, last exit code {h.child.last_exit})")
+        bot = self.bot()
+        if bot is not None:
+            if bot.keeps_dying():
+                reasons.append(f"bot keeps dying ({bot.restarts} restarts, last exit code {bot.last_exit})")
+            elif not bot.alive():
+                reasons.append("bot is down")
+        views = self._views()
+        subscribed = sum(int(v["pairs_subscribed"]) for v in views)
+        if now - self.started > self.limits.startup_grace_s and subscribed == 0:
+            why = f" (scout: {self.planning.scout_error})" if self.planning.scout_error else ""
+            reasons.append(f"no pair subscribed {self.limits.startup_grace_s:g} s after start{why}")
+        if self.links_down_since is not None and now - self.links_down_since > self.limits.links_down_max_s:
+            reasons.append(f"no WebSocket link up for {now - self.links_down_since:.0f} s")
+        detail = {"reasons": reasons, "pairs": len(self.planning.assignment), "pairs_subscribed": subscribed,
+                  "links_up": sum(int(v["links_up"]) for v in views),
+                  "children": [h.child.status() for h in self.shards if h.child is not None] + ([bot.status()] if bot else []),
+                  "processes": [{"name": n, "pid": p} for n, p in self.processes()]}  # fmt: skip
+        return not reasons, detail
+
+    def status(self) -> dict[str, Any]:
+        """The /status figures, current (rates over the last RATE_WINDOW_S), not averages since start."""
+        processes = []
+        for name, pid in self.processes():
+            proc = self._procs.get(pid)
+            try:
+                proc = proc or psutil.Process(pid)
+                with proc.oneshot():
+                    mem = proc.memory_info()
+                    uptime = time.time() - proc.create_time()
+            except (psutil.Error, OSError):
+                continue
+            cpu = self.cpu.get(pid)
+            rate = cpu.rate() if cpu is not None else None
+            processes.append({"name": name, "pid": pid, "cpu_percent": None if rate is None else 100.0 * rate,
+                              "rss_bytes": mem.rss, "pss_bytes": self.memory(pid).get("pss"), "uptime_s": uptime})  # fmt: skip
+        views = self._views()
+        return {
+            "processes": processes,
+            "links": int(sum(int(v["links_up"]) for v in views)),
+            "streams": int(sum(int(v["streams_subscribed"]) for v in views)),
+            "frames_per_s": self.frames.rate(),
+            "reconnects": int(sum(int(v["reconnects"]) for v in views)),
+            "pairs_watched": len(self.planning.assignment),
+            "healthy": self.check()[0],
+            **self.extra(),
+        }

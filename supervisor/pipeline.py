@@ -1,0 +1,150 @@
+"""The signal path: ring rows → detectors → cooldown → store → bot (or stdout) → outcome watches.
+
+Why store first: a signal is in SQLite before anyone is told about it, so a killed bot loses
+nothing (it sends every unsent card when it comes back) and a restarted supervisor never signals
+the same row twice (the store refuses a known signal id).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from common.config import Config
+from common.messages import Message, OutcomeStored, SignalStored
+from common.signal import Signal, make_signal_id
+from supervisor.metrics import Metrics
+from supervisor.outcome import OutcomeTracker
+from supervisor.planning import Planning, ShardHandle
+
+log = logging.getLogger("scanner.supervisor.pipeline")
+
+# How far back stored signals re-open cooldowns after a restart (wall time; expired ones are harmless).
+RESTORE_ALERTS_NS = 24 * 3600 * 10**9
+# Row fields stored with every signal: Alpha-1's and the flash profile's (card, storage, stdout).
+SIGNAL_FEATURES = ("vsr", "vc", "pm", "obi", "cum_depth_delta", "spread", "listing_age_s", "quote_vol_5m",
+                   "rush_5s", "rush_ratio_25s", "trades_ratio_25s", "buy_share_25s", "ret_25s", "ret_60s")  # fmt: skip
+
+
+class Pipeline:
+    """Scores what the shards write and hands every signal and outcome on, in that order."""
+
+    def __init__(self, config: Config, scorer: Any, store: Any, planning: Planning, metrics: Metrics,
+                 tell_bot: Callable[[Message], bool]) -> None:  # fmt: skip
+        self.config = config
+        self.scorer = scorer
+        self.store = store
+        self.planning = planning
+        self.metrics = metrics
+        self.tell_bot = tell_bot
+        self.tracker = OutcomeTracker(config.outcome)
+        self.outcome_counts: dict[tuple[str, str], int] = {}
+        self.signals_emitted: list[float] = []
+        self.rows_scored = 0
+        self.score_passes = 0  # batches scored: rows_scored / score_passes is the batching the shards' wake-up floor buys
+        # Cooldowns opened by a previous run, applied when each pair gets its id (Planning.pair_id).
+        self.restored_alerts: dict[str, tuple[int, float, int]] = store.recent_alerts(time.time_ns() - RESTORE_ALERTS_NS)
+
+    def on_new_pair(self, pair_id: int, symbol: str) -> None:
+        """A pair got its id: re-open the cooldown a previous run left for it."""
+        if symbol in self.restored_alerts:
+            self.scorer.remember_alert(pair_id, *self.restored_alerts.pop(symbol))
+
+    def resume_watches(self) -> None:
+        """Re-open a watch for every stored signal that has no outcome yet.
+
+        Why re-open rather than close at once: a restart (deploy, crash) usually lasts seconds,
+        and the rest of the horizon is still worth watching; supervisor/outcome.py closes those
+        whose horizon ended during the downtime as `unknown` once exchange time is known.
+        """
+        self.outcome_counts = self.store.outcome_counts()
+        resumed = 0
+        for sig in self.store.signals_without_outcome():
+            resumed += self.tracker.open(sig.signal_id, sig.symbol, sig.profile, self.planning.pair_id(sig.symbol), sig.exchange_time_ms,
+                                         sig.price, resumed=True)  # fmt: skip
+        if resumed:
+            log.info("outcome watches resumed", extra={"count": resumed})
+
+    def update_config(self, config: Config) -> None:
+        self.config = config
+        self.tracker.update_config(config.outcome)
+
+    def on_ring_ready(self, handle: ShardHandle) -> None:
+        """The shard's eventfd fired: read every new row, score, emit, then fold outcome watches."""
+        handle.ring.drain_notify()
+        rows = handle.ring.read_new()
+        if len(rows) == 0:
+            return
+        self.rows_scored += len(rows)
+        self.score_passes += 1
+        self.planning.quality_check(rows, self.tracker.watched_pair_ids())
+        now_ns = time.time_ns()
+        for decision in self.scorer.score(rows, now_ns):
+            self.emit(decision, now_ns)
+        # After the signals: a watch opened by this batch also sees the batch's later rows.
+        for outcome in self.tracker.update(rows):
+            self.store_outcome(outcome)
+
+    def emit(self, decision: Any, now_ns: int) -> None:
+        row = decision.row
+        symbol = self.planning.symbols.get(int(decision.pair_id))
+        if symbol is None:
+            return
+        signal = Signal(
+            signal_id=make_signal_id(symbol, int(row["row_time_ms"]), int(decision.escalation)),
+            symbol=symbol,
+            profile=decision.profile,
+            exchange_time_ms=int(row["row_time_ms"]),
+            recv_ns=int(row["recv_ns"]),
+            created_ns=now_ns,
+            price=float(row["last_price"]),
+            prob=float(decision.prob),
+            features={k: float(row[k]) for k in SIGNAL_FEATURES},
+            reasons=list(decision.reasons),
+            escalation=int(decision.escalation),
+        )
+        if not self.store.add_signal(signal):
+            return  # already stored (replayed rows after a restart): never signal twice
+        self.tracker.open(signal.signal_id, symbol, signal.profile, int(decision.pair_id), signal.exchange_time_ms, signal.price)
+        latency_ms = (now_ns - signal.recv_ns) / 1e6
+        self.metrics.observe_latency(latency_ms)
+        self.metrics.signals.observe(signal.prob)
+        self.signals_emitted.append(time.time())
+        if self.config.telegram.token:
+            self.tell_bot(SignalStored(signal.signal_id))
+        else:
+            payload = signal.to_dict()
+            payload["latency_ms"] = round(latency_ms, 3)
+            sys.stdout.write(json.dumps(payload, separators=(",", ":"), allow_nan=False) + "\n")
+            sys.stdout.flush()
+        log.info("signal", extra={"symbol": symbol, "prob": round(signal.prob, 3), "latency_ms": round(latency_ms, 2)})
+
+    def store_outcome(self, outcome: Any) -> None:
+        """Store a closed watch, then tell the bot (the same outbox order as signals)."""
+        data = outcome.to_dict()
+        try:
+            if not self.store.add_outcome(data):
+                return
+        except (ValueError, sqlite3.Error) as exc:
+            log.error("outcome not stored", extra={"signal_id": outcome.signal_id, "error": str(exc)[:200]})
+            return
+        for label in (outcome.outcome, outcome.trade):
+            if label is not None:
+                key = (label, outcome.profile)
+                self.outcome_counts[key] = self.outcome_counts.get(key, 0) + 1
+        self.tell_bot(OutcomeStored(data))
+        log.info("outcome", extra={"signal_id": outcome.signal_id, "outcome": outcome.outcome, "trade": outcome.trade,
+                                   "max_gain": outcome.max_gain, "reason": outcome.reason})  # fmt: skip
+
+    def signals_last_hour(self) -> int:
+        now = time.time()
+        self.signals_emitted = [t for t in self.signals_emitted if t > now - 3600]
+        return len(self.signals_emitted)
+
+
+__all__ = ["Pipeline", "SIGNAL_FEATURES"]
