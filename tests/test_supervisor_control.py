@@ -198,7 +198,16 @@ def test_sigterm_during_start_up_still_stops_cleanly(tmp_path: Path) -> None:
     env.pop("TG_TOKEN", None)
     proc = subprocess.Popen([sys.executable, "-m", "supervisor", "--config", str(REPO / "config.demo.yaml")], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    time.sleep(0.3)  # still importing: no event loop yet
+    # Still importing (no event loop yet), but past the first lines that install the early handler:
+    # wait for SIGTERM to show as caught in /proc, so a slow, loaded machine cannot make this flaky.
+    def caught() -> bool:
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        mask = int(next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16)
+        return bool(mask & (1 << (signal.SIGTERM - 1)))
+
+    deadline = time.monotonic() + 30
+    while not caught() and time.monotonic() < deadline:
+        time.sleep(0.005)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-2000:]
@@ -232,3 +241,34 @@ asyncio.run(main())
                          text=True, timeout=60)  # fmt: skip
     assert "child alive True" in out.stdout, out.stderr[-2000:]
     assert "telegram in supervisor False" in out.stdout
+
+
+def test_cfg_changes_say_they_are_temporary_and_cfg_save_keeps_them_across_reload_and_restart(tmp_path: Path) -> None:
+    from common.config import ConfigError
+    from common.messages import Notice
+    from supervisor.overrides import load_effective_config
+
+    sup = _supervisor(tmp_path)
+    told: list = []
+    sup.control.tell_bot = lambda m: told.append(m) or True
+    ok, message = sup.control.set_value("scanner.vsr_min", "6")
+    assert ok and "until the next /reload or restart" in message and "/cfg save" in message
+    ok, message = sup.control.reload()
+    assert ok and "unsaved /cfg changes dropped: scanner.vsr_min" in message and sup.scorer.config.vsr_min == 5.0
+    assert sup.control.save() == (False, sup.control.save()[1]) and "nothing to save" in sup.control.save()[1]
+    assert sup.control.set_value("scanner.vsr_min", "6")[0] and sup.control.set_value("outcome.stop_loss", "0.04")[0]
+    ok, message = sup.control.save()
+    assert ok and "scanner.vsr_min" in message and "outcome.stop_loss" in message
+    ok, _ = sup.control.reload()
+    assert ok and sup.scorer.config.vsr_min == 6.0 and sup.pipeline.tracker.config.stop_loss == 0.04
+    restarted = _supervisor(tmp_path)  # a restart reads config.yaml, then the saved overrides
+    assert restarted.scorer.config.vsr_min == 6.0 and restarted.config.outcome.stop_loss == 0.04
+    # A saved override that no longer validates stops a start with the file and key named ...
+    overrides = tmp_path / "data" / "config.overrides.yaml"
+    overrides.write_text(overrides.read_text() + "scanner.vsr_min_typo: '3'\n")
+    with pytest.raises(ConfigError, match=r"config.overrides.yaml: scanner.vsr_min_typo: unknown key"):
+        load_effective_config(tmp_path / "config.yaml")
+    # ... and a refused SIGHUP reload keeps the running config and tells the owner in Telegram.
+    sup.control.on_sighup()
+    assert sup.scorer.config.vsr_min == 6.0
+    assert len(told) == 1 and isinstance(told[0], Notice) and "Reload (SIGHUP) refused" in told[0].text and "vsr_min_typo" in told[0].text
