@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -58,10 +57,10 @@ from perf.harness import (
     scrape_metrics,
     service_env,
     start_fake_telegram,
-    start_json,
     start_service,
     stop,
 )
+from perf.load_baseline import measure_baseline
 from perf.load_profile import (
     FIRES_AFTER_S,
     FIRES_AFTER_S_ALPHA1,
@@ -70,6 +69,7 @@ from perf.load_profile import (
     write_config,
     write_scenario,
 )
+from perf.progress import Progress, progress
 from perf.report import bench_payload, plot, print_table
 
 TG_TOKEN = "424242:BENCH-TOKEN"
@@ -110,8 +110,14 @@ def _backlog(state: dict[str, Any]) -> int:
 
 
 def measure_service(
-    pairs: int, rate: int, warmup: float, seconds: float, workdir: Path, alpha1: bool = False, feed: str = "emulator"
+    pairs: int, rate: int, warmup: float, seconds: float, workdir: Path, alpha1: bool = False, feed: str = "emulator",
+    bar: Progress | None = None,
 ) -> RunResult:
+    """The service under the feed: warm-up, then the measured window (the module docstring says what is measured).
+
+    bar, when given, counts the warm-up's and the window's seconds (stderr only).
+    """
+    bar = bar or Progress(None, "", enabled=False)
     result = RunResult(pairs=pairs, rate_target=rate, seconds=seconds, feed=feed)
     count = max(6, int(seconds / 3))
     scenario = workdir / "scenario.yaml"
@@ -137,12 +143,14 @@ def measure_service(
             log = open(workdir / "service.log", "w")  # noqa: SIM115 - closed below
             service = start_service(config, env, log)
             started = time.monotonic()
+            bar.note("service warm-up")
             while time.monotonic() - started < warmup:
                 if service.poll() is not None:
                     log.flush()
                     tail = (workdir / "service.log").read_text()[-3000:]
                     raise RuntimeError(f"service exited during warm-up (code {service.returncode}):\n{tail}")
                 time.sleep(1.0)
+                bar.advance_to(time.monotonic() - started)
             meter, emu_meter, tg_meter = (
                 CpuMeter(service.pid),
                 CpuMeter(emu.pid, tree=False),
@@ -151,11 +159,13 @@ def measure_service(
             m0, s0 = scrape_metrics(metrics_port), get_json(ready["rest"] + "/_sim/state")
             meter.begin(), emu_meter.begin(), tg_meter.begin()
             t0 = time.monotonic()
+            bar.note("service window")
             samples: list[Sample] = []
             memory: list[dict[str, float]] = []
             max_streams = 0
             while time.monotonic() - t0 < seconds:
                 time.sleep(min(SAMPLE_EVERY_S, max(0.1, seconds - (time.monotonic() - t0))))
+                bar.advance_to(warmup + time.monotonic() - t0)
                 try:
                     m, state = scrape_metrics(metrics_port), get_json(ready["rest"] + "/_sim/state", timeout=30)
                 except OSError:  # an overloaded emulator answers late: skip this sample, keep measuring
@@ -255,54 +265,6 @@ def measure_service(
 
 
 
-def measure_baseline(pairs: int, rate: int, warmup: float, seconds: float, feed: str = "emulator") -> dict[str, Any]:
-    """The naive consumer against the same feed, no pumps needed (no cards).
-
-    Frames are counted by the consumer itself (SIGUSR1 at the window's edges), not as sent: a
-    consumer that falls behind leaves frames in the kernel's socket buffers, which the feed never
-    sees; its delay (now - sendTime of the frames it parses) then grows.
-    """
-    with emulator(pairs, rate, None, feed) as (emu, ready):
-        proc, hello = start_json([sys.executable, "-m", "perf.naive_consumer", "--ws", ready["ws"], "--rest", ready["rest"],
-                                   "--pairs", str(pairs)])  # fmt: skip
-
-        def counters() -> dict[str, Any]:
-            proc.send_signal(signal.SIGUSR1)
-            return json.loads(proc.stdout.readline())  # type: ignore[union-attr]
-
-        try:
-            time.sleep(min(warmup, 20.0))
-            meter = CpuMeter(proc.pid, tree=False)
-            s0, c0 = get_json(ready["rest"] + "/_sim/state"), counters()
-            meter.begin()
-            t0 = time.monotonic()
-            delays = []
-            while time.monotonic() - t0 < seconds:
-                time.sleep(2.0)
-                delays.append(float(counters()["delay_ms_max"]))
-            dt = time.monotonic() - t0
-            cpu = meter.seconds()
-            s1, c1 = get_json(ready["rest"] + "/_sim/state"), counters()
-            memory = meter.memory()
-        finally:
-            stop(proc)
-    frames = c1["frames"] - c0["frames"]
-    sent = s1["frames_sent"] - s0["frames_sent"]
-    return {
-        "links": hello.get("links"),
-        "cpu_pct_of_core": 100 * cpu / dt,
-        "cpu_us_per_frame": 1e6 * cpu / max(frames, 1),
-        "cpu_s_per_1000_frames": 1000 * cpu / max(frames, 1),
-        "frames_per_s": frames / dt,
-        "frames_sent_per_s": sent / dt,
-        "pss_mb": memory["pss_mb"],
-        "delay_ms_max": max(delays, default=0.0),
-        "delay_ms_last": delays[-1] if delays else 0.0,
-        # Keeping up: it parsed (nearly) all that was sent, and its delay did not grow.
-        "bounded": frames >= 0.98 * sent and bounded(delays, slack=250.0),
-    }
-
-
 def run_once(
     pairs: int,
     rate: int,
@@ -313,16 +275,22 @@ def run_once(
     alpha1: bool = False,
     feed: str = "emulator",
 ) -> RunResult:
-    tmp = tempfile.mkdtemp(prefix="bench-load-")
-    try:
-        result = measure_service(pairs, rate, warmup, seconds, Path(tmp), alpha1, feed)
-    finally:
-        if keep:
-            print(f"# kept {tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    if baseline:
-        result.baseline = measure_baseline(pairs, rate, warmup, seconds, feed)
+    """One configuration: the service, then (with baseline) the naive consumer on the same feed.
+
+    Progress, per second of the run, goes to stderr (perf/progress.py): minutes pass before any result.
+    """
+    total = warmup + seconds + (min(warmup, 20.0) + seconds if baseline else 0.0)
+    with Progress(total, f"bench_load {pairs} pairs {rate} f/s", "s", leave=False) as bar:
+        tmp = tempfile.mkdtemp(prefix="bench-load-")
+        try:
+            result = measure_service(pairs, rate, warmup, seconds, Path(tmp), alpha1, feed, bar)
+        finally:
+            if keep:
+                print(f"# kept {tmp}", file=sys.stderr)
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
+        if baseline:
+            result.baseline = measure_baseline(pairs, rate, warmup, seconds, feed, bar, offset=warmup + seconds)
     return result
 
 
@@ -360,18 +328,18 @@ def main(argv: list[str] | None = None) -> int:
     results: list[RunResult] = []
     failed: list[dict[str, Any]] = []
     if args.sweep:
-        for pairs in (int(p) for p in args.sweep_pairs.split(",")):
-            for rate in (int(r) for r in args.sweep_rates.split(",")):
-                if rate > MAX_FRAMES_PER_PAIR_S * pairs:
-                    print(f"# sweep: {pairs} pairs cannot carry {rate} frames/s (at most {MAX_FRAMES_PER_PAIR_S} per pair); skipped",
-                          file=sys.stderr, flush=True)  # fmt: skip
-                    continue
-                print(f"# sweep: {pairs} pairs at {rate} frames/s", file=sys.stderr, flush=True)
-                try:
-                    results.append(run_once(pairs, rate, args.warmup, args.duration, baseline=False, feed=args.feed))
-                except (OSError, RuntimeError, ValueError) as exc:  # one overloaded configuration must not lose the sweep
-                    print(f"# sweep: {pairs} pairs at {rate} frames/s failed: {exc!r}", file=sys.stderr, flush=True)
-                    failed.append({"pairs": pairs, "rate": rate, "error": repr(exc)[:300]})
+        grid = [(int(p), int(r)) for p in args.sweep_pairs.split(",") for r in args.sweep_rates.split(",")]
+        for pairs, rate in progress(grid, len(grid), "bench_load sweep", "runs"):
+            if rate > MAX_FRAMES_PER_PAIR_S * pairs:
+                print(f"# sweep: {pairs} pairs cannot carry {rate} frames/s (at most {MAX_FRAMES_PER_PAIR_S} per pair); skipped",
+                      file=sys.stderr, flush=True)  # fmt: skip
+                continue
+            print(f"# sweep: {pairs} pairs at {rate} frames/s", file=sys.stderr, flush=True)
+            try:
+                results.append(run_once(pairs, rate, args.warmup, args.duration, baseline=False, feed=args.feed))
+            except (OSError, RuntimeError, ValueError) as exc:  # one overloaded configuration must not lose the sweep
+                print(f"# sweep: {pairs} pairs at {rate} frames/s failed: {exc!r}", file=sys.stderr, flush=True)
+                failed.append({"pairs": pairs, "rate": rate, "error": repr(exc)[:300]})
     else:
         results.append(
             run_once(

@@ -64,6 +64,7 @@ from perf.harness import (
     stop,
     telegram_cards,
 )
+from perf.progress import Progress
 from perf.report import plot_memory, print_soak_summary
 from perf.soak_verdict import STALL_S, verdict
 
@@ -258,6 +259,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     world.start_ms = int(state["exchange_ms"] - (time.monotonic() - ready_at) * args.speed * 1000)
     samples: list[dict[str, Any]] = []
     calm: dict[str, float] = {}
+    # Wall seconds of the run on stderr (perf/progress.py); stdout keeps the JSON report lines.
+    bar = Progress(args.minutes * 60, "soak", "s")
     try:
         world.start_service()
         t0 = world.t0 = time.monotonic()
@@ -294,8 +297,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 world.start_service()
             if now >= next_report:
                 samples.append(sample(world, t0))
-                print(json.dumps({"report": samples[-1]}), flush=True)
+                bar.write(json.dumps({"report": samples[-1]}))
                 next_report = now + args.report_every
+            phase = "warm-up" if now - t0 < plan.warmup_wall else "calm" if now < chaos_from or not args.chaos else f"chaos, {step} faults"
+            bar.note(f"{phase}, {len(world.pressed)} cards")
+            bar.advance_to(now - t0)
+        bar.close()
         samples.append(sample(world, t0))
         elapsed = time.monotonic() - t0
         time.sleep(3.0)
@@ -306,6 +313,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             world.note("service_exit", code=code, during="final SIGTERM")
         result = verdict(world, plan, args.speed, elapsed, samples, calm, args.chaos)
     finally:
+        bar.close()
         stop(world.service)
         stop(emulator)
         stop(telegram)
