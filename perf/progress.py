@@ -65,7 +65,7 @@ class Progress:
             return
         step, self.n = done - self.n, done
         if self.bar is not None:
-            self.bar.update(step)
+            self.bar.update(int(step) if step.is_integer() else step)  # counts show as 3/5, not 3.0/5
         elif self.enabled and time.monotonic() - self.last_line >= self.every_s:
             self._line()
 
