@@ -36,186 +36,47 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
-import re
 import shutil
-import signal
-import socket
-import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
-import yaml
+from perf.harness import (
+    CORES,
+    CpuMeter,
+    bounded,
+    emulator,
+    free_port,
+    get_json,
+    pump_symbols,
+    scrape_metrics,
+    service_env,
+    start_fake_telegram,
+    start_service,
+    stop,
+)
+from perf.load_baseline import measure_baseline
+from perf.load_profile import (
+    FIRES_AFTER_S,
+    FIRES_AFTER_S_ALPHA1,
+    card_latencies,
+    pump_check,
+    write_config,
+    write_scenario,
+)
+from perf.progress import Progress, progress
+from perf.report import bench_payload, plot, print_table
 
-REPO = Path(__file__).resolve().parent.parent
 TG_TOKEN = "424242:BENCH-TOKEN"
 CHAT_ID = 4242
-CORES = psutil.cpu_count() or 1
 SAMPLE_EVERY_S = 3.0  # lag, backlog and memory samples in the window (see the module docstring)
-# When a scripted x20 pump fires after its start: about a minute with VC off, about 2.5 minutes with Alpha-1's VC < 0.5.
-FIRES_AFTER_S = 60.0
-FIRES_AFTER_S_ALPHA1 = 170.0
 # Deals and depth windows of 100 ms: a pair can push at most 2 frames per step.
 MAX_FRAMES_PER_PAIR_S = 20
-
-
-# --- processes -------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start_json(
-    cmd: list[str], env: dict[str, str] | None = None, timeout: float = 120.0
-) -> tuple[subprocess.Popen[str], dict[str, Any]]:
-    """Start a subprocess that prints one JSON ready line; return it and the parsed line."""
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True, env=env)
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"{cmd[2:4]} exited before it was ready (code {proc.wait(5)})")
-        with contextlib.suppress(json.JSONDecodeError):
-            return proc, json.loads(line)
-    proc.kill()
-    raise RuntimeError(f"{cmd[2:4]} not ready within {timeout} s")
-
-
-def _stop(proc: subprocess.Popen[Any] | None, timeout: float = 20.0) -> int | None:
-    if proc is None or proc.poll() is not None:
-        return None if proc is None else proc.returncode
-    proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.wait(5)
-
-
-def _get_json(url: str, timeout: float = 10.0) -> Any:
-    return json.loads(urllib.request.urlopen(url, timeout=timeout).read())
-
-
-def _metrics(port: int) -> dict[str, float]:
-    """The service's /metrics, summed over label sets (one figure per metric name)."""
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        match = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)$", line)
-        if match:
-            with contextlib.suppress(ValueError):
-                out[match.group(1)] = out.get(match.group(1), 0.0) + float(match.group(3))
-    return out
-
-
-class CpuMeter:
-    """CPU seconds of a process tree between two reads, counting processes that appear later."""
-
-    def __init__(self, root_pid: int, tree: bool = True) -> None:
-        self.root_pid, self.tree = root_pid, tree
-        self.start: dict[int, float] = {}
-        self.procs: dict[int, psutil.Process] = {}
-
-    def _scan(self) -> dict[int, float]:
-        try:
-            root = psutil.Process(self.root_pid)
-            procs = [root] + (root.children(recursive=True) if self.tree else [])
-        except psutil.Error:
-            return {}
-        times: dict[int, float] = {}
-        for proc in procs:
-            with contextlib.suppress(psutil.Error):
-                t = proc.cpu_times()
-                times[proc.pid] = t.user + t.system
-                self.procs[proc.pid] = proc
-        return times
-
-    def begin(self) -> None:
-        self.start = self._scan()
-
-    def seconds(self) -> float:
-        return sum(self.seconds_by_pid().values())
-
-    def seconds_by_pid(self) -> dict[int, float]:
-        now = self._scan()
-        return {pid: v - self.start.get(pid, 0.0) for pid, v in now.items()}
-
-    def memory(self) -> dict[str, Any]:
-        """PSS and USS summed over the tree, MB, and each process's own (by_pid)."""
-        pss = uss = rss = 0.0
-        by_pid: dict[int, dict[str, float]] = {}
-        for pid in list(self._scan()):
-            with contextlib.suppress(psutil.Error):
-                proc = self.procs[pid]
-                mem = proc.memory_full_info()
-                pss += getattr(mem, "pss", mem.rss)
-                uss += mem.uss
-                rss += mem.rss
-                by_pid[pid] = {"pss_mb": getattr(mem, "pss", mem.rss) / 2**20, "uss_mb": mem.uss / 2**20}
-        return {"pss_mb": pss / 2**20, "uss_mb": uss / 2**20, "rss_mb": rss / 2**20, "processes": len(by_pid), "by_pid": by_pid}
-
-
-# --- the scenario and config of the latency profile ------------------------------------------------
-
-
-def pump_symbols(pairs: int, rate: int, count: int) -> list[str]:
-    """Pairs to pump: online, API-tradable, long-listed USDT pairs of the same deterministic market.
-
-    Built from sim.market with the emulator's seed, so the names are the emulator's own. Picked
-    where a x20 pump can still raise the trade rate: the market caps a pair at MAX_TRADES_PER_S,
-    and at high total rates the busiest pairs already sit at that cap.
-    """
-    from sim.market import MAX_TRADES_PER_S, Market
-
-    market = Market(pairs, seed=1, start_ms=int(time.time() * 1000), rate=rate)
-    day_ms = 86_400_000
-    ok = [
-        s.symbol
-        for s in market.symbols[5:]
-        if s.quote == "USDT" and s.status == "1" and s.api_tradable and s.listing_ms < market.start_ms - day_ms
-    ]  # fmt: skip
-    room = [s for s in ok if market.spec(s).activity * 10 <= MAX_TRADES_PER_S]  # type: ignore[union-attr]
-    if len(room) < count:  # a saturated market: take the quietest pairs there are
-        room = sorted(ok, key=lambda s: market.spec(s).activity)[:count]  # type: ignore[union-attr]
-    step = max(1, len(room) // max(1, count))
-    return room[::step][:count]
-
-
-def write_scenario(path: Path, symbols: list[str], first_s: float, every_s: float) -> list[dict[str, Any]]:
-    """One pump per symbol, starting every `every_s` exchange seconds from `first_s`."""
-    pumps = [
-        {"symbol": symbol, "start_s": round(first_s + i * every_s, 1), "duration_s": 240, "rise_pct": 15, "volume_mult": 20,
-         "book_imbalance": 0.8}
-        for i, symbol in enumerate(symbols)
-    ]  # fmt: skip
-    path.write_text(yaml.safe_dump({"pumps": pumps}))
-    return pumps
-
-
-def write_config(path: Path, alpha1: bool = False) -> None:
-    """config.demo.yaml with the latency profile's changes (see the module docstring), or as shipped."""
-    config = yaml.safe_load((REPO / "config.demo.yaml").read_text())
-    config["scanner"].update(cooldown_s=3600, max_realerts=0, model_path=str(REPO / "model.json"))
-    if not alpha1:
-        config["scanner"]["vc_max"] = 1.0
-    path.write_text(yaml.safe_dump(config))
 
 
 # --- one run ---------------------------------------------------------------------------------------
@@ -244,54 +105,19 @@ class RunResult:
     baseline: dict[str, Any] | None = None
 
 
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return "unknown"
-
-
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
 def _backlog(state: dict[str, Any]) -> int:
     return int(sum(int(c.get("queued", 0)) for c in state.get("connections", [])))
 
 
-def _bounded(samples: list[float], slack: float) -> bool:
-    """A series stays bounded when its last third does not sit above its first third by more than slack."""
-    if len(samples) < 6:
-        return True
-    third = len(samples) // 3
-    return statistics.mean(samples[-third:]) <= statistics.mean(samples[:third]) + slack
-
-
-@contextlib.contextmanager
-def emulator(
-    pairs: int, rate: int, scenario: Path | None, feed: str = "emulator"
-) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any]]]:
-    if feed == "blast":  # perf/blast_feed.py: the emulator's REST and control side, synthetic frames
-        cmd = [sys.executable, "-m", "perf.blast_feed", "--pairs", str(pairs), "--rate", str(rate), "--seed", "1"]
-    else:
-        cmd = [sys.executable, "-m", "sim", "serve", "--pairs", str(pairs), "--rate", str(rate), "--seed", "1"]
-    if scenario is not None and feed != "blast":
-        cmd += ["--scenario", str(scenario)]
-    proc, ready = _start_json(cmd)
-    try:
-        yield proc, ready
-    finally:
-        _stop(proc)
-
-
 def measure_service(
-    pairs: int, rate: int, warmup: float, seconds: float, workdir: Path, alpha1: bool = False, feed: str = "emulator"
+    pairs: int, rate: int, warmup: float, seconds: float, workdir: Path, alpha1: bool = False, feed: str = "emulator",
+    bar: Progress | None = None,
 ) -> RunResult:
+    """The service under the feed: warm-up, then the measured window (the module docstring says what is measured).
+
+    bar, when given, counts the warm-up's and the window's seconds (stderr only).
+    """
+    bar = bar or Progress(None, "", enabled=False)
     result = RunResult(pairs=pairs, rate_target=rate, seconds=seconds, feed=feed)
     count = max(6, int(seconds / 3))
     scenario = workdir / "scenario.yaml"
@@ -308,39 +134,40 @@ def measure_service(
     write_config(config, alpha1)
     data_dir = workdir / "data"
     data_dir.mkdir(exist_ok=True)
-    tg, tg_ready = _start_json([sys.executable, "-m", "sim", "telegram", "--token", TG_TOKEN])
-    service: subprocess.Popen[str] | None = None
+    tg, tg_ready = start_fake_telegram(TG_TOKEN)
+    service: subprocess.Popen[bytes] | None = None
     try:
         with emulator(pairs, rate, scenario, feed) as (emu, ready):
-            metrics_port = _free_port()
-            env = dict(os.environ, MEXC_WS_URL=ready["ws"], MEXC_REST_URL=ready["rest"], SCANNER_DATA_DIR=str(data_dir),
-                       METRICS_PORT=str(metrics_port), TG_TOKEN=TG_TOKEN, TG_BASE_URL=tg_ready["base_url"],
-                       ALLOWED_IDS=str(CHAT_ID), LOG_LEVEL="INFO")  # fmt: skip
+            metrics_port = free_port()
+            env = service_env(ready, tg_ready, data_dir, metrics_port, TG_TOKEN, CHAT_ID)
             log = open(workdir / "service.log", "w")  # noqa: SIM115 - closed below
-            service = subprocess.Popen([sys.executable, "-m", "supervisor", "--config", str(config)], cwd=REPO, env=env,
-                                       stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+            service = start_service(config, env, log)
             started = time.monotonic()
+            bar.note("service warm-up")
             while time.monotonic() - started < warmup:
                 if service.poll() is not None:
                     log.flush()
                     tail = (workdir / "service.log").read_text()[-3000:]
                     raise RuntimeError(f"service exited during warm-up (code {service.returncode}):\n{tail}")
                 time.sleep(1.0)
+                bar.advance_to(time.monotonic() - started)
             meter, emu_meter, tg_meter = (
                 CpuMeter(service.pid),
                 CpuMeter(emu.pid, tree=False),
                 CpuMeter(tg.pid, tree=False),
             )
-            m0, s0 = _metrics(metrics_port), _get_json(ready["rest"] + "/_sim/state")
+            m0, s0 = scrape_metrics(metrics_port), get_json(ready["rest"] + "/_sim/state")
             meter.begin(), emu_meter.begin(), tg_meter.begin()
             t0 = time.monotonic()
+            bar.note("service window")
             samples: list[Sample] = []
             memory: list[dict[str, float]] = []
             max_streams = 0
             while time.monotonic() - t0 < seconds:
                 time.sleep(min(SAMPLE_EVERY_S, max(0.1, seconds - (time.monotonic() - t0))))
+                bar.advance_to(warmup + time.monotonic() - t0)
                 try:
-                    m, state = _metrics(metrics_port), _get_json(ready["rest"] + "/_sim/state", timeout=30)
+                    m, state = scrape_metrics(metrics_port), get_json(ready["rest"] + "/_sim/state", timeout=30)
                 except OSError:  # an overloaded emulator answers late: skip this sample, keep measuring
                     continue
                 samples.append(
@@ -359,10 +186,10 @@ def measure_service(
             dt = time.monotonic() - t0
             cpu_by_pid = meter.seconds_by_pid()
             cpu, emu_cpu, tg_cpu = sum(cpu_by_pid.values()), emu_meter.seconds(), tg_meter.seconds()
-            m1, s1 = _metrics(metrics_port), _get_json(ready["rest"] + "/_sim/state")
+            m1, s1 = scrape_metrics(metrics_port), get_json(ready["rest"] + "/_sim/state")
             memory.append(meter.memory())
             try:
-                table = _get_json(f"http://127.0.0.1:{metrics_port}/healthz").get("processes", [])
+                table = get_json(f"http://127.0.0.1:{metrics_port}/healthz").get("processes", [])
             except (OSError, ValueError):
                 table = []
             names = {int(p["pid"]): str(p["name"]) for p in table}
@@ -420,7 +247,7 @@ def measure_service(
                 # leaves frames in the kernel's socket buffers, where the feed's backlog cannot see them.
                 "received_of_sent": frames / max(1.0, float(s1["frames_sent"] - s0["frames_sent"])),
                 # A backlog of one 100 ms step's frames is normal; growth beyond it means falling behind.
-                "bounded": _bounded(lags, slack=1000.0) and _bounded(backlogs, slack=max(50.0, rate / 10))
+                "bounded": bounded(lags, slack=1000.0) and bounded(backlogs, slack=max(50.0, rate / 10))
                 and frames >= 0.98 * (s1["frames_sent"] - s0["frames_sent"]),
             }
             time.sleep(2.0)  # let the last cards reach the fake Bot API
@@ -431,115 +258,11 @@ def measure_service(
             if feed != "blast":
                 result.pumps = pump_check(data_dir, [p["symbol"] for p in pumps], owed)
     finally:
-        rc = _stop(service, 30)
-        _stop(tg)
+        rc = stop(service, 30)
+        stop(tg)
         result.service["exit_code"] = rc
     return result
 
-
-def card_latencies(control: str, data_dir: Path) -> dict[str, Any]:
-    """Frame received (stored recv_ns) → card at the fake Bot API (its at_ns), per card."""
-    calls = _get_json(control + "/calls")
-    arrivals: dict[str, int] = {}
-    for call in calls:
-        if call["method"] != "sendMessage" or not call.get("ok", True):
-            continue
-        markup = call["params"].get("reply_markup")
-        if isinstance(markup, str):
-            markup = json.loads(markup)
-        for row in (markup or {}).get("inline_keyboard", []):
-            for button in row:
-                signal_id = str(button.get("callback_data", "")).split(":")[-1]
-                arrivals.setdefault(signal_id, int(call["at_ns"]))
-    db = sqlite3.connect(data_dir / "scanner.sqlite3")
-    try:
-        stored = {sid: (recv, created) for sid, recv, created in db.execute("SELECT signal_id, recv_ns, created_ns FROM signals")}
-    finally:
-        db.close()
-    cards = [(sid, at) for sid, at in arrivals.items() if sid in stored]
-    values = [(at - stored[sid][0]) / 1e6 for sid, at in cards]
-    # Where a slow card spent its time: frame → signal decided (shard + ring + scorer) and
-    # signal → card at the Bot API (pipe, bot, HTTP), each card's own split.
-    to_signal = [(stored[sid][1] - stored[sid][0]) / 1e6 for sid, _ in cards]
-    to_card = [(at - stored[sid][1]) / 1e6 for sid, at in cards]
-    return {
-        "signals_stored": len(stored),
-        "cards": len(values),
-        "p50": _percentile(values, 50),
-        "p95": _percentile(values, 95),
-        "p99": _percentile(values, 99),
-        "max": max(values, default=None),
-        "frame_to_signal_ms": {"p50": _percentile(to_signal, 50), "p95": _percentile(to_signal, 95), "max": max(to_signal, default=None)},
-        "signal_to_card_ms": {"p50": _percentile(to_card, 50), "p95": _percentile(to_card, 95), "max": max(to_card, default=None)},
-    }
-
-
-def pump_check(data_dir: Path, pumped: list[str], owed: list[str]) -> dict[str, Any]:
-    """Each owed pump signalled exactly once (no re-alerts in this profile), nothing else signalled."""
-    db = sqlite3.connect(data_dir / "scanner.sqlite3")
-    try:
-        counts = dict(db.execute("SELECT symbol, COUNT(*) FROM signals GROUP BY symbol").fetchall())
-    finally:
-        db.close()
-    return {
-        "pumps": len(pumped),
-        "owed": len(owed),
-        "signalled_once": sum(1 for s in owed if counts.get(s) == 1),
-        "missed": [s for s in owed if s not in counts],
-        "duplicated": {s: n for s, n in counts.items() if n > 1},
-        "not_pumped": {s: n for s, n in counts.items() if s not in pumped},
-        "pass": all(counts.get(s) == 1 for s in owed)
-        and all(s in pumped for s in counts)
-        and all(n == 1 for n in counts.values()),
-    }
-
-
-def measure_baseline(pairs: int, rate: int, warmup: float, seconds: float, feed: str = "emulator") -> dict[str, Any]:
-    """The naive consumer against the same feed, no pumps needed (no cards).
-
-    Frames are counted by the consumer itself (SIGUSR1 at the window's edges), not as sent: a
-    consumer that falls behind leaves frames in the kernel's socket buffers, which the feed never
-    sees; its delay (now - sendTime of the frames it parses) then grows.
-    """
-    with emulator(pairs, rate, None, feed) as (emu, ready):
-        proc, hello = _start_json([sys.executable, "-m", "perf.naive_consumer", "--ws", ready["ws"], "--rest", ready["rest"],
-                                   "--pairs", str(pairs)])  # fmt: skip
-
-        def counters() -> dict[str, Any]:
-            proc.send_signal(signal.SIGUSR1)
-            return json.loads(proc.stdout.readline())  # type: ignore[union-attr]
-
-        try:
-            time.sleep(min(warmup, 20.0))
-            meter = CpuMeter(proc.pid, tree=False)
-            s0, c0 = _get_json(ready["rest"] + "/_sim/state"), counters()
-            meter.begin()
-            t0 = time.monotonic()
-            delays = []
-            while time.monotonic() - t0 < seconds:
-                time.sleep(2.0)
-                delays.append(float(counters()["delay_ms_max"]))
-            dt = time.monotonic() - t0
-            cpu = meter.seconds()
-            s1, c1 = _get_json(ready["rest"] + "/_sim/state"), counters()
-            memory = meter.memory()
-        finally:
-            _stop(proc)
-    frames = c1["frames"] - c0["frames"]
-    sent = s1["frames_sent"] - s0["frames_sent"]
-    return {
-        "links": hello.get("links"),
-        "cpu_pct_of_core": 100 * cpu / dt,
-        "cpu_us_per_frame": 1e6 * cpu / max(frames, 1),
-        "cpu_s_per_1000_frames": 1000 * cpu / max(frames, 1),
-        "frames_per_s": frames / dt,
-        "frames_sent_per_s": sent / dt,
-        "pss_mb": memory["pss_mb"],
-        "delay_ms_max": max(delays, default=0.0),
-        "delay_ms_last": delays[-1] if delays else 0.0,
-        # Keeping up: it parsed (nearly) all that was sent, and its delay did not grow.
-        "bounded": frames >= 0.98 * sent and _bounded(delays, slack=250.0),
-    }
 
 
 def run_once(
@@ -552,69 +275,24 @@ def run_once(
     alpha1: bool = False,
     feed: str = "emulator",
 ) -> RunResult:
-    tmp = tempfile.mkdtemp(prefix="bench-load-")
-    try:
-        result = measure_service(pairs, rate, warmup, seconds, Path(tmp), alpha1, feed)
-    finally:
-        if keep:
-            print(f"# kept {tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    if baseline:
-        result.baseline = measure_baseline(pairs, rate, warmup, seconds, feed)
+    """One configuration: the service, then (with baseline) the naive consumer on the same feed.
+
+    Progress, per second of the run, goes to stderr (perf/progress.py): minutes pass before any result.
+    """
+    total = warmup + seconds + (min(warmup, 20.0) + seconds if baseline else 0.0)
+    with Progress(total, f"bench_load {pairs} pairs {rate} f/s", "s", leave=False) as bar:
+        tmp = tempfile.mkdtemp(prefix="bench-load-")
+        try:
+            result = measure_service(pairs, rate, warmup, seconds, Path(tmp), alpha1, feed, bar)
+        finally:
+            if keep:
+                print(f"# kept {tmp}", file=sys.stderr)
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
+        if baseline:
+            result.baseline = measure_baseline(pairs, rate, warmup, seconds, feed, bar, offset=warmup + seconds)
     return result
 
-
-# --- output ----------------------------------------------------------------------------------------
-
-
-def _fmt(value: Any, spec: str = ".1f") -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def print_table(results: list[RunResult]) -> None:
-    print(f"\n{'pairs':>6}{'rate':>7}{'recv f/s':>9}{'CPU %core':>10}{'%machine':>9}{'us/frame':>9}{'PSS MB':>8}{'USS MB':>8}"
-          f"{'cards':>6}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'max ms':>8}{'dropped':>8}{'lag ok':>7}{'A-7':>5}")  # fmt: skip
-    for r in results:
-        s, lat = r.service, r.latency_ms
-        print(f"{r.pairs:>6}{r.rate_target:>7}{s['frames_per_s']:>9.0f}{s['cpu_pct_of_core']:>10.1f}{s['cpu_pct_of_machine']:>9.1f}"
-              f"{s['cpu_us_per_frame']:>9.1f}{s['pss_mb']:>8.0f}{s['uss_mb']:>8.0f}{lat.get('cards', 0):>6}{_fmt(lat.get('p50')):>8}"
-              f"{_fmt(lat.get('p95')):>8}{_fmt(lat.get('p99')):>8}{_fmt(lat.get('max')):>8}{s['rows_dropped']:>8.0f}"
-              f"{'yes' if r.lag['bounded'] else 'NO':>7}{'ok' if r.a7['pass'] else 'FAIL':>5}")  # fmt: skip
-        if r.baseline:
-            b = r.baseline
-            ratio = b["cpu_us_per_frame"] / max(s["cpu_us_per_frame"], 1e-9)
-            print(f"{'':>6}{'naive':>7}{b['frames_per_s']:>9.0f}{b['cpu_pct_of_core']:>10.1f}{b['cpu_pct_of_core'] / CORES:>9.1f}"
-                  f"{b['cpu_us_per_frame']:>9.1f}{b['pss_mb']:>8.0f}{'':>8}{'':>6}  baseline: {ratio:.1f}x more CPU per frame")  # fmt: skip
-        print(f"{'':>13}emulator {r.emulator['cpu_pct_of_core']:.0f}% of a core (excluded), {r.emulator['links']} links, "
-              f"{r.emulator['streams']} streams; pumps owed {r.pumps.get('owed')}, signalled once "
-              f"{r.pumps.get('signalled_once')}, other signals {sum(r.pumps.get('not_pumped', {}).values())}")  # fmt: skip
-
-
-def plot(results: list[RunResult], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_cpu, ax_us, ax_lat) = plt.subplots(1, 3, figsize=(15, 4.2))
-    for pairs in sorted({r.pairs for r in results}):
-        rows = sorted((r for r in results if r.pairs == pairs), key=lambda r: r.service["frames_per_s"])
-        xs = [r.service["frames_per_s"] for r in rows]
-        ax_cpu.plot(xs, [r.service["cpu_pct_of_machine"] for r in rows], marker="o", label=f"{pairs} pairs")
-        ax_us.plot(xs, [r.service["cpu_us_per_frame"] for r in rows], marker="o", label=f"{pairs} pairs")
-        ax_lat.plot(xs, [r.latency_ms.get("p99") or float("nan") for r in rows], marker="o", label=f"{pairs} pairs")
-    ax_cpu.set(xlabel="frames/s received", ylabel="service CPU, % of the 2-core machine", title="CPU vs rate")
-    ax_us.set(xlabel="frames/s received", ylabel="service CPU µs per frame", title="Cost per frame vs rate")
-    ax_lat.set(xlabel="frames/s received", ylabel="frame → card p99, ms", title="Latency vs rate (emulator feed: cards)")
-    if not any(r.latency_ms.get("p99") for r in results):  # the blast feed has no pumps, so no cards
-        ax_lat.text(0.5, 0.5, "no cards in these runs (blast feed):\nlatency comes from --feed emulator runs",
-                    ha="center", va="center", transform=ax_lat.transAxes)  # fmt: skip
-    for ax in (ax_cpu, ax_us, ax_lat):
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -650,18 +328,18 @@ def main(argv: list[str] | None = None) -> int:
     results: list[RunResult] = []
     failed: list[dict[str, Any]] = []
     if args.sweep:
-        for pairs in (int(p) for p in args.sweep_pairs.split(",")):
-            for rate in (int(r) for r in args.sweep_rates.split(",")):
-                if rate > MAX_FRAMES_PER_PAIR_S * pairs:
-                    print(f"# sweep: {pairs} pairs cannot carry {rate} frames/s (at most {MAX_FRAMES_PER_PAIR_S} per pair); skipped",
-                          file=sys.stderr, flush=True)  # fmt: skip
-                    continue
-                print(f"# sweep: {pairs} pairs at {rate} frames/s", file=sys.stderr, flush=True)
-                try:
-                    results.append(run_once(pairs, rate, args.warmup, args.duration, baseline=False, feed=args.feed))
-                except (OSError, RuntimeError, ValueError) as exc:  # one overloaded configuration must not lose the sweep
-                    print(f"# sweep: {pairs} pairs at {rate} frames/s failed: {exc!r}", file=sys.stderr, flush=True)
-                    failed.append({"pairs": pairs, "rate": rate, "error": repr(exc)[:300]})
+        grid = [(int(p), int(r)) for p in args.sweep_pairs.split(",") for r in args.sweep_rates.split(",")]
+        for pairs, rate in progress(grid, len(grid), "bench_load sweep", "runs"):
+            if rate > MAX_FRAMES_PER_PAIR_S * pairs:
+                print(f"# sweep: {pairs} pairs cannot carry {rate} frames/s (at most {MAX_FRAMES_PER_PAIR_S} per pair); skipped",
+                      file=sys.stderr, flush=True)  # fmt: skip
+                continue
+            print(f"# sweep: {pairs} pairs at {rate} frames/s", file=sys.stderr, flush=True)
+            try:
+                results.append(run_once(pairs, rate, args.warmup, args.duration, baseline=False, feed=args.feed))
+            except (OSError, RuntimeError, ValueError) as exc:  # one overloaded configuration must not lose the sweep
+                print(f"# sweep: {pairs} pairs at {rate} frames/s failed: {exc!r}", file=sys.stderr, flush=True)
+                failed.append({"pairs": pairs, "rate": rate, "error": repr(exc)[:300]})
     else:
         results.append(
             run_once(
@@ -675,25 +353,7 @@ def main(argv: list[str] | None = None) -> int:
                 feed=args.feed,
             )
         )
-    payload = {
-        "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        "machine": {"cpus": CORES, "python": sys.version.split()[0], "cpu_model": _cpu_model()},
-        "feed": args.feed,
-        "profile": (
-            "Alpha-1 as shipped (config.demo.yaml), cooldown 3600 s"
-            if args.alpha1
-            else "latency profile: config.demo.yaml with vc_max 1.0, cooldown 3600 s"
-        )
-        + ", a scripted pump starting every few seconds",
-        "runs": [r.__dict__ for r in results],
-        "failed_runs": failed,
-    }
-    if args.sweep:
-        payload["sustained"] = {
-            str(p): max((r.service["frames_per_s"] for r in results if r.pairs == p and r.lag["bounded"] and not r.service["rows_dropped"]),
-                        default=None)
-            for p in sorted({r.pairs for r in results})
-        }  # fmt: skip
+    payload = bench_payload(results, failed, args.feed, args.alpha1, args.sweep)
     print(json.dumps(payload, indent=2, default=str))
     if args.json:
         Path(args.json).write_text(json.dumps(payload, indent=2, default=str))

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from common.config import ScannerConfig
+from perf.progress import progress
 from supervisor.model import Model, load_model
 from supervisor.scorer import Scorer
 
@@ -378,11 +379,12 @@ def run(data: Path, events_n: int | None = None, only: list[str] | None = None, 
         for e in sorted(chosen, key=lambda e: -e.n_trades):  # big ones first: better packing
             others = [o.t_ms for o in all_events if o.symbol == e.symbol and o.event_id != e.event_id]
             jobs.append((e, others, episodes.get(e.event_id, []), workdir, config, model))
+        # One event takes seconds to minutes: count them on stderr (perf/progress.py), never in the report.
         if workers <= 1:
-            results = [_worker(j) for j in jobs]
+            results = list(progress(map(_worker, jobs), len(jobs), "eval_pumps", "events"))
         else:
             with multiprocessing.get_context("fork").Pool(workers) as pool:
-                results = list(pool.imap_unordered(_worker, jobs))
+                results = list(progress(pool.imap_unordered(_worker, jobs), len(jobs), "eval_pumps", "events"))
     results.sort(key=lambda r: r["event_id"])
     excluded = [{"event_id": r["event_id"], "start_rel_T_h": ep["start_rel_T_h"], "reason": "listed pump within 60 min"}
                 for r in results for ep in r["background_episodes"] if ep["listed_pump"]]  # fmt: skip

@@ -140,13 +140,15 @@ def forward_label(row_ms: np.ndarray, row_price: np.ndarray, t: np.ndarray, pric
 
 
 def load_events(data: Path, limit: int = 0) -> list[Event]:
+    from perf.progress import progress  # the feature pass takes minutes: one tick per event on stderr
+
     index = data / "events_index.csv"
     with index.open(newline="") as fh:
         entries = list(csv.DictReader(fh))
     if limit:
         entries = entries[:limit]
     events = []
-    for e in entries:
+    for e in progress(entries, len(entries), "feature pass", "events"):
         t, side, price, qty = read_trades(data / e["file"])
         order = np.argsort(t, kind="stable")
         t, side, price, qty = t[order], side[order], price[order], qty[order]
@@ -254,6 +256,8 @@ def train(data: Path, profile: str, folds: int = 5, c: float = 0.05, max_fp: flo
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import GroupKFold
 
+    from perf.progress import progress  # stderr (log) only: the model JSON and stdout stay as they were
+
     spec = PROFILES[profile]
     started = time.monotonic()
     events = load_events(data, limit)
@@ -277,7 +281,8 @@ def train(data: Path, profile: str, folds: int = 5, c: float = 0.05, max_fp: flo
     oof = np.zeros(len(rows))
     aucs = []
     n_folds = min(folds, len(events))
-    for train_idx, test_idx in GroupKFold(n_splits=n_folds).split(x, y, groups):
+    folds_split = GroupKFold(n_splits=n_folds).split(x, y, groups)
+    for train_idx, test_idx in progress(folds_split, n_folds, "cross-validation", "folds", stream=log):
         tr = train_idx[fit_rows[train_idx]]
         clf = LogisticRegression(C=c, class_weight="balanced", max_iter=500)
         clf.fit(x[tr], y[tr])

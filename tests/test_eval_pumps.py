@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from perf.eval_pumps import run
 
@@ -67,3 +68,28 @@ def test_synthetic_pump_is_found_and_the_report_is_deterministic(tmp_path: Path)
     assert first["events"][0]["background_signals"] == 0
     assert s["background_coin_days"] > 0.3  # T-9h..T-2h and T+6h..T+7h
     assert first["profile"] == "trades-only"
+
+
+def test_progress_goes_to_stderr_and_stdout_and_json_stay_the_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue #24: a line per event on stderr; stdout is still exactly the summary, the file the report."""
+    import json
+
+    from perf.eval_pumps import main
+
+    data = tmp_path / "data"
+    _make_event(data)
+    out = tmp_path / "report.json"
+    assert main(["--data", str(data), "--json", str(out), "--workers", "1"]) == 0
+    captured = capsys.readouterr()
+    expected = run(data, workers=1)
+    assert json.loads(out.read_text()) == json.loads(json.dumps(expected))
+    s = expected["summary"]
+    keys = ("events", "events_meeting_10pct_20min", "detected", "recall", "delay_s", "precision", "background_coin_days",
+            "false_signals_per_coin_day")  # fmt: skip
+    assert captured.out == json.dumps({k: s[k] for k in keys}, indent=1) + "\n"
+    # Captured stderr is not a terminal: plain lines (start, end), no bar redrawn with carriage returns.
+    assert "eval_pumps: 0/1 events" in captured.err
+    assert "eval_pumps: 1/1 events (100 %)" in captured.err and ", done" in captured.err
+    assert "\r" not in captured.err
