@@ -123,6 +123,12 @@ def main(argv: list[str] | None = None) -> int:
             env.pop("TG_TOKEN", None)  # set but empty: the same as unset
             where = "signals are printed to stdout as JSON lines (--telegram: to a fake Bot API)"
         print(f"# emulator on {ready['ws']} / {ready['rest']}, data in {data_dir}; {where}; Ctrl-C stops", file=sys.stderr, flush=True)
+        if args.telegram:  # the README's "The demo with Telegram", with this run's address
+            ctl = tg["control"].removeprefix("http://")
+            hints = [f"""curl -s {ctl}/inject -d '{{"kind":"message","text":"/status"}}'   # send /status""",
+                     f"""curl -s {ctl}/inject -d '{{"kind":"press","button":"Skip"}}'     # press Skip on the newest card""",
+                     f"curl -s {ctl}/transcript   # read the chat"]  # fmt: skip
+            print("".join(f"#   {h}\n" for h in hints), end="", file=sys.stderr, flush=True)
         scanner = subprocess.Popen([sys.executable, "-m", "supervisor", "--config", str(REPO / "config.demo.yaml")], cwd=REPO, env=env,
                                    start_new_session=True)  # fmt: skip
         code = scanner.wait()
