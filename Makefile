@@ -10,8 +10,10 @@ STAMP := $(VENV)/.installed
 run: build ## set up and start the scanner against live MEXC (DEMO=1: the offline emulator)
 	$(PY) -m supervisor $(if $(DEMO),--demo,--config config.yaml)
 
+# `make demo TELEGRAM=1`: cards go to the fake Bot API on 127.0.0.1:8081 (README: "Talking to the bot");
+# DEMO_ARGS passes any other demo option, e.g. DEMO_ARGS="--speed 1 --data-dir ./data/demo".
 demo: build ## set up and start the scanner against the built-in emulator (offline)
-	$(PY) -m supervisor --demo
+	$(PY) -m supervisor --demo $(if $(TELEGRAM),--telegram) $(DEMO_ARGS)
 
 test: build ## set up, lint, then run the whole test suite
 	$(VENV)/bin/ruff check .

@@ -4,13 +4,30 @@
 #   ./deploy.sh                  Docker: installs Docker when missing, builds, starts, waits healthy
 #   ./deploy.sh --systemd        no Docker: a venv under --prefix and a systemd unit instead
 #   ./deploy.sh --dry-run [...]  prints every action and changes nothing
+#   curl -fsSL <raw URL of deploy.sh> | sudo -E bash [-s -- --systemd ...]
+#                                without a checkout: clones REPO_URL at REF into <prefix>/app first
 #
 # Re-running upgrades in place: the image (or venv and build) is rebuilt and the service restarted;
+# without a checkout the clone is first fetched and checked out at REF again;
 # .env and the data directory are kept. Secrets come from the environment, from the existing .env,
 # or (only on an interactive terminal) from a prompt; .env is written with mode 0600.
 set -euo pipefail
 
-SRC_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# Where the project is published; REPO_URL overrides it (a fork, a mirror, a file:// bare repo).
+DEFAULT_REPO_URL="https://github.com/<owner>/mexc-pump-scanner.git"
+REPO_URL="${REPO_URL:-$DEFAULT_REPO_URL}"
+REF="${REF:-main}"
+# The checkout this script sits in, if any. Read from a pipe (curl ... | bash) it has no file and no
+# checkout beside it: then FETCH=1 and the sources are cloned into the install directory instead.
+SRC_DIR=""
+FETCH=1
+if [ -n "${BASH_SOURCE[0]:-}" ] && [ -f "${BASH_SOURCE[0]}" ]; then
+  SELF_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+  if [ -f "$SELF_DIR/setup.py" ] && [ -f "$SELF_DIR/deploy/mexc-pump-scanner.service" ]; then
+    SRC_DIR="$SELF_DIR"
+    FETCH=0
+  fi
+fi
 MODE=docker
 DRY_RUN=0
 START=1
@@ -33,7 +50,8 @@ usage: ./deploy.sh [--docker | --systemd] [options]
   --docker           Docker + compose (default); installs Docker when missing
   --systemd          a Python venv and a systemd unit instead of Docker
   --dry-run          print every action, change nothing
-  --prefix DIR       --systemd: install under DIR (default /opt/mexc-pump-scanner)
+  --prefix DIR       install under DIR (default /opt/mexc-pump-scanner): with --systemd always;
+                     with Docker only when run without a checkout (the clone goes to DIR/app)
   --data-dir DIR     SQLite, Parquet, alerts.log (default: <prefix>/data, or ./data with Docker)
   --user NAME        --systemd: run as NAME (default mexc-scanner when root, else the current user)
   --no-start         install and build only; do not start or restart the service
@@ -43,6 +61,10 @@ usage: ./deploy.sh [--docker | --systemd] [options]
 
 Environment read for .env: TG_TOKEN ALLOWED_IDS MEXC_KEY MEXC_SECRET TG_BASE_URL MEXC_WS_URL
 MEXC_REST_URL METRICS_PORT LOG_LEVEL GRAFANA_ADMIN_PASSWORD; PYTHON (default python3).
+
+Run without a checkout beside it (curl -fsSL <raw URL of deploy.sh> | sudo -E bash), it clones
+REPO_URL (default DEFAULT_REPO_URL in this script) at REF (default main: a branch, tag or commit)
+into <prefix>/app, and on later runs fetches and checks out REF there again.
 USAGE
 }
 
@@ -75,24 +97,9 @@ write_file() {
   mv -f "$tmp" "$dest"
 }
 
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --docker) MODE=docker ;;
-    --systemd) MODE=systemd ;;
-    --dry-run) DRY_RUN=1 ;;
-    --prefix) [ $# -ge 2 ] || die "--prefix needs a directory"; PREFIX="$2"; shift ;;
-    --data-dir) [ $# -ge 2 ] || die "--data-dir needs a directory"; DATA_DIR="$2"; shift ;;
-    --user) [ $# -ge 2 ] || die "--user needs a name"; SERVICE_USER="$2"; shift ;;
-    --no-start) START=0 ;;
-    --no-systemctl) USE_SYSTEMCTL=0 ;;
-    -h|--help) usage; exit 0 ;;
-    *) usage >&2; die "unknown option: $1" ;;
-  esac
-  shift
-done
-
 is_root() { [ "$(id -u)" = 0 ]; }
-interactive() { [ "$DRY_RUN" = 0 ] && [ -t 0 ] && [ -t 1 ]; }
+# A person at a terminal: prompts read /dev/tty, since from `curl | bash` stdin is the script itself.
+interactive() { [ "$DRY_RUN" = 0 ] && [ -t 1 ] && { [ -t 0 ] || (: </dev/tty) 2>/dev/null; }; }
 
 check_os() {
   [ "$(uname -s)" = Linux ] || die "Linux only (this is $(uname -s))"
@@ -122,9 +129,9 @@ write_env() {
     [ -n "$value" ] || value="$(existing_value "$file" "$key")"
     if [ -z "$value" ] && interactive && [[ " ${PROMPT_KEYS[*]} " == *" $key "* ]]; then
       if [[ "$SECRET_KEYS" == *" $key "* ]]; then
-        read -r -s -p "$key (empty to skip): " value; printf '\n'
+        read -r -s -p "$key (empty to skip): " value </dev/tty; printf '\n'
       else
-        read -r -p "$key (empty to skip): " value
+        read -r -p "$key (empty to skip): " value </dev/tty
       fi
     fi
     case "$value" in *$'\n'*) die "$key must be one line" ;; esac
@@ -152,7 +159,47 @@ wait_healthy_url() {
   say "healthy: $url"
 }
 
+# fetch_sources DIR: DIR becomes a checkout of REPO_URL at REF: cloned the first time, fetched and
+# checked out again on a re-run (an upgrade in place). Untracked files there (.env, data/, the venv
+# and the build) are kept; local edits to tracked files are not: this is an install, not a workspace.
+fetch_sources() {
+  local dir="$1"
+  case "$REPO_URL" in
+    *"<owner>"*) die "no checkout beside deploy.sh and no repository to fetch: set REPO_URL=<git URL of mexc-pump-scanner>" ;;
+  esac
+  if ! command -v git >/dev/null 2>&1; then
+    if is_root && command -v apt-get >/dev/null 2>&1; then
+      say "installing git"
+      run apt-get update -qq
+      run env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git
+    elif [ "$DRY_RUN" = 0 ]; then
+      die "git is needed to fetch the sources (Debian/Ubuntu: apt-get install git)"
+    fi
+  fi
+  if [ -d "$dir/.git" ]; then
+    say "upgrading the checkout in $dir to $REF of $REPO_URL"
+    run git -C "$dir" remote set-url origin "$REPO_URL"
+  elif [ -d "$dir" ] && [ -n "$(ls -A "$dir" 2>/dev/null)" ]; then
+    # An earlier install copied from a checkout: make it a checkout; its untracked files stay.
+    say "making $dir a checkout of $REPO_URL"
+    run git -C "$dir" init --quiet
+    run git -C "$dir" remote add origin "$REPO_URL"
+  else
+    say "fetching $REPO_URL into $dir"
+    run mkdir -p "$(dirname "$dir")"
+    run git clone --quiet --no-checkout "$REPO_URL" "$dir"
+  fi
+  run git -C "$dir" fetch --quiet origin "$REF"
+  run git -C "$dir" checkout --quiet --force --detach FETCH_HEAD
+  [ "$DRY_RUN" = 1 ] || say "sources: $REF at $(git -C "$dir" rev-parse --short HEAD)"
+}
+
 deploy_docker() {
+  if [ "$FETCH" = 1 ]; then
+    PREFIX="${PREFIX:-/opt/mexc-pump-scanner}"
+    SRC_DIR="$PREFIX/app"
+    fetch_sources "$SRC_DIR"
+  fi
   local compose=(docker compose --project-directory "$SRC_DIR" -f "$SRC_DIR/docker-compose.yml")
   DATA_DIR="${DATA_DIR:-$SRC_DIR/data}"
   if ! command -v docker >/dev/null 2>&1; then
@@ -181,6 +228,10 @@ metrics_port() {
 }
 
 render_unit() {
+  if [ ! -f "$SRC_DIR/deploy/$UNIT_NAME" ] && [ "$DRY_RUN" = 1 ]; then
+    printf '    (deploy/%s of the fetched sources, with the paths above)\n' "$UNIT_NAME"  # a dry run fetched nothing
+    return
+  fi
   sed -e "s|@APP_DIR@|$APP_DIR|g" -e "s|@DATA_DIR@|$DATA_DIR|g" -e "s|@ENV_FILE@|$ENV_FILE|g" \
       -e "s|@USER@|$SERVICE_USER|g" -e "s|@GROUP@|$SERVICE_GROUP|g" "$SRC_DIR/deploy/$UNIT_NAME"
 }
@@ -207,6 +258,10 @@ deploy_systemd() {
   fi
   SERVICE_GROUP="$(id -gn "$SERVICE_USER" 2>/dev/null || printf '%s' "$SERVICE_USER")"
   run mkdir -p "$APP_DIR" "$DATA_DIR"
+  if [ "$FETCH" = 1 ]; then
+    fetch_sources "$APP_DIR"
+    SRC_DIR="$APP_DIR"
+  fi
   if [ "$SRC_DIR" != "$APP_DIR" ]; then
     say "copying the sources to $APP_DIR (data, venv and builds are not copied)"
     if [ "$DRY_RUN" = 1 ]; then
@@ -238,9 +293,31 @@ deploy_systemd() {
   say "metrics: http://127.0.0.1:$(metrics_port)/metrics   reload config: systemctl reload ${UNIT_NAME%.service}"
 }
 
-check_os
-case "$MODE" in
-  docker) deploy_docker ;;
-  systemd) deploy_systemd ;;
-esac
-say "done"
+# Everything runs from main, called on the last line: read from a pipe (curl | bash), bash has then
+# parsed the whole script before the first action, so a download cut short runs nothing, and no
+# command that reads stdin can swallow the rest of the script.
+main() {
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --docker) MODE=docker ;;
+      --systemd) MODE=systemd ;;
+      --dry-run) DRY_RUN=1 ;;
+      --prefix) [ $# -ge 2 ] || die "--prefix needs a directory"; PREFIX="$2"; shift ;;
+      --data-dir) [ $# -ge 2 ] || die "--data-dir needs a directory"; DATA_DIR="$2"; shift ;;
+      --user) [ $# -ge 2 ] || die "--user needs a name"; SERVICE_USER="$2"; shift ;;
+      --no-start) START=0 ;;
+      --no-systemctl) USE_SYSTEMCTL=0 ;;
+      -h|--help) usage; exit 0 ;;
+      *) usage >&2; die "unknown option: $1" ;;
+    esac
+    shift
+  done
+  check_os
+  case "$MODE" in
+    docker) deploy_docker ;;
+    systemd) deploy_systemd ;;
+  esac
+  say "done"
+}
+
+main "$@"

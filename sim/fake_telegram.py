@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import re
 import signal
 import sys
 import time
@@ -87,6 +88,8 @@ class FakeTelegram:
     _commands: list[Any] = field(default_factory=list)
     _cond: asyncio.Condition | None = None
     _runner: web.AppRunner | None = None
+    default_user_id: int | None = None  # who the control API speaks as when a request names nobody
+    _chat: list[tuple[int, str]] = field(default_factory=list)  # (arrival ns, line) for /_tg/transcript
 
     @property
     def base_url(self) -> str:
@@ -107,6 +110,7 @@ class FakeTelegram:
         """A user types text in chat_id (a private chat has chat_id == user_id); returns the update."""
         msg: dict[str, Any] = {"message_id": self._new_message_id(), "date": int(time.time()), "chat": {"id": chat_id, "type": "private"},
                                "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"}, "text": text}  # fmt: skip
+        self._log(f"user {user_id} wrote in chat {chat_id}: {text}")
         if text.startswith("/"):
             msg["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
         return await self._push({"message": msg})
@@ -115,8 +119,40 @@ class FakeTelegram:
         """A user presses a button carrying data under message_id in chat_id; returns the update."""
         known = self._messages.get((chat_id, message_id))
         message = dict(known) if known else {"message_id": message_id, "date": int(time.time()), "chat": {"id": chat_id, "type": "private"}, "text": ""}
+        self._log(f"user {user_id} pressed [{data}] on #{message_id}")
         return await self._push({"callback_query": {"id": f"cq{self._next_update}", "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"},
                                                     "chat_instance": "ci", "data": data, "message": message}})  # fmt: skip
+
+    async def press(self, user_id: int, button: str, message_id: int | None = None, chat_id: int | None = None) -> dict[str, Any]:
+        """A user presses the button whose label starts with `button` (or whose callback_data is
+        `button`) on message_id, by default on the newest message that still shows such a button.
+
+        Why: a person trying the bot from a shell knows "Skip on the last card", not the card's
+        message id and callback data; this finds them the way their eyes would.
+        """
+        want = button.strip().lower()
+        for (chat, mid), msg in sorted(self._messages.items(), key=lambda kv: kv[0][1], reverse=True):
+            if (message_id is not None and mid != message_id) or (chat_id is not None and chat != chat_id):
+                continue
+            for row in (msg.get("reply_markup") or {}).get("inline_keyboard", []):
+                for b in row:
+                    data = str(b.get("callback_data", ""))
+                    if data and (str(b.get("text", "")).lower().startswith(want) or data == button):
+                        return await self.inject_callback(user_id, chat, mid, data)
+        where = f"message {message_id}" if message_id is not None else "any message"
+        raise LookupError(f"no button {button!r} on {where}")
+
+    def messages(self) -> list[dict[str, Any]]:
+        """The bot's messages as the user sees them now (after edits), oldest first."""
+        out = []
+        for (chat, mid), msg in sorted(self._messages.items(), key=lambda kv: kv[0][1]):
+            buttons = [{"text": b.get("text"), "callback_data": b.get("callback_data")}
+                       for row in (msg.get("reply_markup") or {}).get("inline_keyboard", []) for b in row]  # fmt: skip
+            out.append({"chat_id": chat, "message_id": mid, "text": msg.get("text", ""), "buttons": buttons})
+        return out
+
+    def _log(self, line: str) -> None:
+        self._chat.append((time.time_ns(), line))
 
     def fail_next(self, method: str, status: int = 429, retry_after: int = 1) -> None:
         """The next call of method fails: 429 with retry_after like flood control, else that status."""
@@ -174,7 +210,23 @@ class FakeTelegram:
             call.ok = False
             return web.json_response({"ok": False, "error_code": 400, "description": exc.args[0]}, status=400)
         call.result = result
+        self._log_call(method, params, result)
         return web.json_response({"ok": True, "result": result})
+
+    def _log_call(self, method: str, p: dict[str, Any], result: Any) -> None:
+        """What the user would notice of an accepted call, for the plain-text transcript."""
+        if method in ("sendMessage", "editMessageText") and isinstance(result, dict):
+            verb = "sent" if method == "sendMessage" else "edited"
+            labels = " ".join(f"[{b.get('text')}]" for row in (result.get("reply_markup") or {}).get("inline_keyboard", []) for b in row)
+            text = str(result.get("text", ""))
+            if p.get("parse_mode") == "MarkdownV2":
+                text = re.sub(r"\\(.)", r"\1", text)  # read as the app shows it: 1\.5 is 1.5
+            body = "\n    ".join(text.splitlines())
+            self._log(f"bot {verb} #{result['message_id']} in chat {result['chat']['id']}:\n    {body}" + (f"\n    {labels}" if labels else ""))
+        elif method == "editMessageReplyMarkup" and isinstance(result, dict) and not result.get("reply_markup"):
+            self._log(f"bot removed the buttons of #{result['message_id']}")
+        elif method == "answerCallbackQuery" and p.get("text"):
+            self._log(f"bot answered the press: {p['text']}")
 
     def _outage_answer(self, request: web.Request) -> web.Response:
         if self.outage_mode == "refused" and request.transport is not None:
@@ -285,11 +337,14 @@ class FakeTelegram:
             body = await request.json()
             kind = body.get("kind")
             if kind == "message":
-                user = int(body["user_id"])
+                user = self._user(body)
                 update = await self.inject_message(user, int(body.get("chat_id", user)), str(body["text"]))
             elif kind == "callback":
-                user = int(body["user_id"])
+                user = self._user(body)
                 update = await self.inject_callback(user, int(body.get("chat_id", user)), int(body["message_id"]), str(body["data"]))
+            elif kind == "press":
+                mid, chat = body.get("message_id"), body.get("chat_id")
+                update = await self.press(self._user(body), str(body["button"]), None if mid is None else int(mid), None if chat is None else int(chat))
             elif kind == "outage":
                 await self.set_outage(bool(body.get("on", True)), str(body.get("mode", "502")))
                 update = {}
@@ -297,13 +352,28 @@ class FakeTelegram:
                 self.fail_next(str(body["method"]), int(body.get("status", 429)), int(body.get("retry_after", 1)))
                 update = {}
             else:
-                raise ValueError("kind must be message, callback, outage or fail")
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise ValueError("kind must be message, press, callback, outage or fail")
+        except (ValueError, KeyError, TypeError, AttributeError, LookupError) as exc:
             return web.json_response({"ok": False, "error": f"bad control request: {exc!r}"}, status=400)
         return web.json_response({"ok": True, "update_id": update.get("update_id")})
 
+    def _user(self, body: dict[str, Any]) -> int:
+        """The request's user_id, else the fake's default user (--user-id), else a KeyError."""
+        if "user_id" in body:
+            return int(body["user_id"])
+        if self.default_user_id is None:
+            raise KeyError("user_id (no --user-id default)")
+        return self.default_user_id
+
     async def _calls_http(self, request: web.Request) -> web.Response:
         return web.json_response([{"method": c.method, "params": c.params, "at_ns": c.at_ns, "ok": c.ok, "result": c.result} for c in self.calls])
+
+    async def _messages_http(self, request: web.Request) -> web.Response:
+        return web.json_response(self.messages())
+
+    async def _transcript_http(self, request: web.Request) -> web.Response:
+        """The chat as plain text, oldest first: what a person would read in their Telegram app."""
+        return web.Response(text="".join(line + "\n" for _, line in self._chat))
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._cond = asyncio.Condition()
@@ -312,6 +382,8 @@ class FakeTelegram:
         app.router.add_get("/bot{token}/{method}", self.handle)
         app.router.add_post("/_tg/inject", self._inject_http)
         app.router.add_get("/_tg/calls", self._calls_http)
+        app.router.add_get("/_tg/messages", self._messages_http)
+        app.router.add_get("/_tg/transcript", self._transcript_http)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         await self._listen(port, host)
@@ -351,10 +423,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sim telegram", description="Fake Telegram Bot API on loopback.")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--token", default="123456:TEST-TOKEN")
+    parser.add_argument("--user-id", type=int, default=None, help="the user /_tg/inject speaks as when a request names no user_id")
     args = parser.parse_args(argv)
 
     async def serve() -> int:
-        fake = FakeTelegram(token=args.token)
+        fake = FakeTelegram(token=args.token, default_user_id=args.user_id)
         await fake.start(port=args.port)
         print(json.dumps({"base_url": fake.base_url, "control": f"http://127.0.0.1:{fake.port}/_tg"}), flush=True)
         stop = asyncio.Event()

@@ -194,6 +194,101 @@ def test_the_units_exec_start_runs_the_service_notifies_systemd_reloads_and_stop
     assert SECRET not in text
 
 
+# --- from a pipe: curl -fsSL <raw URL>/deploy.sh | bash -------------------------------------------
+# No checkout beside the script: it clones REPO_URL itself. A bare clone of this repository stands
+# in for the published one (file:// URL), and `bash -s -- ARGS < deploy.sh` for the pipe.
+
+
+@pytest.fixture(scope="module")
+def origin(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A bare repository whose main is this checkout's HEAD; its file:// URL."""
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout: nothing to publish as the origin")
+    bare = tmp_path_factory.mktemp("origin") / "mexc-pump-scanner.git"
+    subprocess.run(["git", "clone", "--quiet", "--bare", str(REPO), str(bare)], check=True)
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    subprocess.run(["git", "-C", str(bare), "update-ref", "refs/heads/main", head], check=True)
+    return f"file://{bare}"
+
+
+def _piped(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """deploy.sh as `curl ... | bash -s -- ARGS` runs it: the script on stdin, no file, no checkout."""
+    base = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root"), "PYTHON": sys.executable}
+    with open(REPO / "deploy.sh") as script:
+        return subprocess.run(["bash", "-s", "--", *args], stdin=script, env={**base, **(env or {})}, cwd=cwd, capture_output=True, text=True,
+                              timeout=timeout)  # fmt: skip
+
+
+def _head(checkout: Path | str, ref: str = "HEAD") -> str:
+    return subprocess.run(["git", "-C", str(checkout), "rev-parse", ref], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_piped_without_a_checkout_plans_a_clone_then_the_usual_install(tmp_path: Path, origin: str) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    prefix = tmp_path / "opt"
+    env = {"PATH": "/usr/bin:/bin", "REPO_URL": origin, "TG_TOKEN": SECRET, "ALLOWED_IDS": "42"}
+    proc = _piped("--dry-run", "--prefix", str(prefix), cwd=empty, env=env)
+    assert proc.returncode == 0, proc.stderr
+    app = prefix / "app"
+    _in_order(proc.stdout, ["mode: docker (dry run)", f"fetching {origin} into {app}", f"git clone --quiet --no-checkout {origin} {app}",
+                            f"git -C {app} fetch --quiet origin main", f"git -C {app} checkout --quiet --force --detach FETCH_HEAD",
+                            f"mkdir -p {app}/data", f"write {app}/.env (mode 600)", f"docker compose --project-directory {app}",
+                            "up -d --build", "done"])  # fmt: skip
+    proc = _piped("--systemd", "--dry-run", "--prefix", str(prefix), cwd=empty, env={**env, "REF": "v9"})
+    assert proc.returncode == 0, proc.stderr
+    _in_order(proc.stdout, ["mode: systemd (dry run)", f"mkdir -p {app} {prefix}/data", f"git clone --quiet --no-checkout {origin} {app}",
+                            f"git -C {app} fetch --quiet origin v9", "checkout --quiet --force --detach FETCH_HEAD",
+                            f"-m venv {app}/.venv", f"-r {app}/requirements.txt", "build_ext --inplace",
+                            "write /etc/systemd/system/mexc-pump-scanner.service", "systemctl restart", "done"])  # fmt: skip
+    assert "tar -C" not in proc.stdout  # nothing to copy: the clone is the install
+    assert SECRET not in proc.stdout + proc.stderr
+    assert list(empty.iterdir()) == [] and not prefix.exists()
+    proc = _piped("--dry-run", cwd=empty, env={"PATH": "/usr/bin:/bin"})  # no REPO_URL, and this copy names no published one
+    assert proc.returncode != 0 and "set REPO_URL=" in proc.stderr
+
+
+@pytest.mark.timeout(1500)
+def test_piped_systemd_install_clones_builds_and_rerunning_upgrades_in_place(tmp_path: Path, origin: str) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    prefix = tmp_path / "scanner"
+    app = prefix / "app"
+    env = {"REPO_URL": origin, "TG_TOKEN": SECRET, "ALLOWED_IDS": "42"}
+    start = time.monotonic()
+    proc = _piped("--systemd", "--prefix", str(prefix), "--no-systemctl", cwd=empty, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    print(f"fresh piped install: {time.monotonic() - start:.0f}s")
+    bare = origin.removeprefix("file://")
+    assert _head(app) == _head(bare, "main")
+    assert list(app.glob("core/*.so")) and (app / ".venv/bin/python").exists()
+    assert (prefix / ".env").read_text().splitlines() == [f"TG_TOKEN={SECRET}", "ALLOWED_IDS=42"]
+    assert stat.S_IMODE((prefix / ".env").stat().st_mode) == 0o600
+    assert _unit(prefix)["ExecStart"] == [f"{app}/.venv/bin/python -m supervisor --config {app}/config.yaml"]
+    assert SECRET not in proc.stdout + proc.stderr
+    assert list(empty.iterdir()) == []
+
+    # A new commit is published; the same one-liner, without secrets this time, upgrades in place.
+    work = tmp_path / "work"
+    subprocess.run(["git", "clone", "--quiet", origin, str(work)], check=True)
+    (work / "UPGRADED").write_text("v2\n")
+    git = ["git", "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run([*git, "add", "UPGRADED"], check=True)
+    subprocess.run([*git, "commit", "--quiet", "-m", "v2"], check=True)
+    subprocess.run([*git, "push", "--quiet", "origin", "HEAD:main"], check=True)
+    (prefix / "data" / "keep.me").write_text("trader data")
+    venv_cfg = (app / ".venv" / "pyvenv.cfg").stat().st_mtime_ns
+    start = time.monotonic()
+    proc = _piped("--systemd", "--prefix", str(prefix), "--no-systemctl", cwd=empty, env={"REPO_URL": origin}, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    print(f"piped upgrade: {time.monotonic() - start:.0f}s")
+    assert f"upgrading the checkout in {app}" in proc.stdout
+    assert _head(app) == _head(work) and (app / "UPGRADED").read_text() == "v2\n"
+    assert (prefix / "data" / "keep.me").read_text() == "trader data"
+    assert f"TG_TOKEN={SECRET}" in (prefix / ".env").read_text()
+    assert (app / ".venv" / "pyvenv.cfg").stat().st_mtime_ns == venv_cfg  # the venv is reused, not rebuilt
+
+
 # --- Docker files, statically ----------------------------------------------------------------------
 
 
