@@ -32,6 +32,7 @@ from supervisor import early
 from supervisor.metrics import Metrics, serve_metrics
 from supervisor.outcome import OutcomeTracker
 from supervisor.planner import plan_shards
+from supervisor.price_history import PriceHistory  # issue #24: card context
 from supervisor.scout import Scout, select_pairs
 from supervisor.sdnotify import SdNotifier
 
@@ -84,6 +85,8 @@ class Supervisor:
         self._plan_event = asyncio.Event()
         self.outcome_counts: dict[tuple[str, str], int] = {}
         self.tracker = OutcomeTracker(self.config.outcome)
+        self.price_history = PriceHistory()  # issue #24: the card's 1/5/15-min change, from rows already read
+        self.volumes_24h: dict[str, float] = {}  # issue #24: the scout's last ticker/24hr quote volumes, for the card
         self.metrics = Metrics(self._stats_views, self._extra_metrics, self.process_table, lambda: dict(self.outcome_counts))
         self.notifier = SdNotifier()
 
@@ -317,6 +320,7 @@ class Supervisor:
                         await scout.refresh_universe()
                         last_universe = time.monotonic()
                     await scout.refresh_volumes()
+                    self.volumes_24h = scout.volumes  # issue #24
                     self._replan(scout)
                     release_free_memory()  # the tickers' JSON is garbage now (common/memtrim.py)
                 except RestError as exc:
@@ -391,6 +395,7 @@ class Supervisor:
         self.score_passes += 1
         if self.config.scout.quality_min_quote_vol_5m > 0 or self.config.scout.quality_spread_max > 0:
             self._quality_check(rows)
+        self.price_history.update(rows)  # issue #24: before scoring, so _emit sees this batch too
         now_ns = time.time_ns()
         for decision in self.scorer.score(rows, now_ns):
             self._emit(decision, now_ns)
@@ -432,6 +437,9 @@ class Supervisor:
             features={k: float(row[k]) for k in _SIGNAL_FEATURES},
             reasons=list(decision.reasons),
             escalation=int(decision.escalation),
+            # issue #24: card context, from what the service already holds (no REST on the signal path)
+            model_trained=bool(decision.model_trained),
+            **_card_context(self.price_history, self.volumes_24h, symbol, int(decision.pair_id), row),
         )
         if not self.store.add_signal(signal_obj):
             return  # already stored (replayed rows after a restart): never signal twice
@@ -612,6 +620,12 @@ class Supervisor:
                 handle.stats.unlink()
         self.store.close()
         log.info("supervisor stopped")
+
+
+def _card_context(history: PriceHistory, volumes: dict[str, float], symbol: str, pair_id: int, row: dict[str, Any]) -> dict[str, Any]:
+    """issue #24: the Signal's change_1m/5m/15m and quote_volume_24h (None where unknown; a 0 volume is MEXC's null)."""
+    changes = history.changes(pair_id, int(row["row_time_ms"]), float(row["last_price"]))
+    return {"change_1m": changes[1], "change_5m": changes[5], "change_15m": changes[15], "quote_volume_24h": volumes.get(symbol) or None}
 
 
 def _fork_frozen(process: Any) -> None:
