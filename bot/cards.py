@@ -69,6 +69,8 @@ def _floor2(value: float) -> str:
     """Two decimals rounded down, so a 0.999 score never reads as a certain 1.00."""
     if not math.isfinite(value):
         return "n/a"
+    if abs(value) >= 1e6:  # not a probability or a score any model of ours gives; keep it short
+        return f"{value:.3g}"
     return str(Decimal(repr(value)).quantize(Decimal("0.01"), rounding=ROUND_DOWN))
 
 
