@@ -22,7 +22,7 @@ from datetime import timedelta
 from multiprocessing.connection import Connection
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
@@ -30,7 +30,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes, Mes
 from bot import commands
 from bot.app import build_application, start_application, stop_application
 from bot.auth import is_allowed
-from bot.cards import card_text, decided_text, keyboard
+from bot.cards import card_text, decided_text, fill_text, keyboard
 from bot.storage import Store
 from bot.trading import Trader
 from common.children import reset_child_signals
@@ -53,6 +53,8 @@ from common.signal import Signal, is_valid_signal_id
 log = logging.getLogger("scanner.bot")
 MAX_TEXT = 4000  # Telegram refuses messages over 4096 characters
 MAX_BACKOFF_S = 30.0
+# Cards carry the pair's MEXC link as text; a preview would make Telegram fetch the page and bury the card under it.
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 
 def _retry_after_s(exc: RetryAfter) -> float:
@@ -194,7 +196,8 @@ class Bot:
             if chat_id in delivered:
                 continue
             try:
-                message = await self.app.bot.send_message(chat_id, text, parse_mode=ParseMode.MARKDOWN_V2, reply_markup=reply)
+                message = await self.app.bot.send_message(chat_id, text, parse_mode=ParseMode.MARKDOWN_V2, reply_markup=reply,
+                                                          link_preview_options=NO_PREVIEW)  # fmt: skip
             except (BadRequest, Forbidden) as exc:
                 log.error("telegram refused a card for one chat", extra={"signal_id": sig.signal_id, "chat_id": chat_id, "error": str(exc)[:200]})
                 delivered.setdefault(chat_id, 0)  # 0: refused, do not retry this chat
@@ -303,12 +306,15 @@ class Bot:
         else:
             try:
                 result = await self.trader.buy(sig, user.id)
-                ok, message, mode = result.ok, result.message, result.mode
+                ok, message, mode, order = result.ok, result.message, result.mode, result.order
             except Exception as exc:  # noqa: BLE001 - the user must get an answer whatever failed
                 log.exception("buy failed unexpectedly", extra={"signal_id": signal_id})
-                ok, message, mode = False, f"Buy failed: internal error ({type(exc).__name__}); no order confirmed.", "?"
+                ok, message, mode, order = False, f"Buy failed: internal error ({type(exc).__name__}); no order confirmed.", "?", None
             await query.answer(message[:190], show_alert=not ok)
             line = f"🛒 Buy by {user.id} ({mode}): {message}" if ok else f"❌ Buy by {user.id} failed ({mode}): {message}"
+            fill = fill_text(sig.price, order.price, order.mode) if ok and order is not None else None
+            if fill is not None:  # the price paid and its slippage vs the card's price, paper fills too
+                line += "\n" + fill
         await self._mark_decided(sig, query.message.chat.id if query.message else None, query.message.message_id if query.message else None, line)
 
     async def _mark_decided(self, sig: Signal, chat_id: int | None, message_id: int | None, line: str) -> None:
@@ -320,7 +326,8 @@ class Bot:
             copies[chat_id] = message_id
         for chat, message in copies.items():
             try:
-                await self.app.bot.edit_message_text(text, chat_id=chat, message_id=message, parse_mode=ParseMode.MARKDOWN_V2, reply_markup=None)
+                await self.app.bot.edit_message_text(text, chat_id=chat, message_id=message, parse_mode=ParseMode.MARKDOWN_V2, reply_markup=None,
+                                                     link_preview_options=NO_PREVIEW)  # fmt: skip
             except BadRequest as exc:
                 if "not modified" not in str(exc):
                     log.warning("could not edit a card", extra={"signal_id": sig.signal_id, "error": str(exc)[:200]})

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common.signal import Signal
+from common.signal import Signal, context_fields
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS signals (
@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS signals (
     card_sent_ns INTEGER,
     chat_id INTEGER,
     message_id INTEGER,
-    suppressed TEXT
+    suppressed TEXT,
+    context TEXT
 );
 CREATE INDEX IF NOT EXISTS signals_symbol ON signals(symbol);
 CREATE INDEX IF NOT EXISTS signals_unsent ON signals(card_sent_ns) WHERE card_sent_ns IS NULL;
@@ -91,10 +92,14 @@ CREATE TABLE IF NOT EXISTS outcomes (
 );
 CREATE INDEX IF NOT EXISTS outcomes_closed ON outcomes(closed_ns);
 """
-# Schema versions (PRAGMA user_version): 0 = signals/actions/orders only, 1 = + outcomes.
-# Every change so far only adds tables (CREATE ... IF NOT EXISTS), so opening a version-0 file
-# runs the script above and keeps every row; a later column change would go here as an ALTER.
-SCHEMA_VERSION = 1
+# Schema versions (PRAGMA user_version): 0 = signals/actions/orders only, 1 = + outcomes,
+# 2 = + signals.context (the card's context: model_trained, price changes, 24 h volume; JSON).
+# Every change only adds: tables by CREATE ... IF NOT EXISTS, columns by _ADDED_COLUMNS' ALTERs,
+# so opening an older file keeps every row (an old row's context is NULL: the Signal defaults).
+SCHEMA_VERSION = 2
+_ADDED_COLUMNS = (("signals", "context", "TEXT"),)
+# Signal fields kept in signals.context (common/signal.py; each has a default for old rows).
+_CONTEXT_FIELDS = ("model_trained", "change_1m", "change_5m", "change_15m", "quote_volume_24h")
 OUTCOMES = ("hit", "miss", "unknown")
 TRADES = ("TP", "SL", "TIMEOUT")
 _OUTCOME_COLUMNS = ("signal_id", "symbol", "profile", "signal_time_ms", "price", "horizon_s", "hit_gain", "take_profit", "stop_loss",
@@ -153,8 +158,21 @@ class Store:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=10000")
         self.db.executescript(_SCHEMA)
+        self._add_columns()
         if self.db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _add_columns(self) -> None:
+        """ALTER an older file to today's columns; under a write lock, since the supervisor and the bot open it at once."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for table, column, kind in _ADDED_COLUMNS:
+                if column not in {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     # --- signals ---------------------------------------------------------------------------------
 
@@ -167,18 +185,24 @@ class Store:
         data = signal.to_dict()
         cur = self.db.execute(
             "INSERT OR IGNORE INTO signals (signal_id, symbol, profile, exchange_time_ms, recv_ns, created_ns, price, prob,"
-            " features, reasons, escalation, stored_ns) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            " features, reasons, escalation, stored_ns, context) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (signal.signal_id, signal.symbol, signal.profile, signal.exchange_time_ms, signal.recv_ns, signal.created_ns,
-             signal.price, signal.prob, json.dumps(data["features"]), json.dumps(signal.reasons), signal.escalation, time.time_ns()),
+             signal.price, signal.prob, json.dumps(data["features"]), json.dumps(signal.reasons), signal.escalation, time.time_ns(),
+             json.dumps({k: data[k] for k in _CONTEXT_FIELDS})),
         )  # fmt: skip
         return cur.rowcount == 1
 
     @staticmethod
     def _signal(row: tuple[Any, ...]) -> Signal:
         features = {k: (float("nan") if v is None else float(v)) for k, v in json.loads(row[8]).items()}
-        return Signal(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], features, json.loads(row[9]), row[10])
+        try:
+            context = json.loads(row[11]) if row[11] else {}  # NULL: a row stored before the column existed
+        except ValueError:
+            context = {}
+        return Signal(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], features, json.loads(row[9]), row[10],
+                      **context_fields(context))  # fmt: skip
 
-    _COLUMNS = "signal_id, symbol, profile, exchange_time_ms, recv_ns, created_ns, price, prob, features, reasons, escalation"
+    _COLUMNS = "signal_id, symbol, profile, exchange_time_ms, recv_ns, created_ns, price, prob, features, reasons, escalation, context"
 
     def get_signal(self, signal_id: str) -> Signal | None:
         row = self.db.execute(f"SELECT {self._COLUMNS} FROM signals WHERE signal_id = ?", (signal_id,)).fetchone()

@@ -21,6 +21,7 @@ from common.signal import Signal, make_signal_id
 from supervisor.metrics import Metrics
 from supervisor.outcome import OutcomeTracker
 from supervisor.planning import Planning, ShardHandle
+from supervisor.price_history import PriceHistory
 
 log = logging.getLogger("scanner.supervisor.pipeline")
 
@@ -43,6 +44,7 @@ class Pipeline:
         self.metrics = metrics
         self.tell_bot = tell_bot
         self.tracker = OutcomeTracker(config.outcome)
+        self.price_history = PriceHistory()  # the card's 1/5/15-min change, from rows already read
         self.outcome_counts: dict[tuple[str, str], int] = {}
         self.signals_emitted: list[float] = []
         self.rows_scored = 0
@@ -83,6 +85,7 @@ class Pipeline:
         self.rows_scored += len(rows)
         self.score_passes += 1
         self.planning.quality_check(rows, self.tracker.watched_pair_ids())
+        self.price_history.update(rows)  # before scoring, so emit() sees this batch too
         now_ns = time.time_ns()
         for decision in self.scorer.score(rows, now_ns):
             self.emit(decision, now_ns)
@@ -107,6 +110,8 @@ class Pipeline:
             features={k: float(row[k]) for k in SIGNAL_FEATURES},
             reasons=list(decision.reasons),
             escalation=int(decision.escalation),
+            model_trained=bool(decision.model_trained),
+            **self._card_context(symbol, int(decision.pair_id), row),
         )
         if not self.store.add_signal(signal):
             return  # already stored (replayed rows after a restart): never signal twice
@@ -123,6 +128,13 @@ class Pipeline:
             sys.stdout.write(json.dumps(payload, separators=(",", ":"), allow_nan=False) + "\n")
             sys.stdout.flush()
         log.info("signal", extra={"symbol": symbol, "prob": round(signal.prob, 3), "latency_ms": round(latency_ms, 2)})
+
+    def _card_context(self, symbol: str, pair_id: int, row: Any) -> dict[str, Any]:
+        """The Signal's change_1m/5m/15m and quote_volume_24h, from what the service already holds
+        (no REST call on the signal path); None where unknown (a 0 volume is MEXC's null)."""
+        changes = self.price_history.changes(pair_id, int(row["row_time_ms"]), float(row["last_price"]))
+        return {"change_1m": changes[1], "change_5m": changes[5], "change_15m": changes[15],
+                "quote_volume_24h": self.planning.volumes_24h.get(symbol) or None}  # fmt: skip
 
     def store_outcome(self, outcome: Any) -> None:
         """Store a closed watch, then tell the bot (the same outbox order as signals)."""

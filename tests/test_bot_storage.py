@@ -232,3 +232,47 @@ def test_mirror_command_runs_in_its_own_process(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "bot.storage", str(tmp_path), "1999"], capture_output=True, text=True,
                          timeout=60, cwd=root)  # fmt: skip
     assert bad.returncode == 2 and "expected YYYYMM" in bad.stderr
+
+
+def test_card_context_round_trips_and_old_files_gain_the_column_keeping_their_rows(tmp_path: Path) -> None:
+    """signals.context is added to an existing file by ALTER; old rows read back with the Signal's defaults."""
+    old_dir = tmp_path / "old"
+    old_dir.mkdir()
+    db = sqlite3.connect(old_dir / "scanner.sqlite3")
+    db.executescript(
+        "CREATE TABLE signals (signal_id TEXT PRIMARY KEY, symbol TEXT NOT NULL, profile TEXT NOT NULL, exchange_time_ms INTEGER NOT NULL,"
+        " recv_ns INTEGER NOT NULL, created_ns INTEGER NOT NULL, price REAL NOT NULL, prob REAL NOT NULL, features TEXT NOT NULL,"
+        " reasons TEXT NOT NULL, escalation INTEGER NOT NULL, stored_ns INTEGER NOT NULL, card_sent_ns INTEGER, chat_id INTEGER,"
+        " message_id INTEGER, suppressed TEXT);"
+        " INSERT INTO signals VALUES ('OLDUSDT-1790000000000-0', 'OLDUSDT', 'alpha1', 1790000000000, 1, 2, 0.5, 0.7, '{}', '[]',"
+        " 0, 3, NULL, NULL, NULL, NULL);"
+        " PRAGMA user_version = 1;"
+    )  # fmt: skip
+    db.close()
+    store, other = Store(old_dir), Store(old_dir)  # the supervisor and the bot open the file at once
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == 2
+    old = store.get_signal("OLDUSDT-1790000000000-0")
+    assert old is not None and old.model_trained is False and old.change_1m is None and old.quote_volume_24h is None
+    assert [s.signal_id for s in other.unsent_signals()] == [old.signal_id]
+
+    sig = _signal(1)
+    sig.model_trained, sig.change_1m, sig.change_5m, sig.change_15m, sig.quote_volume_24h = True, 0.012, -0.003, None, 1.25e6
+    assert store.add_signal(sig)
+    back = other.get_signal(sig.signal_id)
+    assert back is not None and back.to_dict() == sig.to_dict()
+    assert back.model_trained is True and back.change_1m == 0.012 and back.change_15m is None and back.quote_volume_24h == 1.25e6
+    store.db.execute("UPDATE signals SET context = 'not json' WHERE signal_id = ?", (sig.signal_id,))
+    garbled = store.get_signal(sig.signal_id)
+    assert garbled is not None and garbled.model_trained is False and garbled.change_1m is None  # odd context: unknown, not an error
+
+
+def test_signal_json_without_the_card_context_still_reads() -> None:
+    """JSON written before the context fields existed, and NaN/garbage in them, read as "unknown"."""
+    sig = _signal(1)
+    old = {k: v for k, v in sig.to_dict().items() if k not in ("model_trained", "change_1m", "change_5m", "change_15m", "quote_volume_24h")}
+    back = Signal.from_dict(old)
+    assert back.model_trained is False and back.change_5m is None and back.quote_volume_24h is None
+    odd = Signal.from_dict({**old, "model_trained": "yes", "change_1m": "x", "change_5m": float("nan"), "quote_volume_24h": 10**400})
+    assert odd.model_trained is False and odd.change_1m is None and odd.change_5m is None and odd.quote_volume_24h is None
+    sig.change_1m = float("nan")
+    assert json.loads(sig.to_json())["change_1m"] is None

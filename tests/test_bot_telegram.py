@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bot.cards import card_text, escape
+from bot.cards import card_text, escape, exchange_url, fill_text, format_price
 from bot.process import Bot, run_bot
 from bot.storage import Store
 from common.config import Config, config_from_mapping, set_value
@@ -135,11 +135,12 @@ async def test_a_signal_produces_exactly_the_expected_card_and_buttons(tmp_path:
         card = sent[0]
         assert card["chat_id"] == OWNER and card["parse_mode"] == "MarkdownV2"
         lines = card["text"].split("\n")
-        assert lines[0] == "🚀 *PEPEUSDT* — VSR 7\\.4  PM 3\\.10%  Prob 0\\.78"
+        assert lines[0] == "🚀 *PEPEUSDT* — VSR 7\\.4  PM 3\\.10%  Score 0\\.78"  # model.json is hand-set: a score, not a prob
         assert lines[1] == "Price: `0.000012` ⏱ 2026\\-09\\-21 14:13:20 UTC"
-        assert re.fullmatch(r"Age: 0\\\.\d s · profile alpha1", lines[2]), lines[2]
-        assert lines[3] == "Reasons: VSR 7\\.4\\>5, PM 3\\.10%\\>2%"
-        assert len(lines) == 4
+        assert re.fullmatch(r"Sent 0\\\.\d s after the market data that fired it · profile alpha1 · "
+                            r"score from hand\\-set weights, not a measured probability", lines[2]), lines[2]  # fmt: skip
+        assert lines[3:] == ["Why:", "• VSR 7\\.4\\>5", "• PM 3\\.10%\\>2%", "On MEXC: https://www\\.mexc\\.com/exchange/PEPE\\_USDT"]
+        assert card["link_preview_options"]["is_disabled"] is True  # the link is text; Telegram must not fetch it
         buttons = card["reply_markup"]["inline_keyboard"]
         assert [[b["text"] for b in row] for row in buttons] == [["Buy $100", "Skip"]]
         assert [b["callback_data"] for b in buttons[0]] == [f"buy:{sig.signal_id}", f"skip:{sig.signal_id}"]
@@ -152,6 +153,44 @@ def test_re_alert_cards_carry_the_escalation_marker() -> None:
     text = card_text(sig)
     assert "🔺 re\\-alert \\#2" in text and markdown_v2_error(text) is None
     assert "re\\-alert" not in card_text(_signal())
+
+
+def test_a_trained_model_says_pump_prob_and_a_hand_set_one_says_score() -> None:
+    """Issue #24: "Prob 0.99" from a hand-set model (trained: null) promised a calibration nobody measured."""
+    sig = _signal()
+    sig.prob = 0.999  # rounded down: never a certain-looking 1.00
+    assert "Score 0\\.99" in card_text(sig) and "hand\\-set weights" in card_text(sig) and "Prob" not in card_text(sig)
+    sig.model_trained = True
+    assert "Pump prob 0\\.99" in card_text(sig) and "hand\\-set" not in card_text(sig)
+
+
+def test_the_latency_line_is_fixed_at_send_time_and_replaces_the_frozen_age() -> None:
+    """Issue #24: "Age" was computed once at render and never changed; the card now states its own latency,
+    which is true forever: market data received -> card sent (the decided card passes the stored send time)."""
+    sig = _signal()
+    sig.recv_ns = 1_000_000_000_000
+    assert "Sent 0\\.4 s after the market data that fired it" in card_text(sig, now_ns=sig.recv_ns + 400_000_000)
+    assert "Sent 5\\.0 min after" in card_text(sig, now_ns=sig.recv_ns + 300 * 10**9)  # a card resent after an outage says so
+    assert "Age" not in card_text(sig, now_ns=sig.recv_ns)
+
+
+def test_price_changes_volume_and_exchange_link_are_on_the_card_and_valid_markdown() -> None:
+    sig = _signal()
+    sig.change_1m, sig.change_5m, sig.change_15m, sig.quote_volume_24h = 0.012, -0.0034, None, 1_234_567.0
+    text = card_text(sig)
+    assert "Change: 1m \\+1\\.20% · 5m \\-0\\.34% · 15m n/a · 24h volume $1\\.23M" in text.split("\n")
+    assert text.split("\n")[-1] == "On MEXC: https://www\\.mexc\\.com/exchange/PEPE\\_USDT" and markdown_v2_error(text) is None
+    assert "Change:" not in card_text(_signal())  # a signal stored before the context existed: no line of n/a
+    for symbol, url in (("ETHBTC", "https://www.mexc.com/exchange/ETH_BTC"), ("X(1)USDT", "https://www.mexc.com/exchange/X%281%29_USDT")):
+        sig.symbol = symbol
+        assert exchange_url(symbol) == url and escape(url) in card_text(sig) and markdown_v2_error(card_text(sig)) is None
+    assert exchange_url("WEIRD") is None and exchange_url("USDT") is None
+
+
+def test_the_fill_line_states_price_and_slippage_against_the_signal() -> None:
+    assert fill_text(0.000012, 0.00001211, "paper") == "Paper fill at 0.00001211: +0.92% vs the signal price 0.000012 (slippage)"
+    assert fill_text(2.0, 1.99, "live") == "Filled at 1.99: -0.50% vs the signal price 2 (slippage)"
+    assert fill_text(2.0, None, "live") is None and fill_text(0.0, 1.5, "live") == "Filled at 1.5"
 
 
 async def test_skip_answers_ignored_and_edits_the_card_once(tmp_path: Path) -> None:
@@ -188,6 +227,11 @@ async def test_paper_buy_records_an_order_and_double_press_buys_once(tmp_path: P
         assert answers[1]["text"].startswith("Already decided")
         edits = await _until(lambda: fake.sent("editMessageText"))
         assert len(edits) == 1 and "🛒 Buy by 4242 \\(paper\\): paper buy: $100 of" in edits[0]["text"] and "reply_markup" not in edits[0]
+        order = bot.trader.store.get_order(bot.trader.store.db.execute("SELECT client_order_id FROM orders").fetchone()[0])
+        assert order is not None and order.price
+        slippage = f"{(order.price / sig.price - 1) * 100:+.2f}%"
+        assert escape(f"Paper fill at {format_price(order.price)}: {slippage} vs the signal price {format_price(sig.price)} (slippage)") in edits[0]["text"]
+        assert markdown_v2_error(edits[0]["text"]) is None
         stats = bot.store.stats(0)
         assert stats["paper_orders"] == 1 and stats["buys"] == 1
         assert emu.rest.state()["orders"] == []  # paper mode never touches the exchange's order endpoint

@@ -79,3 +79,30 @@ async def test_random_callback_data_is_answered_and_never_looked_up(tmp_path: Pa
         await fake.inject_callback(OWNER, OWNER, 999, "buy:PEPEUSDT-1790000000000-0")
         await _until(lambda: looked_up)
         assert looked_up == ["PEPEUSDT-1790000000000-0"]
+
+
+_ODD_FLOAT = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([0.0, -0.0, 1e-12, 0.4996, 1e300])
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    symbol=st.text(min_size=1, max_size=24), price=_ODD_FLOAT, prob=_ODD_FLOAT, trained=st.booleans(),
+    features=st.dictionaries(st.sampled_from(["vsr", "pm", "rush_ratio_25s", "ret_25s"]), _ODD_FLOAT),
+    reasons=st.lists(st.text(max_size=80), max_size=10), context=st.lists(st.none() | _ODD_FLOAT, min_size=4, max_size=4),
+    profile=st.sampled_from(["alpha1", "flash"]), fill=st.none() | _ODD_FLOAT,
+)  # fmt: skip
+def test_any_card_and_decided_card_is_valid_markdown_v2_within_telegrams_limit(
+    symbol: str, price: float, prob: float, trained: bool, features: dict, reasons: list, context: list, profile: str, fill: float | None
+) -> None:
+    """Issue #24's new card lines (score label, changes, volume, link, fill) keep every card valid MarkdownV2."""
+    from bot.cards import card_text, decided_text, fill_text
+    from common.signal import Signal
+    from sim.fake_telegram import markdown_v2_error
+
+    sig = Signal("AUSDT-1790000000000-0", symbol, profile, 1_790_000_000_000, 0, 0, price, prob, features, reasons, 0, trained, *context)
+    text = card_text(sig, now_ns=10**9)
+    assert markdown_v2_error(text) is None and len(text) < 4096
+    line = fill_text(price, fill, "paper")
+    if line is not None:
+        decided = decided_text(text, "🛒 Buy by 1 (paper): ok\n" + line)
+        assert markdown_v2_error(decided) is None

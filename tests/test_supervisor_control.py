@@ -181,7 +181,7 @@ def test_the_offline_demo_is_one_flag_away_and_unknown_flags_are_refused() -> No
     import sys
 
     demo = subprocess.run([sys.executable, "-m", "supervisor", "--demo", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert demo.returncode == 0 and "python -m supervisor.demo" in demo.stdout and "--speed" in demo.stdout
+    assert demo.returncode == 0 and "python -m supervisor --demo" in demo.stdout and "--speed" in demo.stdout
     bad = subprocess.run([sys.executable, "-m", "supervisor", "--speed", "5"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unrecognized arguments: --speed 5" in bad.stderr
 
@@ -272,3 +272,47 @@ def test_cfg_changes_say_they_are_temporary_and_cfg_save_keeps_them_across_reloa
     sup.control.on_sighup()
     assert sup.scorer.config.vsr_min == 6.0
     assert len(told) == 1 and isinstance(told[0], Notice) and "Reload (SIGHUP) refused" in told[0].text and "vsr_min_typo" in told[0].text
+
+
+def test_a_signal_carries_its_price_changes_24h_volume_and_whether_its_model_was_trained(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue #24: the card context comes from rows the supervisor already read and the scout's last ticker, no REST call."""
+    import numpy as np
+
+    from core.rowspec import FEATURE_ROW_DTYPE, ROW_BASELINE_READY, ROW_BOOK_VALID, ROW_LISTING_KNOWN
+    from supervisor.planning import ShardHandle
+
+    sup = _supervisor(tmp_path)
+    sup.planning.symbols, sup.planning.pair_ids = {3: "AUSDT"}, {"AUSDT": 3}
+    sup.planning.volumes_24h = {"AUSDT": 2.5e6}  # what the scout loop copies from Scout.volumes after each ticker/24hr poll
+    t0 = 1_790_000_040_000 // 60_000 * 60_000
+
+    class Ring:
+        batches: list[np.ndarray] = []
+
+        def drain_notify(self) -> None:
+            pass
+
+        def read_new(self) -> np.ndarray:
+            return self.batches.pop(0)
+
+    def row(t_ms: int, price: float, vsr: float) -> np.ndarray:
+        r = np.zeros(1, dtype=FEATURE_ROW_DTYPE)
+        for key, value in dict(vsr=vsr, vc=0.3, pm=0.05, obi=0.5, cum_depth_delta=3.0, spread=0.002, listing_age_s=1e5, last_price=price,
+                               flags=ROW_BOOK_VALID | ROW_BASELINE_READY | ROW_LISTING_KNOWN, pair_id=3, row_time_ms=t_ms, seq=1).items():  # fmt: skip
+            r[key] = value
+        return r
+
+    handle = ShardHandle(0, Ring(), None)
+    for minute in range(17):  # quiet rows (VSR 1: no signal), one a minute, price 1.00, 1.01, ...
+        Ring.batches.append(row(t0 + minute * 60_000 + 30_000, 1.0 + minute / 100, 1.0))
+        sup.pipeline.on_ring_ready(handle)
+    fire_t = t0 + 17 * 60_000 + 10_000
+    Ring.batches.append(row(fire_t, 1.25, 10.0))
+    sup.pipeline.on_ring_ready(handle)
+    (sig,) = sup.store.signals_without_outcome()
+    assert sig.model_trained is False and sig.quote_volume_24h == 2.5e6  # the shipped model.json is hand-set
+    # the price before the start of minute 16, 12 and 2: the closes of minutes 15, 11 and 1
+    assert sig.change_1m is not None and abs(sig.change_1m - (1.25 / 1.15 - 1)) < 1e-12
+    assert sig.change_5m is not None and abs(sig.change_5m - (1.25 / 1.11 - 1)) < 1e-12
+    assert sig.change_15m is not None and abs(sig.change_15m - (1.25 / 1.01 - 1)) < 1e-12
+    sup.store.close()

@@ -229,7 +229,7 @@ def test_an_old_database_keeps_its_rows_and_gains_the_outcomes_table(tmp_path: P
     db.executescript(_OLD_SCHEMA)
     db.close()
     store = Store(tmp_path)
-    assert store.db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == 2  # 2: signals.context added by ALTER
     old = store.get_signal("OLDUSDT-1790000000000-0")
     assert old is not None and old.price == 0.5 and store.get_action(old.signal_id) == ("buy", 42) and store.unsent_signals() == []
     assert [s.signal_id for s in store.signals_without_outcome()] == [old.signal_id]

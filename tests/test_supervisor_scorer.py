@@ -5,18 +5,20 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from common.config import ScannerConfig
 from core.rowspec import FEATURE_ROW_DTYPE, ROW_BASELINE_READY, ROW_BOOK_VALID, ROW_CANDIDATE, ROW_LISTING_KNOWN
 from supervisor.model import CLIP, ModelError, load_model, model_from_dict
-from supervisor.scorer import Scorer
+from supervisor.scorer import Scorer, flash_reasons, reasons_for
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = load_model(REPO / "model.json")
@@ -96,8 +98,9 @@ def test_candidate_rows_are_scored_like_closed_bars_and_reasons_say_why() -> Non
     decisions = Scorer(ScannerConfig(), MODEL).score(_rows(1, flags=ALL_FLAGS | ROW_CANDIDATE, vsr=7.4))
     assert len(decisions) == 1
     reasons = decisions[0].reasons
-    assert "VSR 7.4>5" in reasons and "PM 5.00%>2%" in reasons and "OBI 0.50>0.25" in reasons
-    assert any(r.startswith("ListingAge ") for r in reasons) and any(r.startswith("Spread 0.20%<1.5%") for r in reasons)
+    assert "Volume vs 6 h median (VSR) 7.4 > 5" in reasons and "Price above 5-min VWAP (PM) 5.00% > 2%" in reasons
+    assert "Bid/ask imbalance (OBI) 0.50 > 0.25" in reasons and "Spread 0.20% < 1.5%" in reasons
+    assert "Listed for (ListingAge) 2.78 h > 0.25 h" in reasons  # 10,000 s; the 900 s threshold reads exactly in hours
     assert decisions[0].prob == pytest.approx(float(MODEL.probability(_rows(1, vsr=7.4))[0]))
 
 
@@ -245,3 +248,100 @@ def test_long_random_streams_match_the_plain_loop_including_escalations(seed: in
     want = [(p, s, e) for p, s, _, e in _reference(batches, config)]
     assert got == want
     assert any(e > 0 for *_, e in got) and sum(e == 0 for *_, e in got) > 6  # the stream exercised both paths
+
+
+# --- reasons print true comparisons ---------------------------------------------------------------
+
+_REASON = re.compile(r"^(?P<label>.+) (?P<v>-?(?:[0-9.]+(?:E[-+][0-9]+)?|inf))(?P<u>%| h| min| s|) (?P<op>[<>≥]) (?P<t>-?[0-9.]+(?:E[-+][0-9]+)?)(?P=u)$")
+_CHECK = {">": lambda a, b: a > b, "<": lambda a, b: a < b, "≥": lambda a, b: a >= b}
+
+
+def _parse(reason: str) -> tuple[Decimal, str, Decimal, str]:
+    m = _REASON.match(reason)
+    assert m is not None, reason
+    return Decimal(m["v"]), m["op"], Decimal(m["t"]), m["u"]
+
+
+def test_a_value_just_inside_its_threshold_is_printed_with_the_digits_that_make_it_true() -> None:
+    """Issue #24: VC 0.4996 printed as "VC 0.50<0.5" read as a false statement."""
+    row = dict(vsr=5.04, vc=0.4996, pm=0.020001, obi=0.2500001, cum_depth_delta=1e-9, spread=0.0149999, listing_age_s=900.5)
+    reasons = reasons_for(row, ScannerConfig(), 0.6000004)
+    assert reasons == [
+        "Volume vs 6 h median (VSR) 5.04 > 5",
+        "Top minute's share of 5-min volume (VC) 0.4996 < 0.5",
+        "Price above 5-min VWAP (PM) 2.0001% > 2%",
+        "Bid/ask imbalance (OBI) 0.2500001 > 0.25",
+        "Bid depth change in 3 min (CumDepthΔ) 1E-9 > 0",  # beyond 1e-8: an exponent, not a row of zeros
+        "Spread 1.49999% < 1.5%",
+        "Listed for (ListingAge) 0.2501 h > 0.25 h",
+        "Score 0.60 ≥ 0.6",  # ≥ holds at the shown digits
+    ]
+
+
+def test_the_model_output_is_called_a_probability_only_when_the_model_was_trained() -> None:
+    untrained = Scorer(ScannerConfig(), MODEL).score(_rows(1))
+    assert untrained[0].model_trained is False and untrained[0].reasons[-1].startswith("Score ")
+    data = json.loads((REPO / "model.json").read_text())
+    trained_model = model_from_dict({**data, "trained": {"events": 10}})
+    trained = Scorer(ScannerConfig(), trained_model).score(_rows(1))
+    assert trained[0].model_trained is True and trained[0].reasons[-1].startswith("Pump prob ")
+
+
+@st.composite
+def _passing(draw: st.DrawFn, op: str, thresholds: st.SearchStrategy[float]) -> tuple[float, float]:
+    """(value, threshold) with value op threshold true in floats: often a few ulps away, the hardest case to print."""
+    t = draw(thresholds)
+    up = op != "<"
+    kind = draw(st.sampled_from(["ulp", "relative", "any"]))
+    if kind == "ulp":
+        v = t
+        for _ in range(draw(st.integers(0 if op == "≥" else 1, 4))):
+            v = math.nextafter(v, math.inf if up else -math.inf)
+    elif kind == "relative":
+        step = max(abs(t), 1e-9) * draw(st.floats(1e-15, 0.2))
+        v = t + step if up else t - step
+    else:
+        v = draw(st.floats(-1e9, 1e9))
+    assume(_CHECK[op](v, t) and math.isfinite(v))
+    return v, t
+
+
+_ANY_T = st.floats(-1e6, 1e6) | st.sampled_from([0.0, 0.02, 0.015, 0.1, 0.25, 0.5, 0.6, 0.7, 0.981, 5.0, 1e-7])
+_UNIT_T = st.floats(0.0, 1.0) | st.sampled_from([0.0, 0.1, 0.5, 0.6, 0.7, 0.981, 1.0])
+_AGE_T = st.sampled_from([0.0, 900.0, 1000.0, 1200.0, 3600.0, 86_400.0, 123.456]) | st.floats(0.0, 1e7)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    vsr=_passing(">", _ANY_T), vc=_passing("<", _UNIT_T), pm=_passing(">", _ANY_T), obi=_passing(">", _UNIT_T),
+    depth=_passing(">", _ANY_T), spread=_passing("<", _ANY_T), age=_passing(">", _AGE_T), prob=_passing("≥", _UNIT_T),
+    rush=_passing("≥", _ANY_T), ret=_passing(">", _ANY_T), buy=_passing(">", _UNIT_T), fprob=_passing("≥", _UNIT_T),
+    trained=st.booleans(),
+)  # fmt: skip
+def test_every_printed_reason_is_a_true_comparison_of_a_correctly_rounded_value(**draws: Any) -> None:
+    """For random values passing each rule, the printed value compared with the printed threshold satisfies the
+    rule, the printed threshold is the configured one, and the printed value is the true value correctly rounded."""
+    trained = draws.pop("trained")
+    (vsr, vsr_t), (vc, vc_t), (pm, pm_t), (obi, obi_t), (depth, depth_t), (spread, spread_t), (age, age_t), (prob, prob_t) = (
+        draws[k] for k in ("vsr", "vc", "pm", "obi", "depth", "spread", "age", "prob"))  # fmt: skip
+    (rush, rush_t), (ret, ret_t), (buy, buy_t), (fprob, fprob_t) = (draws[k] for k in ("rush", "ret", "buy", "fprob"))
+    c = ScannerConfig(vsr_min=vsr_t, vc_max=vc_t, pm_min=pm_t, obi_min=obi_t, cum_depth_delta_min=depth_t, spread_max=spread_t,
+                      listing_age_min_s=age_t, prob_threshold=prob_t, flash_rush_ratio_min=rush_t, flash_ret_25s_min=ret_t,
+                      flash_buy_share_min=buy_t, flash_prob_threshold=fprob_t)  # fmt: skip
+    row = dict(vsr=vsr, vc=vc, pm=pm, obi=obi, cum_depth_delta=depth, spread=spread, listing_age_s=age, rush_ratio_25s=rush,
+               trades_ratio_25s=2.0, ret_25s=ret, buy_share_25s=buy)  # fmt: skip
+    alpha = reasons_for(row, c, prob, trained)
+    flash = flash_reasons(row, c, fprob, trained)
+    expected = [(vsr, vsr_t, 1), (vc, vc_t, 1), (pm, pm_t, 100), (obi, obi_t, 1), (depth, depth_t, 1), (spread, spread_t, 100),
+                (age, age_t, None), (prob, prob_t, 1)]  # fmt: skip
+    flash_expected = [(rush, rush_t, 1), (ret, ret_t, 100), (buy, buy_t, 100), (fprob, fprob_t, 1)]
+    checked = list(zip(alpha, expected, strict=True)) + list(zip([flash[0], *flash[2:]], flash_expected, strict=True))
+    for reason, (value, threshold, scale) in checked:
+        shown, op, shown_t, unit = _parse(reason)
+        assert _CHECK[op](shown, shown_t), reason
+        per = {" h": 3600, " min": 60, " s": 1, "%": 1, "": 1}[unit] if scale is None else 1
+        true_v = Decimal(repr(value)) * (scale or 1) / per
+        assert shown_t == Decimal(repr(threshold)) * (scale or 1) / per, reason  # the threshold as configured
+        last_digit = Decimal(1).scaleb(shown.as_tuple().exponent)  # type: ignore[arg-type]
+        assert abs(shown - true_v) <= last_digit / 2 + Decimal("1e-900"), reason  # rounded, not nudged
+    assert alpha[-1].startswith("Pump prob " if trained else "Score ") and flash[-1].startswith("Pump prob " if trained else "Score ")

@@ -125,7 +125,8 @@ def test_shipped_flash_model_fires_on_a_flash_pump_and_not_on_calm_trading() -> 
     assert [d.escalation for d in pump][:1] == [0] and len(pump) <= 2  # one signal, at most the PM re-alert
     assert 5 <= (pump[0].row["row_time_ms"] - T_MS) / 1000 <= 20  # seconds after its start (T + 5 s)
     assert pump[0].prob >= scorer.config.flash_prob_threshold
-    assert any(r.startswith("Rush25s") for r in pump[0].reasons)
+    assert any(r.startswith("Rush orders vs usual (Rush25s) ") for r in pump[0].reasons)
+    assert pump[0].model_trained and pump[0].reasons[-1].startswith("Pump prob ")  # model.flash.json was trained
     assert calm == []
     # alpha1 alone stays silent on the same stream: no book, and its windows are minutes long
     assert Scorer(ScannerConfig(), load_model(REPO / "model.json")).score(_rows_of(_trades(1, pump=True))) == []
