@@ -3,6 +3,7 @@
 Every core/*.pyx and shards/*.pyx becomes an extension module core.<name> / shards.<name>
 (shards/fastpath.pyx cimports picows' own .pxd, found on sys.path). `make build` runs
 `python setup.py build_ext --inplace` so the repository itself is importable without install.
+Each compiled module's Python-visible API is typed in a .pyi next to its .pyx, shipped as package data.
 """
 
 from pathlib import Path
@@ -30,6 +31,8 @@ setup(
     version="0.1.0",
     python_requires=">=3.11",
     packages=["core", "shards", "supervisor", "bot", "sim", "common"],
+    # The stubs type the compiled modules for callers (tests/test_core_stubs.py keeps them in step).
+    package_data={"core": ["*.pyi"], "shards": ["*.pyi"]},
     ext_modules=cythonize(
         extensions,
         language_level=3,

@@ -21,13 +21,14 @@ OBI uses both sides within 10 bps, CumDepthΔ the bids within 3 bps of the best 
 from libc.math cimport NAN
 
 from core.book cimport OrderBook
+from core.history cimport BASE_QVOL, BASE_RUSH, BASE_TRADES, DEPTH_LAG_S, N_BASE
 from core.row cimport (ROW_BASELINE_READY, ROW_BOOK_VALID, ROW_CANDIDATE, ROW_FLASH_READY,
                        ROW_LISTING_KNOWN, FeatureRow)
-from core.windows cimport (BASE_QVOL, BASE_RUSH, BASE_TRADES, DEPTH_LAG_S, FL_BUY_VOL_25S,
-                           FL_PRICE_25S_AGO, FL_PRICE_60S_AGO, FL_QVOL_25S, FL_RUSH_5S, FL_RUSH_25S,
-                           FL_TRADES_25S, FL_VOL_25S, FLASH_S, N_BASE, N_FLASH, N_SUMS,
-                           SUM_BUY_VOL_10S, SUM_MAX_BLOCK, SUM_QVOL, SUM_TRADES_10S, SUM_VOL,
-                           SUM_VOL_10S, WINDOW_S, TradeWindows)
+from core.slots cimport floordiv
+from core.windows cimport (FL_BUY_VOL_25S, FL_PRICE_25S_AGO, FL_PRICE_60S_AGO, FL_QVOL_25S, FL_RUSH_5S,
+                           FL_RUSH_25S, FL_TRADES_25S, FL_VOL_25S, FLASH_S, N_FLASH, N_SUMS, SUM_BUY_VOL_10S,
+                           SUM_MAX_BLOCK, SUM_QVOL, SUM_TRADES_10S, SUM_VOL, SUM_VOL_10S, WINDOW_S,
+                           TradeWindows)
 
 OBI_BAND_BPS = 10.0
 DEPTH_BAND_BPS = 3.0
@@ -37,10 +38,6 @@ DEF C_FLASH_BASELINE_MIN = 3
 DEF C_OBI_BAND_BPS = 10.0
 DEF C_DEPTH_BAND_BPS = 3.0
 DEF C_BASELINE_MIN = 6
-
-
-cdef inline long long _floordiv(long long a, long long b) noexcept:
-    return a // b if a >= 0 else -((-a + b - 1) // b)
 
 
 cdef void _fill(FeatureRow* row, OrderBook book, TradeWindows win, long long row_time_ms,
@@ -95,7 +92,7 @@ cdef void _fill(FeatureRow* row, OrderBook book, TradeWindows win, long long row
         row.spread = (book.asks[0].price - book.bids[0].price) / ((book.asks[0].price + book.bids[0].price) / 2.0)
         # NaN when there is no depth sample from 180 s before
         row.cum_depth_delta = book.c_size_within(True, C_DEPTH_BAND_BPS) \
-            - win.c_depth_at(_floordiv(row_time_ms, 1000) - DEPTH_LAG_S)
+            - win.c_depth_at(floordiv(row_time_ms, 1000) - DEPTH_LAG_S)
     else:
         row.obi = NAN
         row.spread = NAN

@@ -1,14 +1,11 @@
 # Trades -> 1 s bars -> rolling windows, driven by exchange time only.
+from core.history cimport BUCKET_S, Buckets, DepthTrail
 
 cdef enum:
     WINDOW_S = 300              # 5 minutes of one-second bars
     BLOCK_S = 60                # VC blocks: the 5 consecutive 60 s blocks of the 300 s window
     SHORT_S = 64                # ring for the burst and flash features (> RET_LONG_S + 1)
     BURST_S = 10
-    BUCKET_S = 300              # baseline buckets: aligned five-minute klines
-    BASELINE_N = 72             # five-minute buckets in 6 h
-    DEPTH_SLOTS = 192           # one bid-depth sample per second, > DEPTH_LAG_S
-    DEPTH_LAG_S = 180
     FLASH_S = 25                # flash profile: rush orders, trades, volumes, buy share over 25 s
     RUSH_SHORT_S = 5            # rush orders over the last 5 s
     RET_LONG_S = 60             # price return over 60 s (and over FLASH_S)
@@ -32,10 +29,6 @@ cdef enum:
     FL_PRICE_25S_AGO = 6
     FL_PRICE_60S_AGO = 7
     N_FLASH = 8
-    BASE_TRADES = 0             # indices into the per-second baseline rates c_flash_baseline fills
-    BASE_RUSH = 1
-    BASE_QVOL = 2
-    N_BASE = 3
 
 
 cdef class TradeWindows:
@@ -54,25 +47,13 @@ cdef class TradeWindows:
     cdef unsigned short[SHORT_S] trades
     cdef unsigned short[SHORT_S] rush
     cdef float[SHORT_S] close               # last trade price at the end of each second (NaN before any)
-    cdef float[BASELINE_N] bucket_vol       # known 5-min buckets, slot = id % BASELINE_N
-    cdef int[BASELINE_N] bucket_id          # -1: slot empty
-    cdef float[BASELINE_N] bucket_trades    # live-seen buckets only (klines carry no trade counts)
-    cdef float[BASELINE_N] bucket_rush
-    cdef float[BASELINE_N] bucket_qvol
-    cdef unsigned char[BASELINE_N] bucket_live   # 1: live data saw the whole bucket
+    cdef Buckets buckets                    # known 5-min buckets and the baseline caches (core/history)
     cdef double open_bucket_vol             # the 5-min bucket in progress
     cdef double open_bucket_trades, open_bucket_rush, open_bucket_qvol
-    cdef double[N_BASE] base_cache          # c_flash_baseline, cached per open bucket
-    cdef int base_count
-    cdef long long base_for_bucket          # -2: cache stale
     cdef long long open_bucket
-    cdef double median_cache
-    cdef int median_count
-    cdef long long median_for_bucket        # -2: cache stale
     cdef double[N_SUMS] sums_cache          # c_sums over the closed bars, for sums_for_sec
     cdef long long sums_for_sec
-    cdef float[DEPTH_SLOTS] depth           # slot = sec % DEPTH_SLOTS, gaps carry the last sample
-    cdef long long depth_first_sec, depth_last_sec
+    cdef DepthTrail depth                   # one bid-depth sample per second (core/history)
 
     cdef void c_on_trade(self, double price, double qty, int side, long long time_ms) noexcept
     cdef int c_advance(self, long long now_ms) noexcept

@@ -30,20 +30,24 @@ feature); it is counted once, in the bar open when its second deal arrives. Thei
 mean per second over the known five-minute buckets that live data saw whole (REST klines seed
 volume only, not trade counts): trades, rush orders and quote volume per second.
 
-Bid depth (CumDepthΔ): one sample per second (the first recorded in that second wins), kept for
-192 s. depth_at(sec) is the latest sample at or before sec: seconds without a sample carry the
-previous one, because the book only changes through diffs and every diff frame records.
+Bid depth (CumDepthΔ): one sample per second, kept for 192 s (core/history.pyx, which also holds
+the bucket storage and the baseline caches; this module decides what goes in).
+
+Ring stepping: the loops over consecutive seconds step their slots with slots.next_slot (a compare,
+no modulo) and read each second through _tail, so the open-bar stand-in is written once.
 """
 
 from libc.math cimport NAN
 from libc.string cimport memset
 
-from core.windows cimport (BASE_QVOL, BASE_RUSH, BASE_TRADES, BASELINE_N, BLOCK_S, BUCKET_S, BURST_S,
-                           DEPTH_SLOTS, FL_BUY_VOL_25S, FL_PRICE_25S_AGO, FL_PRICE_60S_AGO,
-                           FL_QVOL_25S, FL_RUSH_5S, FL_RUSH_25S, FL_TRADES_25S, FL_VOL_25S, FLASH_S,
-                           N_BASE, N_FLASH, N_SUMS, RET_LONG_S, RUSH_SHORT_S, SHORT_S,
-                           SUM_BUY_VOL_10S, SUM_MAX_BLOCK, SUM_QVOL, SUM_TRADES_10S, SUM_VOL,
-                           SUM_VOL_10S, WINDOW_S)
+from core.history cimport (BASE_QVOL, BASE_RUSH, BASE_TRADES, BASELINE_N, BUCKET_S, N_BASE, buckets_forget_from,
+                           buckets_init, buckets_median, buckets_put, buckets_rates, trail_at, trail_init,
+                           trail_record)
+from core.slots cimport floordiv, floormod, next_slot
+from core.windows cimport (BLOCK_S, BURST_S, FL_BUY_VOL_25S, FL_PRICE_25S_AGO, FL_PRICE_60S_AGO, FL_QVOL_25S,
+                           FL_RUSH_5S, FL_RUSH_25S, FL_TRADES_25S, FL_VOL_25S, FLASH_S, N_FLASH, N_SUMS,
+                           RET_LONG_S, RUSH_SHORT_S, SHORT_S, SUM_BUY_VOL_10S, SUM_MAX_BLOCK, SUM_QVOL,
+                           SUM_TRADES_10S, SUM_VOL, SUM_VOL_10S, WINDOW_S)
 
 DEF DBL_MAX = 1.7976931348623157e308
 DEF INT_MAX = 2147483647
@@ -54,16 +58,54 @@ FLASH_NAMES = ("rush_5s", "rush_25s", "trades_25s", "buy_vol_25s", "vol_25s", "q
 DEF NO_RUN = -9223372036854775807
 
 
-cdef inline long long _floordiv(long long a, long long b) noexcept:
-    return a // b if a >= 0 else -((-a + b - 1) // b)
-
-
-cdef inline long long _mod(long long a, long long b) noexcept:
-    return a - _floordiv(a, b) * b
-
-
 cdef inline bint _good_trade(double price, double qty) noexcept:
     return 0.0 < price <= DBL_MAX and 0.0 <= qty <= DBL_MAX
+
+
+cdef enum:
+    T_RUSH = 0                  # indices into the array _tail fills
+    T_RUSH_5S = 1
+    T_TRADES = 2
+    T_BUY_VOL = 3
+    T_VOL = 4
+    T_QVOL = 5
+    N_TAIL = 6
+
+
+cdef inline void _tail(TradeWindows w, long long e, int n, bint include_open, double* out) noexcept:
+    """Fill out[N_TAIL] with the sums over the seconds [e - n, e), n <= SHORT_S, in time order.
+
+    The one loop over both rings (WINDOW_S and SHORT_S slots) that c_sums (the 10 s burst) and
+    c_flash (25 s) share. With include_open the last second is the open bar, its running totals
+    rounded as _close_bar will store them. Inline, so each caller gets its own copy with n constant.
+    """
+    cdef long long s
+    cdef int slot = <int>floormod(e - n, WINDOW_S), short = <int>floormod(e - n, SHORT_S)
+    cdef double r, r_all = 0.0, r_last = 0.0, t = 0.0, b = 0.0, v = 0.0, q = 0.0
+    for s in range(e - n, e):
+        if include_open and s == e - 1:
+            r = w.bar_rush if w.bar_rush < 65535 else 65535
+            t += w.bar_trades if w.bar_trades < 65535 else 65535
+            b += <double>(<float>w.bar_buy_vol)
+            v += <double>(<float>w.bar_vol)
+            q += <double>(<float>w.bar_qvol)
+        else:
+            r = w.rush[short]
+            t += w.trades[short]
+            b += w.buy_vol[short]
+            v += w.vol[slot]
+            q += w.qvol[slot]
+        r_all += r
+        if s >= e - RUSH_SHORT_S:
+            r_last += r
+        slot = next_slot(slot, WINDOW_S)
+        short = next_slot(short, SHORT_S)
+    out[T_RUSH] = r_all
+    out[T_RUSH_5S] = r_last
+    out[T_TRADES] = t
+    out[T_BUY_VOL] = b
+    out[T_VOL] = v
+    out[T_QVOL] = q
 
 
 cdef class TradeWindows:
@@ -84,28 +126,15 @@ cdef class TradeWindows:
         memset(self.rush, 0, sizeof(self.rush))
         for i in range(SHORT_S):
             self.close[i] = NAN
-        memset(self.bucket_trades, 0, sizeof(self.bucket_trades))
-        memset(self.bucket_rush, 0, sizeof(self.bucket_rush))
-        memset(self.bucket_qvol, 0, sizeof(self.bucket_qvol))
-        memset(self.bucket_live, 0, sizeof(self.bucket_live))
+        buckets_init(&self.buckets)
+        trail_init(&self.depth)
         self.open_bucket_trades = self.open_bucket_rush = self.open_bucket_qvol = 0.0
-        self.base_for_bucket = -2
-        self.base_count = 0
-        memset(self.base_cache, 0, sizeof(self.base_cache))
         memset(self.vol, 0, sizeof(self.vol))
         memset(self.qvol, 0, sizeof(self.qvol))
         memset(self.buy_vol, 0, sizeof(self.buy_vol))
         memset(self.trades, 0, sizeof(self.trades))
-        memset(self.bucket_vol, 0, sizeof(self.bucket_vol))
-        for i in range(BASELINE_N):
-            self.bucket_id[i] = -1
-        memset(self.depth, 0, sizeof(self.depth))
-        self.depth_first_sec = self.depth_last_sec = -1
         self.open_bucket_vol = 0.0
         self.open_bucket = -1
-        self.median_cache = NAN
-        self.median_count = 0
-        self.median_for_bucket = -2
         memset(self.sums_cache, 0, sizeof(self.sums_cache))
         self.sums_for_sec = -2
 
@@ -113,22 +142,17 @@ cdef class TradeWindows:
 
     cdef void _start(self, long long sec) noexcept:
         """The first live event: open its bar and drop seeded buckets that were still open."""
-        cdef int i
         self.bar_sec = sec
         self.live_from_sec = sec
-        self.open_bucket = _floordiv(sec, BUCKET_S)
-        for i in range(BASELINE_N):
-            if self.bucket_id[i] >= self.open_bucket:
-                self.bucket_id[i] = -1
-        self.median_for_bucket = -2
-        self.base_for_bucket = -2
+        self.open_bucket = floordiv(sec, BUCKET_S)
+        buckets_forget_from(&self.buckets, self.open_bucket)
 
     cdef void c_on_trade(self, double price, double qty, int side, long long time_ms) noexcept:
         """One deal (side 1 = taker buy). A late deal (older second) joins the open bar: bars never reopen."""
         if not _good_trade(price, qty):
             return
         if self.bar_sec < 0:
-            self._start(_floordiv(time_ms, 1000))
+            self._start(floordiv(time_ms, 1000))
         elif time_ms >= (self.bar_sec + 1) * 1000:
             self.c_advance(time_ms)
         if self.bar_trades == 0:
@@ -151,8 +175,8 @@ cdef class TradeWindows:
 
     cdef void _close_bar(self) noexcept:
         cdef long long s = self.bar_sec
-        cdef int slot = <int>_mod(s, WINDOW_S)
-        cdef int short_slot = <int>_mod(s, SHORT_S)
+        cdef int slot = <int>floormod(s, WINDOW_S)
+        cdef int short_slot = <int>floormod(s, SHORT_S)
         self.vol[slot] = <float>self.bar_vol
         self.qvol[slot] = <float>self.bar_qvol
         self.buy_vol[short_slot] = <float>self.bar_buy_vol
@@ -171,19 +195,8 @@ cdef class TradeWindows:
     cdef void _complete_bucket(self, long long bucket, double volume, double trades, double rush,
                                double qvol) noexcept:
         """A finished bucket: kept only if live data saw it from its first second."""
-        cdef int slot
-        if bucket * BUCKET_S < self.live_from_sec:
-            return
-        slot = <int>_mod(bucket, BASELINE_N)
-        if self.bucket_id[slot] <= bucket:
-            self.bucket_id[slot] = <int>bucket
-            self.bucket_vol[slot] = <float>volume
-            self.bucket_trades[slot] = <float>trades
-            self.bucket_rush[slot] = <float>rush
-            self.bucket_qvol[slot] = <float>qvol
-            self.bucket_live[slot] = 1
-            self.median_for_bucket = -2
-            self.base_for_bucket = -2
+        if bucket * BUCKET_S >= self.live_from_sec:
+            buckets_put(&self.buckets, bucket, volume, trades, rush, qvol, True)
 
     cdef void _roll_bucket(self, long long b) noexcept:
         """Complete the open bucket and open bucket b."""
@@ -194,7 +207,7 @@ cdef class TradeWindows:
 
     cdef int c_advance(self, long long now_ms) noexcept:
         """Close every bar that ended at or before now_ms; returns how many (empty ones count)."""
-        cdef long long now_sec = _floordiv(now_ms, 1000)
+        cdef long long now_sec = floordiv(now_ms, 1000)
         cdef long long s, b, target, total
         if self.bar_sec < 0:
             self._start(now_sec)
@@ -206,7 +219,7 @@ cdef class TradeWindows:
         while s < now_sec:
             self.bar_sec = s
             self._close_bar()  # the open bar first, then empty seconds (zero slots)
-            b = _floordiv(s + 1, BUCKET_S)
+            b = floordiv(s + 1, BUCKET_S)
             if b != self.open_bucket:
                 self._roll_bucket(b)
             s += 1
@@ -214,7 +227,7 @@ cdef class TradeWindows:
                 # A long silence: only the last window's worth of empty slots needs writing. The
                 # buckets it spans are complete and (after the open one) empty: known zeros.
                 target = now_sec - WINDOW_S
-                b = _floordiv(target, BUCKET_S)
+                b = floordiv(target, BUCKET_S)
                 if b != self.open_bucket:
                     s = self.open_bucket + 1
                     self._roll_bucket(b)
@@ -253,11 +266,10 @@ cdef class TradeWindows:
         """
         cdef list buckets = []
         cdef long long bucket
-        cdef int slot
         for row in rows:
             try:
                 open_ms, volume, _ = row
-                bucket = _floordiv(int(open_ms), BUCKET_S * 1000)
+                bucket = floordiv(int(open_ms), BUCKET_S * 1000)
                 volume = float(volume)
             except (TypeError, ValueError, OverflowError) as exc:
                 raise ValueError(f"bad kline row {row!r}: want (open_ms, volume, quote_volume)") from exc
@@ -265,23 +277,17 @@ cdef class TradeWindows:
                 raise ValueError(f"bad kline row {row!r}: volume must be finite and >= 0, open time >= 0")
             buckets.append((bucket, volume))
         for bucket, volume in buckets:
-            if self.open_bucket >= 0 and bucket >= self.open_bucket:
-                continue
-            slot = <int>_mod(bucket, BASELINE_N)
-            if self.bucket_id[slot] <= bucket:
-                self.bucket_id[slot] = <int>bucket
-                self.bucket_vol[slot] = <float>volume
-                self.bucket_live[slot] = 0
-        self.median_for_bucket = -2
-        self.base_for_bucket = -2
+            if self.open_bucket < 0 or bucket < self.open_bucket:
+                buckets_put(&self.buckets, bucket, volume, 0.0, 0.0, 0.0, False)
 
     # --- windows ---------------------------------------------------------------------------------
 
     cdef void c_sums(self, double* out, bint include_open) noexcept:
         """Fill out[N_SUMS] (SUM_* order); the closed-bar variant is cached per open bar."""
         cdef long long end = self.bar_sec, lo
-        cdef double v = 0.0, q = 0.0, block, best = 0.0, t10 = 0.0, b10 = 0.0, v10 = 0.0
-        cdef int k, i, j, slot, short
+        cdef double v = 0.0, q = 0.0, block, best = 0.0
+        cdef double tail[N_TAIL]
+        cdef int k, i, j, slot
         if not include_open and self.sums_for_sec == end:
             for i in range(N_SUMS):
                 out[i] = self.sums_cache[i]
@@ -289,7 +295,7 @@ cdef class TradeWindows:
         if end >= 0:
             # The 300 seconds [lo, lo + 300) in time order; with include_open the last is the open bar.
             lo = end - WINDOW_S + (1 if include_open else 0)
-            slot = <int>_mod(lo, WINDOW_S)
+            slot = <int>floormod(lo, WINDOW_S)
             for k in range(WINDOW_S // BLOCK_S):
                 block = 0.0
                 for j in range(BLOCK_S):
@@ -299,35 +305,20 @@ cdef class TradeWindows:
                     else:
                         block += self.vol[slot]
                         q += self.qvol[slot]
-                    slot += 1
-                    if slot == WINDOW_S:
-                        slot = 0
+                    slot = next_slot(slot, WINDOW_S)
                 v += block
                 if block > best:
                     best = block
-            slot = <int>_mod(lo + WINDOW_S - BURST_S, WINDOW_S)
-            short = <int>_mod(lo + WINDOW_S - BURST_S, SHORT_S)
-            for j in range(BURST_S):
-                if include_open and j == BURST_S - 1:
-                    t10 += self.bar_trades if self.bar_trades < 65535 else 65535
-                    b10 += <double>(<float>self.bar_buy_vol)
-                    v10 += <double>(<float>self.bar_vol)
-                else:
-                    t10 += self.trades[short]
-                    b10 += self.buy_vol[short]
-                    v10 += self.vol[slot]
-                slot += 1
-                if slot == WINDOW_S:
-                    slot = 0
-                short += 1
-                if short == SHORT_S:
-                    short = 0
+            _tail(self, lo + WINDOW_S, BURST_S, include_open, tail)
+        else:
+            for i in range(N_TAIL):
+                tail[i] = 0.0
         out[SUM_VOL] = v
         out[SUM_QVOL] = q
         out[SUM_MAX_BLOCK] = best
-        out[SUM_TRADES_10S] = t10
-        out[SUM_BUY_VOL_10S] = b10
-        out[SUM_VOL_10S] = v10
+        out[SUM_TRADES_10S] = tail[T_TRADES]
+        out[SUM_BUY_VOL_10S] = tail[T_BUY_VOL]
+        out[SUM_VOL_10S] = tail[T_VOL]
         if not include_open:
             for i in range(N_SUMS):
                 self.sums_cache[i] = out[i]
@@ -341,52 +332,29 @@ cdef class TradeWindows:
 
     cdef void c_flash(self, double* out, bint include_open) noexcept:
         """Fill out[N_FLASH] (FL_* order) over [e - 25, e), e = end of the closed bars (+1 with include_open)."""
-        cdef long long end = self.bar_sec, e, s, ref
-        cdef double r5 = 0.0, r25 = 0.0, t25 = 0.0, b25 = 0.0, v25 = 0.0, q25 = 0.0, r
-        cdef int i, slot, short
+        cdef long long e, ref
+        cdef double tail[N_TAIL]
+        cdef int i
         for i in range(N_FLASH):
             out[i] = 0.0
         out[FL_PRICE_25S_AGO] = NAN
         out[FL_PRICE_60S_AGO] = NAN
-        if end < 0:
+        if self.bar_sec < 0:
             return
-        e = end + (1 if include_open else 0)
-        slot = <int>_mod(e - FLASH_S, WINDOW_S)   # step the ring slots instead of a modulo per second
-        short = <int>_mod(e - FLASH_S, SHORT_S)
-        for s in range(e - FLASH_S, e):
-            if include_open and s == end:
-                r = self.bar_rush if self.bar_rush < 65535 else 65535
-                t25 += self.bar_trades if self.bar_trades < 65535 else 65535
-                b25 += <double>(<float>self.bar_buy_vol)
-                v25 += <double>(<float>self.bar_vol)
-                q25 += <double>(<float>self.bar_qvol)
-            else:
-                r = self.rush[short]
-                t25 += self.trades[short]
-                b25 += self.buy_vol[short]
-                v25 += self.vol[slot]
-                q25 += self.qvol[slot]
-            r25 += r
-            if s >= e - RUSH_SHORT_S:
-                r5 += r
-            slot += 1
-            if slot == WINDOW_S:
-                slot = 0
-            short += 1
-            if short == SHORT_S:
-                short = 0
-        out[FL_RUSH_5S] = r5
-        out[FL_RUSH_25S] = r25
-        out[FL_TRADES_25S] = t25
-        out[FL_BUY_VOL_25S] = b25
-        out[FL_VOL_25S] = v25
-        out[FL_QVOL_25S] = q25
+        e = self.bar_sec + (1 if include_open else 0)
+        _tail(self, e, FLASH_S, include_open, tail)
+        out[FL_RUSH_5S] = tail[T_RUSH_5S]
+        out[FL_RUSH_25S] = tail[T_RUSH]
+        out[FL_TRADES_25S] = tail[T_TRADES]
+        out[FL_BUY_VOL_25S] = tail[T_BUY_VOL]
+        out[FL_VOL_25S] = tail[T_VOL]
+        out[FL_QVOL_25S] = tail[T_QVOL]
         ref = e - 1 - FLASH_S
         if ref >= self.live_from_sec:
-            out[FL_PRICE_25S_AGO] = self.close[_mod(ref, SHORT_S)]
+            out[FL_PRICE_25S_AGO] = self.close[floormod(ref, SHORT_S)]
         ref = e - 1 - RET_LONG_S
         if ref >= self.live_from_sec:
-            out[FL_PRICE_60S_AGO] = self.close[_mod(ref, SHORT_S)]
+            out[FL_PRICE_60S_AGO] = self.close[floormod(ref, SHORT_S)]
 
     def flash(self, bint include_open=False) -> tuple:
         """The flash sums; see FLASH_NAMES."""
@@ -399,27 +367,7 @@ cdef class TradeWindows:
 
         Returns how many buckets they were taken over (rates are 0 when none).
         """
-        cdef long long b, cur = self.open_bucket
-        cdef double t = 0.0, r = 0.0, q = 0.0
-        cdef int n = 0, slot, i
-        if self.base_for_bucket != cur:
-            if cur >= 0:
-                for b in range(cur - BASELINE_N, cur):
-                    slot = <int>_mod(b, BASELINE_N)
-                    if self.bucket_id[slot] != b or not self.bucket_live[slot]:
-                        continue
-                    t += self.bucket_trades[slot]
-                    r += self.bucket_rush[slot]
-                    q += self.bucket_qvol[slot]
-                    n += 1
-            self.base_count = n
-            self.base_cache[BASE_TRADES] = t / (n * BUCKET_S) if n else 0.0
-            self.base_cache[BASE_RUSH] = r / (n * BUCKET_S) if n else 0.0
-            self.base_cache[BASE_QVOL] = q / (n * BUCKET_S) if n else 0.0
-            self.base_for_bucket = cur
-        for i in range(N_BASE):
-            rates[i] = self.base_cache[i]
-        return self.base_count
+        return buckets_rates(&self.buckets, self.open_bucket, rates)
 
     def flash_baseline(self) -> tuple:
         """(trades/s, rush orders/s, quote volume/s, number of live-seen buckets)."""
@@ -429,35 +377,7 @@ cdef class TradeWindows:
 
     cdef double c_median_baseline(self, int* count) noexcept:
         """Median of the known five-minute volumes among the 72 buckets before the open one."""
-        cdef float[BASELINE_N] values
-        cdef int n = 0, j, slot
-        cdef long long b, cur = self.open_bucket
-        cdef float v
-        if self.median_for_bucket == cur:
-            count[0] = self.median_count
-            return self.median_cache
-        if cur >= 0:
-            for b in range(cur - BASELINE_N, cur):
-                slot = <int>_mod(b, BASELINE_N)
-                if self.bucket_id[slot] != b:
-                    continue
-                v = self.bucket_vol[slot]
-                j = n  # insertion sort: 72 values at most, once per bucket thanks to the cache
-                while j > 0 and values[j - 1] > v:
-                    values[j] = values[j - 1]
-                    j -= 1
-                values[j] = v
-                n += 1
-        if n == 0:
-            self.median_cache = NAN
-        elif n % 2:
-            self.median_cache = values[n // 2]
-        else:
-            self.median_cache = (<double>values[n // 2 - 1] + <double>values[n // 2]) / 2.0
-        self.median_count = n
-        self.median_for_bucket = cur
-        count[0] = n
-        return self.median_cache
+        return buckets_median(&self.buckets, self.open_bucket, count)
 
     def median_baseline(self) -> tuple:
         """(median, number of known buckets it was taken over)."""
@@ -468,33 +388,14 @@ cdef class TradeWindows:
     # --- bid depth history -------------------------------------------------------------------------
 
     cdef void c_record_bid_depth(self, long long time_ms, double depth) noexcept:
-        cdef long long sec = _floordiv(time_ms, 1000), s
-        cdef float carry
-        if self.depth_last_sec >= 0 and sec <= self.depth_last_sec:
-            return  # the first sample of a second wins; late ones are ignored
-        if self.depth_last_sec >= 0:
-            carry = self.depth[_mod(self.depth_last_sec, DEPTH_SLOTS)]
-            s = self.depth_last_sec + 1
-            if s < sec - DEPTH_SLOTS + 1:
-                s = sec - DEPTH_SLOTS + 1
-            while s < sec:
-                self.depth[_mod(s, DEPTH_SLOTS)] = carry
-                s += 1
-        else:
-            self.depth_first_sec = sec
-        self.depth[_mod(sec, DEPTH_SLOTS)] = <float>depth
-        self.depth_last_sec = sec
+        trail_record(&self.depth, floordiv(time_ms, 1000), depth)
 
     def record_bid_depth(self, long long time_ms, double depth) -> None:
         """Bid depth sample (size within 3 bps of the best bid) for the second of time_ms."""
         self.c_record_bid_depth(time_ms, depth)
 
     cdef double c_depth_at(self, long long sec) noexcept:
-        if self.depth_last_sec < 0 or sec < self.depth_first_sec or sec <= self.depth_last_sec - DEPTH_SLOTS:
-            return NAN
-        if sec > self.depth_last_sec:
-            sec = self.depth_last_sec
-        return self.depth[_mod(sec, DEPTH_SLOTS)]
+        return trail_at(&self.depth, sec)
 
     def depth_at(self, long long sec) -> float:
         """The latest bid-depth sample at or before second sec; NaN if none is kept."""
