@@ -75,7 +75,7 @@ def replay_signals(dump: Path) -> list[dict[str, Any]]:
     """The signals a trades-only replay of the dump gives: symbol, exchange time, escalation."""
     from common.config import ScannerConfig
     from perf.eval_pumps import TradesOnlyScorer
-    from sim.lockstep import replay_lockstep
+    from replay.lockstep import replay_lockstep
     from supervisor.model import load_model
 
     config = ScannerConfig()

@@ -193,7 +193,7 @@ def _r(x: float | None, nd: int = 3) -> float | None:
 def evaluate_event(event: Event, others_t_ms: list[int], episodes: list[tuple[int, bool, float]], workdir: Path,
                    config: ScannerConfig, model: Model) -> dict[str, Any]:  # fmt: skip
     """Replay one event and measure its signals (runs in a worker process)."""
-    from sim.lockstep import replay_lockstep
+    from replay.lockstep import replay_lockstep
 
     trades = read_trades(event.file)
     dump = workdir / f"{event.event_id}.parquet"

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sim.updates import DepthChange, PairUpdate, Trade
+
 if TYPE_CHECKING:
     from sim.scenario import Episode, Scenario
 
@@ -76,30 +78,6 @@ class SymbolSpec:
     qty_decimals: int
     min_market_quote: float
     activity: float
-
-
-@dataclass
-class Trade:
-    price: float
-    qty: float
-    side: int
-    time_ms: int
-
-
-@dataclass
-class DepthChange:
-    from_version: int
-    to_version: int
-    bids: list[tuple[float, float]]
-    asks: list[tuple[float, float]]
-
-
-@dataclass
-class PairUpdate:
-    symbol: str
-    window_end_ms: int
-    trades: list[Trade]
-    depth: DepthChange | None
 
 
 # --- hashed noise: the value for (key, index) is computed directly, in any order -------------------
