@@ -21,15 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.market import (
-    KLINE_INTERVALS,
-    MINUTE_MS,
-    STEP_MS,
-    SymbolSpec,
-    bucket_opens,
-    next_open,
-)
-from sim.updates import DepthChange, PairUpdate, Trade
+from sim.klines import KLINE_INTERVALS, MINUTE_MS, bucket_opens, next_open
+from sim.universe import SymbolSpec
+from sim.updates import STEP_MS, DepthChange, PairUpdate, Trade
 
 LEVELS = 50
 SPREAD = 4e-4  # relative, bid to ask

@@ -22,9 +22,10 @@ from typing import Any
 from aiohttp import web
 
 from sim.faults import Faults, select_targets
-from sim.market import STEP_MS, Market, build_market
+from sim.market import Market, build_market
 from sim.rest_server import DEFAULT_API_KEY, DEFAULT_API_SECRET, RestEmulator
 from sim.scenario import load_scenario
+from sim.updates import STEP_MS
 from sim.ws_server import Limits, WsEmulator
 
 log = logging.getLogger("sim.server")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+STEP_MS = 100  # a market step: one window of trades and book changes, MEXC's aggregation period
+
 
 @dataclass
 class Trade:
