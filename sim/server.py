@@ -23,7 +23,8 @@ from aiohttp import web
 
 from sim.faults import Faults, select_targets
 from sim.market import Market, build_market
-from sim.rest_server import DEFAULT_API_KEY, DEFAULT_API_SECRET, RestEmulator
+from sim.rest_account import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from sim.rest_server import RestEmulator
 from sim.scenario import load_scenario
 from sim.updates import STEP_MS
 from sim.ws_server import Limits, WsEmulator
