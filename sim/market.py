@@ -63,19 +63,23 @@ class Market:
     # --- interface ---------------------------------------------------------------------------------
 
     def spec(self, symbol: str) -> SymbolSpec | None:
+        """The pair as exchangeInfo lists it; None for a symbol the market does not have."""
         pair = self._by_symbol.get(symbol)
         return pair.spec if pair else None
 
     def now_ms(self) -> int:
+        """Exchange time: the end of the last step taken."""
         return self._now_ms
 
     def advance(self, to_ms: int) -> list[PairUpdate]:
+        """Step up to exchange time to_ms; every pair's update of every window, in time order."""
         out: list[PairUpdate] = []
         while self._now_ms + STEP_MS <= to_ms:
             out.extend(self._run_step())
         return out
 
     def depth_snapshot(self, symbol: str, limit: int) -> tuple[int, list[tuple[float, float]], list[tuple[float, float]]]:
+        """(last depth version, top `limit` bids best first, asks best first), as REST depth returns it."""
         p = self._pair(symbol)
         tick, dec = p.tick, p.dec
         bids = [(round((p.bid_top - j) * tick, dec), q) for j, q in enumerate(list(p.bids)[: max(0, limit)])]
@@ -83,19 +87,24 @@ class Market:
         return p.version, bids, asks
 
     def best_bid_ask(self, symbol: str) -> tuple[float, float, float, float]:
+        """(bid price, bid size, ask price, ask size) at the touch."""
         p = self._pair(symbol)
         return round(p.bid_top * p.tick, p.dec), p.bids[0], round(p.ask_top * p.tick, p.dec), p.asks[0]
 
     def last_price(self, symbol: str) -> float:
+        """The last trade's price (before any trade: the start price)."""
         return self._pair(symbol).last_price
 
     def fmt_price(self, symbol: str, value: float) -> str:
+        """A price as MEXC writes it: a string at the pair's price precision."""
         return f"{value:.{self._pair(symbol).dec}f}"
 
     def fmt_qty(self, symbol: str, value: float) -> str:
+        """A quantity as MEXC writes it: a string at the pair's quantity precision."""
         return f"{value:.{self._pair(symbol).qdec}f}"
 
     def set_ticker_override(self, symbol: str, quote_volume: float | None) -> None:
+        """Pin ticker/24hr's quoteVolume (volume follows) for scout tests; None clears it."""
         self._pair(symbol)
         if quote_volume is None:
             self._override.pop(symbol, None)
@@ -103,6 +112,7 @@ class Market:
             self._override[symbol] = float(quote_volume)
 
     def klines(self, symbol: str, interval: str, start_ms: int | None, end_ms: int | None, limit: int) -> list[list]:
+        """REST klines rows (open time, o, h, l, c, volume, close time, quote volume) as MEXC answers them."""
         if interval not in INTERVAL_MS:
             raise ValueError(f"invalid interval {interval!r} (valid: {', '.join(KLINE_INTERVALS)})")
         p = self._pair(symbol)
@@ -117,6 +127,7 @@ class Market:
                  f"{q:.4f}"] for k, (o, h, lo, c, v, q, _n) in enumerate(rows)]  # fmt: skip
 
     def ticker_24h(self, symbol: str) -> dict:
+        """The ticker/24hr body over the last 1,440 minutes, history before start included."""
         p = self._pair(symbol)
         first_min = self._live.minute - (DAY_MINUTES - 1)
         v, qv, n, hi, lo, open_ = self._live.day_window(p.index, first_min, self._history.day_window(p, first_min))
