@@ -122,6 +122,7 @@ def _improve(p: Pair, bid_side: bool, scale: float, ch_b: dict[int, float], ch_a
 
 
 def _fill_spread(p: Pair, target: float | None, bscale: float, ascale: float, ch_b: dict[int, float], ch_a: dict[int, float]) -> None:
+    """Makers close a spread wider than the target, a tick at a time: a coin flip, or 85/15 toward target."""
     for _ in range(64):
         if p.ask_top - p.bid_top <= p.spread:
             return
