@@ -7,7 +7,7 @@ The dump is the emulator's generated market (sim/market.py, seed SEED) at reduce
 PAIRS pairs, about RATE frames/s in total, one exchange day, with three scripted pumps after the
 6 h warm-up and one volume spike without a rise (a hard negative). Only trades are stored (the
 replay format has no depth), so it is replayed with the trades-only profile of perf.eval_pumps
-through sim/lockstep.py. tests/test_a3_replay.py asserts the replay gives exactly the signals
+through replay/lockstep.py. tests/test_a3_replay.py asserts the replay gives exactly the signals
 recorded in a3_day.json; when the scorer, features or model.json change on purpose, regenerate
 with this command and review the new count in the diff.
 """
@@ -75,7 +75,7 @@ def replay_signals(dump: Path) -> list[dict[str, Any]]:
     """The signals a trades-only replay of the dump gives: symbol, exchange time, escalation."""
     from common.config import ScannerConfig
     from perf.eval_pumps import TradesOnlyScorer
-    from sim.lockstep import replay_lockstep
+    from replay.lockstep import replay_lockstep
     from supervisor.model import load_model
 
     config = ScannerConfig()

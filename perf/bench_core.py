@@ -53,9 +53,9 @@ def make_frames(pairs: int, seconds: int, seed: int = 3) -> tuple[list[bytes], A
     frames: list[bytes] = []
     for update in market.advance(START + seconds * 1000):
         if update.trades:
-            frames.append(ws._deals_frame(f"spot@public.aggre.deals.v3.api.pb@100ms@{update.symbol}", update))
+            frames.append(ws.frames.deals(f"spot@public.aggre.deals.v3.api.pb@100ms@{update.symbol}", update))
         if update.depth is not None:
-            frames.append(ws._depth_frame(f"spot@public.aggre.depth.v3.api.pb@100ms@{update.symbol}", update))
+            frames.append(ws.frames.depth(f"spot@public.aggre.depth.v3.api.pb@100ms@{update.symbol}", update))
     return frames, market, snapshots
 
 

@@ -31,8 +31,8 @@ from typing import Any
 
 from aiohttp import web
 
+from sim.encode import field_bytes, tag, varint
 from sim.server import Emulator, EmulatorOptions, serve_until_stopped
-from sim.wire import field_bytes, tag, varint
 from sim.ws_server import Limits
 
 TICK_S = 0.02  # one batch per connection per tick

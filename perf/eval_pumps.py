@@ -5,7 +5,7 @@
 Each event's trades (trades/*.csv.xz: timestamp, side, price, amount; BTC-quoted) are converted
 to the emulator's replay format (sim/replay.py Parquet) in a temporary directory, then replayed
 in lock-step through the emulator's frames, the shard engine and the supervisor's scorer
-(sim/lockstep.py: exchange-time driven, deterministic, idle time skipped). Events run one per
+(replay/lockstep.py: exchange-time driven, deterministic, idle time skipped). Events run one per
 process (separate engines), so two runs give identical JSON.
 
 Profile "trades-only": the data has no order book, so the book rules (OBI, CumDepthΔ, spread and
@@ -194,7 +194,7 @@ def _r(x: float | None, nd: int = 3) -> float | None:
 def evaluate_event(event: Event, others_t_ms: list[int], episodes: list[tuple[int, bool, float]], workdir: Path,
                    config: ScannerConfig, model: Model) -> dict[str, Any]:  # fmt: skip
     """Replay one event and measure its signals (runs in a worker process)."""
-    from sim.lockstep import replay_lockstep
+    from replay.lockstep import replay_lockstep
 
     trades = read_trades(event.file)
     dump = workdir / f"{event.event_id}.parquet"
@@ -400,7 +400,7 @@ def run(data: Path, events_n: int | None = None, only: list[str] | None = None, 
             "detected": "a signal in [T-30 min, T+30 min] (the window in which cross10 is searched)",
             "background": "outside [T-2h, T+6h], minus [T'-2h, T'+6h] of other listed pumps of the coin in the file",
             "precision": "signals in event windows / (those + background signals); other signals near T are ignored",
-            "replay": "sim/lockstep.py: emulator frames -> ShardEngine -> ring -> supervisor Scorer, exchange time, one second per step",
+            "replay": "replay/lockstep.py: emulator frames -> ShardEngine -> ring -> supervisor Scorer, exchange time, one second per step",
         },
         "excluded_background_episodes": excluded,
         "summary": summarise(results),

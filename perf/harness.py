@@ -209,7 +209,8 @@ def pump_symbols(pairs: int, rate: int, count: int) -> list[str]:
     where a x20 pump can still raise the trade rate: the market caps a pair at MAX_TRADES_PER_S,
     and at high total rates the busiest pairs already sit at that cap.
     """
-    from sim.market import MAX_TRADES_PER_S, Market
+    from sim.market import Market
+    from sim.universe import MAX_TRADES_PER_S
 
     market = Market(pairs, seed=1, start_ms=int(time.time() * 1000), rate=rate)
     day_ms = 86_400_000

@@ -1,4 +1,9 @@
-"""`python -m sim serve ...` runs the MEXC emulator; `python -m sim telegram ...` the fake Bot API."""
+"""Command line: `python -m sim serve ...` runs the MEXC emulator, `python -m sim telegram ...` the fake Bot API.
+
+Why argparse sub-commands: other processes (supervisor/demo.py, perf/, the tests) start these
+commands and read one JSON ready line; `--help` at each level is the reference for every flag
+and its default, so the flags are described here once, next to where they are parsed.
+"""
 
 from __future__ import annotations
 
@@ -7,34 +12,60 @@ import asyncio
 import sys
 
 from sim.faults import parse_fault_spec
-from sim.rest_server import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from sim.rest_account import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from sim.ws_server import Limits
 
+_LIMITS = Limits()
 
-def _serve_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m sim serve", description="MEXC spot V3 emulator on loopback.")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    p.add_argument("--pairs", type=int, default=200)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--rate", type=float, default=None, help="target total frames/s (default 3 x pairs)")
-    p.add_argument("--scenario", default=None, help="scenario YAML (see sim/scenarios/README.md)")
-    p.add_argument("--replay", default=None, help="Parquet tick dump to replay instead of generating")
-    p.add_argument("--speed", type=float, default=1.0, help="exchange time per wall time (1 = real time)")
-    p.add_argument("--api-key", default=DEFAULT_API_KEY)
-    p.add_argument("--api-secret", default=DEFAULT_API_SECRET)
-    p.add_argument("--usdt-balance", type=float, default=1000.0)
-    p.add_argument("--weight-budget", type=int, default=500, help="REST weight per endpoint per 10 s")
-    p.add_argument("--ban-base-s", type=float, default=120.0, help="first 418 ban length; doubles per repeat")
-    p.add_argument("--no-sub-timeout-s", type=float, default=30.0)
-    p.add_argument("--no-data-timeout-s", type=float, default=60.0)
-    p.add_argument("--max-conn-life-s", type=float, default=86_400.0)
-    p.add_argument("--max-client-msg-per-s", type=int, default=100)
-    p.add_argument("--max-streams-per-conn", type=int, default=30)
-    p.add_argument("--fault", action="append", default=[], metavar="SPEC",
-                   help='fault at start: JSON \'{"kind":"drop_every","seconds":60}\' or drop_every:seconds=60 (repeatable)')  # fmt: skip
-    p.add_argument("--allow-non-loopback", action="store_true")
-    return p
+
+def _serve_arguments(p: argparse.ArgumentParser) -> None:
+    """Every `serve` flag, with its help and default."""
+    net = p.add_argument_group("listening")
+    net.add_argument("--host", default="127.0.0.1", help="address to listen on; loopback only unless --allow-non-loopback (default: %(default)s)")
+    net.add_argument("--port", type=int, default=0, help="TCP port for /ws, /api/v3 and /_sim; 0 picks a free one (default: %(default)s)")
+    net.add_argument("--allow-non-loopback", action="store_true", help="allow a non-loopback --host, refused with exit 2 otherwise (default: off)")
+    market = p.add_argument_group("market")
+    market.add_argument("--pairs", type=int, default=200, help="number of generated pairs (default: %(default)s)")
+    market.add_argument("--seed", type=int, default=1, help="seed; the whole market is deterministic from it (default: %(default)s)")
+    market.add_argument("--rate", type=float, default=None, help="target total frames/s, deal and depth windows together (default: 3 x pairs)")
+    market.add_argument("--scenario", default=None, metavar="FILE", help="scenario YAML: scripted pumps, spikes, quiet pairs, listings; see sim/scenarios/README.md (default: none)")
+    market.add_argument("--replay", default=None, metavar="DUMP", help="Parquet tick dump (ts_ms, symbol, price, qty, side) served instead of the generated market (default: none)")
+    market.add_argument("--speed", type=float, default=1.0, help="exchange time per wall time; 5 shows the same market 5x faster (default: %(default)s)")
+    rest = p.add_argument_group("REST")
+    rest.add_argument("--api-key", default=DEFAULT_API_KEY, help="API key the signed endpoints accept (default: %(default)s)")
+    rest.add_argument("--api-secret", default=DEFAULT_API_SECRET, help="HMAC-SHA256 secret the signed endpoints check (default: %(default)s)")
+    rest.add_argument("--usdt-balance", type=float, default=1000.0, help="the test account's free USDT (default: %(default)s)")
+    rest.add_argument("--weight-budget", type=int, default=500, help="REST weight per client and endpoint per 10 s before 429 (default: %(default)s)")
+    rest.add_argument("--ban-base-s", type=float, default=120.0, help="length of the first 418 ban in seconds; doubles per repeat (default: %(default)s)")
+    ws = p.add_argument_group("WebSocket limits (MEXC's)")
+    ws.add_argument("--no-sub-timeout-s", type=float, default=_LIMITS.no_sub_timeout_s, help="close a connection with no subscription after this many seconds (default: %(default)s)")
+    ws.add_argument("--no-data-timeout-s", type=float, default=_LIMITS.no_data_timeout_s, help="close a connection with no data pushed and no client PING after this many seconds (default: %(default)s)")
+    ws.add_argument("--max-conn-life-s", type=float, default=_LIMITS.max_conn_life_s, help="close any connection after this many seconds (default: %(default)s)")
+    ws.add_argument("--max-client-msg-per-s", type=int, default=_LIMITS.max_client_msg_per_s, help="close a client that sends more messages than this within one second (default: %(default)s)")
+    ws.add_argument("--max-streams-per-conn", type=int, default=_LIMITS.max_streams_per_conn, help="live subscriptions per connection; later ones are acked but never fed (default: %(default)s)")
+    faults = p.add_argument_group("faults")
+    faults.add_argument("--fault", action="append", default=[], metavar="SPEC",
+                        help='fault injected at start, JSON \'{"kind":"drop_every","seconds":60}\' or kind:key=value,... '
+                             "e.g. drop_every:seconds=60; repeatable; kinds in sim/README.md (default: none)")  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line: `serve` with every flag, `telegram` handed to its own parser."""
+    parser = argparse.ArgumentParser(prog="python -m sim", description="MEXC spot V3 emulator and fake Telegram Bot API, on loopback.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{serve,telegram}")
+    serve = commands.add_parser(
+        "serve",
+        help="run the MEXC emulator (WebSocket, REST, /_sim control); prints one JSON ready line, exits 0 on SIGTERM/SIGINT",
+        description="MEXC spot V3 emulator on loopback. Prints {\"ws\": ..., \"rest\": ...} when ready; runs until "
+        "SIGTERM/SIGINT (exit 0); bad options or a refused host exit 2 with a message on stderr.",
+    )
+    _serve_arguments(serve)
+    commands.add_parser(
+        "telegram",
+        add_help=False,  # its own parser (sim/fake_telegram.py) answers --help with --port and --token
+        help="run the fake Telegram Bot API; prints {\"base_url\": ..., \"control\": ...} (see python -m sim telegram --help)",
+    )
+    return parser
 
 
 async def _serve(args: argparse.Namespace) -> int:
@@ -65,23 +96,16 @@ async def _serve(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
-        print("usage: python -m sim {serve,telegram} [options]   (see python -m sim serve --help)")
-        return 0 if argv else 2
-    command, rest = argv[0], argv[1:]
-    if command == "serve":
-        args = _serve_parser().parse_args(rest)
-        try:
-            return asyncio.run(_serve(args))
-        except (ValueError, TypeError, OSError) as exc:
-            print(f"sim: {exc}", file=sys.stderr)
-            return 2
-    if command == "telegram":
+    if argv[:1] == ["telegram"]:  # everything after the word belongs to the fake Bot API's own parser
         from sim.fake_telegram import main as telegram_main
 
-        return telegram_main(rest)
-    print(f"sim: unknown command {command!r} (serve, telegram)", file=sys.stderr)
-    return 2
+        return telegram_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    try:
+        return asyncio.run(_serve(args))
+    except (ValueError, TypeError, OSError) as exc:
+        print(f"sim: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

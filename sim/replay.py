@@ -21,17 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.market import (
-    KLINE_INTERVALS,
-    MINUTE_MS,
-    STEP_MS,
-    DepthChange,
-    PairUpdate,
-    SymbolSpec,
-    Trade,
-    bucket_opens,
-    next_open,
-)
+from sim.klines import KLINE_INTERVALS, MINUTE_MS, bucket_opens, next_open
+from sim.universe import SymbolSpec
+from sim.updates import STEP_MS, DepthChange, PairUpdate, Trade
 
 LEVELS = 50
 SPREAD = 4e-4  # relative, bid to ask
@@ -116,6 +108,14 @@ class ReplayMarket:
         self.symbols: list[SymbolSpec] = sorted((s.spec for s in self._states), key=lambda s: s.symbol)
 
     # --- interface ---------------------------------------------------------------------------------
+
+    def trade_seconds(self) -> list[int]:
+        """Every exchange second (ts_ms // 1000) that holds a trade, ascending.
+
+        Why public: a lock-step driver (replay/lockstep.py) visits only these seconds and skips
+        idle exchange time, which advance() alone cannot tell it.
+        """
+        return np.unique(self._ts // 1000).tolist()
 
     def spec(self, symbol: str) -> SymbolSpec | None:
         st = self._by_symbol.get(symbol)

@@ -22,9 +22,11 @@ from typing import Any
 from aiohttp import web
 
 from sim.faults import Faults, select_targets
-from sim.market import STEP_MS, Market, build_market
-from sim.rest_server import DEFAULT_API_KEY, DEFAULT_API_SECRET, RestEmulator
+from sim.market import Market, build_market
+from sim.rest_account import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from sim.rest_server import RestEmulator
 from sim.scenario import load_scenario
+from sim.updates import STEP_MS
 from sim.ws_server import Limits, WsEmulator
 
 log = logging.getLogger("sim.server")

@@ -10,8 +10,8 @@ Choices where MEXC is UNCONFIRMED (documented in sim/README.md): a request mixin
 channels is answered with a success ack for the good ones and a separate refusal for the bad;
 unparseable client text gets {"id":0,"code":-1,"msg":"Invalid message"}.
 
-Each frame is encoded once per (channel, update) and the same bytes are queued to every
-subscriber; one writer task per connection drains its queue, so a slow client cannot stall the
+Each frame is encoded once per (channel, update) (sim/frames.py; the channel grammar is
+sim/channels.py) and the same bytes are queued to every subscriber; one writer task per connection drains its queue, so a slow client cannot stall the
 clock and the cost of sending stays proportional to frames, not to tasks.
 """
 
@@ -21,40 +21,27 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from sim.channels import parse_channel
 from sim.faults import Faults
-from sim.market import Market, PairUpdate
-from sim.proto import mexc_push_pb2 as pb
+from sim.frames import FrameEncoder
+from sim.market import Market
+from sim.updates import PairUpdate
+
+if TYPE_CHECKING:
+    from sim.proto.mexc_push_pb2 import PublicMiniTickerV3Api
 
 log = logging.getLogger("sim.ws")
 
-KLINE_INTERVALS = {
-    "Min1": "1m", "Min5": "5m", "Min15": "15m", "Min30": "30m", "Min60": "60m",
-    "Hour4": "4h", "Hour8": "8h", "Day1": "1d", "Week1": "1W", "Month1": "1M",
-}  # fmt: skip
-MINI_TIMEZONES = frozenset(
-    ["24H", "UTC-10", "UTC-8", "UTC-7", "UTC-6", "UTC-5", "UTC-4", "UTC-3", "UTC+0", "UTC+1", "UTC+2", "UTC+3", "UTC+4",
-     "UTC+4:30", "UTC+5", "UTC+5:30", "UTC+6", "UTC+7", "UTC+8", "UTC+9", "UTC+10", "UTC+11", "UTC+12", "UTC+12:45", "UTC+13"]
-)  # fmt: skip
-_CHANNEL = re.compile(
-    r"^spot@public\.(?:"
-    r"aggre\.(?P<aggre>deals|depth|bookTicker)\.v3\.api\.pb@(?:100ms|10ms)@(?P<sym1>[A-Z0-9]+)"
-    r"|limit\.depth\.v3\.api\.pb@(?P<sym2>[A-Z0-9]+)@(?P<levels>5|10|20)"
-    r"|kline\.v3\.api\.pb@(?P<sym3>[A-Z0-9]+)@(?P<interval>[A-Za-z0-9]+)"
-    r"|miniTickers\.v3\.api\.pb@(?P<tz>[A-Z0-9+:-]+)"
-    r")$"
-)
 REFUSAL = "Not Subscribed successfully! [{}].  Reason\uff1a Blocked! "
 INVALID = {"id": 0, "code": -1, "msg": "Invalid message"}
 MAX_OUTBOX = 20_000  # frames queued to one client before it counts as a dead consumer and is closed
-_HOUR8_MS = 8 * 3_600_000
 
 
 @dataclass
@@ -86,40 +73,12 @@ class Connection:
     writer: asyncio.Task[None] | None = None
 
 
-@dataclass(frozen=True)
-class ParsedChannel:
-    kind: str  # deals, depth, bookTicker, limit, kline, minitickers
-    symbol: str | None
-    levels: int = 0
-    interval: str = ""  # kline: the WS name (Min1 ...); minitickers: the timezone
-
-
-def parse_channel(channel: str) -> ParsedChannel | None:
-    """The channel grammar MEXC accepts for protobuf pushes; None for anything else (Blocked!)."""
-    m = _CHANNEL.match(channel)
-    if not m:
-        return None
-    if m.group("aggre"):
-        return ParsedChannel(m.group("aggre"), m.group("sym1"))
-    if m.group("sym2"):
-        return ParsedChannel("limit", m.group("sym2"), int(m.group("levels")))
-    if m.group("sym3"):
-        interval = m.group("interval")
-        return ParsedChannel("kline", m.group("sym3"), interval=interval) if interval in KLINE_INTERVALS else None
-    tz = m.group("tz")
-    return ParsedChannel("minitickers", None, interval=tz) if tz in MINI_TIMEZONES else None
-
-
-def symbol_of(channel: str) -> str | None:
-    parsed = parse_channel(channel)
-    return parsed.symbol if parsed else None
-
-
 class WsEmulator:
     """Connections, subscriptions and the fan-out of each market step."""
 
     def __init__(self, market: Market, faults: Faults, limits: Limits) -> None:
         self.market = market
+        self.frames = FrameEncoder(market)
         self.faults = faults
         self.limits = limits
         self.connections: dict[int, Connection] = {}
@@ -273,28 +232,28 @@ class WsEmulator:
                 for interval in ("100ms", "10ms"):
                     channel = f"spot@public.aggre.deals.v3.api.pb@{interval}@{symbol}"
                     if channel in subs:
-                        self._fanout(channel, symbol, self._deals_frame(channel, update))
+                        self._fanout(channel, symbol, self.frames.deals(channel, update))
             if update.depth is None:
                 continue
             gap = self.faults.take_depth_gap(symbol)
             for interval in ("100ms", "10ms"):
                 channel = f"spot@public.aggre.depth.v3.api.pb@{interval}@{symbol}"
                 if channel in subs and not gap:
-                    self._fanout(channel, symbol, self._depth_frame(channel, update))
+                    self._fanout(channel, symbol, self.frames.depth(channel, update))
             bt = [c for c in (f"spot@public.aggre.bookTicker.v3.api.pb@{i}@{symbol}" for i in ("100ms", "10ms")) if c in subs]
             if bt:
                 bbo = self.market.best_bid_ask(symbol)
                 if bbo != self._last_bbo.get(symbol):
                     self._last_bbo[symbol] = bbo
                     for channel in bt:
-                        self._fanout(channel, symbol, self._book_ticker_frame(channel, symbol, bbo, update.window_end_ms))
+                        self._fanout(channel, symbol, self.frames.book_ticker(channel, symbol, bbo, update.window_end_ms))
             for levels in (5, 10, 20):
                 channel = f"spot@public.limit.depth.v3.api.pb@{symbol}@{levels}"
                 if channel in subs:
                     version, bids, asks = self.market.depth_snapshot(symbol, levels)
                     if self._last_limit.get((symbol, levels)) != (bids, asks):
                         self._last_limit[(symbol, levels)] = (bids, asks)
-                        self._fanout(channel, symbol, self._limit_frame(channel, symbol, version, bids, asks, update.window_end_ms))
+                        self._fanout(channel, symbol, self.frames.limit_depth(channel, symbol, version, bids, asks, update.window_end_ms))
         self._kick_writers()
 
     def _fanout(self, channel: str, symbol: str, frame: bytes) -> None:
@@ -330,57 +289,6 @@ class WsEmulator:
         except (ConnectionError, RuntimeError):
             conn.outbox.clear()
 
-    @staticmethod
-    def _wrapper(channel: str, symbol: str, send_time: int) -> pb.PushDataV3ApiWrapper:
-        return pb.PushDataV3ApiWrapper(channel=channel, symbol=symbol, sendTime=send_time)
-
-    def _deals_frame(self, channel: str, update: PairUpdate) -> bytes:
-        w = self._wrapper(channel, update.symbol, update.window_end_ms)
-        body = w.publicAggreDeals
-        body.eventType = channel.rsplit("@", 1)[0]
-        fp, fq, sym = self.market.fmt_price, self.market.fmt_qty, update.symbol
-        for n, t in enumerate(update.trades):
-            # MEXC's tradeId is an opaque string (mexc-api.md §1.5); unique per pair is all we promise.
-            body.deals.add(price=fp(sym, t.price), quantity=fq(sym, t.qty), tradeType=t.side, time=t.time_ms,
-                           tradeId=f"{update.window_end_ms}{n:04d}X0")  # fmt: skip
-        return w.SerializeToString()
-
-    def _depth_frame(self, channel: str, update: PairUpdate) -> bytes:
-        assert update.depth is not None
-        w = self._wrapper(channel, update.symbol, update.window_end_ms)
-        body = w.publicAggreDepths
-        fp, fq, sym = self.market.fmt_price, self.market.fmt_qty, update.symbol
-        for p, q in update.depth.asks:
-            body.asks.add(price=fp(sym, p), quantity=fq(sym, q))
-        for p, q in update.depth.bids:
-            body.bids.add(price=fp(sym, p), quantity=fq(sym, q))
-        body.eventType = channel.rsplit("@", 1)[0]
-        body.fromVersion = str(update.depth.from_version)
-        body.toVersion = str(update.depth.to_version)
-        return w.SerializeToString()
-
-    def _book_ticker_frame(self, channel: str, symbol: str, bbo: tuple[float, float, float, float], send_time: int) -> bytes:
-        bid, bq, ask, aq = bbo
-        w = self._wrapper(channel, symbol, send_time)
-        fp, fq = self.market.fmt_price, self.market.fmt_qty
-        b = w.publicAggreBookTicker
-        b.bidPrice, b.bidQuantity, b.askPrice, b.askQuantity = fp(symbol, bid), fq(symbol, bq), fp(symbol, ask), fq(symbol, aq)
-        b.version = str(self.market.depth_snapshot(symbol, 0)[0])
-        return w.SerializeToString()
-
-    def _limit_frame(self, channel: str, symbol: str, version: int, bids: list[tuple[float, float]], asks: list[tuple[float, float]],
-                     send_time: int) -> bytes:  # fmt: skip
-        w = self._wrapper(channel, symbol, send_time)
-        fp, fq = self.market.fmt_price, self.market.fmt_qty
-        body = w.publicLimitDepths
-        for p, q in asks:
-            body.asks.add(price=fp(symbol, p), quantity=fq(symbol, q))
-        for p, q in bids:
-            body.bids.add(price=fp(symbol, p), quantity=fq(symbol, q))
-        body.eventType = "spot@public.limit.depth.v3.api.pb"
-        body.version = str(version)
-        return w.SerializeToString()
-
     # --- once a second: klines; every 3 s: miniTickers -----------------------------------------------
 
     def publish_slow_channels(self, now_ms: int, second: int) -> None:
@@ -391,7 +299,7 @@ class WsEmulator:
             if parsed is None:
                 continue
             if parsed.kind == "kline" and parsed.symbol:
-                frame = self._kline_frame(channel, parsed.symbol, parsed.interval, now_ms)
+                frame = self.frames.kline(channel, parsed.symbol, parsed.interval, now_ms)
                 if frame is not None:
                     self._fanout(channel, parsed.symbol, frame)
             elif parsed.kind == "minitickers":
@@ -402,38 +310,10 @@ class WsEmulator:
             items = self._changed_minitickers()
             for channel, _tz in minis:
                 if items:
-                    w = pb.PushDataV3ApiWrapper(channel=channel, sendTime=now_ms)
-                    w.publicMiniTickers.items.extend(items)
-                    self._fanout(channel, "", w.SerializeToString())
+                    self._fanout(channel, "", self.frames.mini_tickers(channel, items, now_ms))
         self._kick_writers()
 
-    def _kline_row(self, symbol: str, interval: str) -> list | None:
-        if interval != "Hour8":
-            rows = self.market.klines(symbol, KLINE_INTERVALS[interval], None, None, 1)
-            return rows[-1] if rows else None
-        # MEXC's WS has Hour8 but REST has no 8h: two 4h candles inside the same 8 h bucket make one.
-        rows = self.market.klines(symbol, "4h", None, None, 2)
-        if not rows:
-            return None
-        last = rows[-1]
-        start = last[0] - last[0] % _HOUR8_MS
-        parts = [r for r in rows if r[0] >= start]
-        fp = self.market.fmt_price
-        first = parts[0]
-        return [start, first[1], fp(symbol, max(float(r[2]) for r in parts)), fp(symbol, min(float(r[3]) for r in parts)), last[4],
-                self.market.fmt_qty(symbol, sum(float(r[5]) for r in parts)), start + _HOUR8_MS - 1, f"{sum(float(r[7]) for r in parts):.4f}"]  # fmt: skip
-
-    def _kline_frame(self, channel: str, symbol: str, interval: str, now_ms: int) -> bytes | None:
-        row = self._kline_row(symbol, interval)
-        if row is None:
-            return None
-        w = self._wrapper(channel, symbol, now_ms)
-        k = w.publicSpotKline
-        k.interval, k.windowStart, k.windowEnd = interval, row[0] // 1000, (row[6] + 1) // 1000
-        k.openingPrice, k.highestPrice, k.lowestPrice, k.closingPrice, k.volume, k.amount = row[1], row[2], row[3], row[4], row[5], row[7]
-        return w.SerializeToString()
-
-    def _changed_minitickers(self) -> list[pb.PublicMiniTickerV3Api]:
+    def _changed_minitickers(self) -> list[PublicMiniTickerV3Api]:
         """Only the pairs whose price changed since the last push (MEXC's rule, mexc-api.md §1.4).
 
         The 24 h figures come from a cache refreshed a slice at a time: ticker_24h costs milliseconds
@@ -454,13 +334,7 @@ class WsEmulator:
             t = self._mini_cache.get(sym)
             if t is None:
                 t = self._mini_cache[sym] = self.market.ticker_24h(sym)
-            open_ = float(t["openPrice"]) or price
-            rate = f"{(price - open_) / open_:.4f}" if open_ else "0"
-            fp = self.market.fmt_price
-            items.append(pb.PublicMiniTickerV3Api(
-                symbol=sym, price=fp(sym, price), rate=rate, zonedRate=rate, high=fp(sym, max(price, float(t["highPrice"]))),
-                low=fp(sym, min(price, float(t["lowPrice"]))), volume=t["quoteVolume"], quantity=t["volume"],
-            ))  # fmt: skip
+            items.append(self.frames.mini_ticker(sym, price, t))
         return items
 
     # --- limits and observation -----------------------------------------------------------------------

@@ -22,8 +22,8 @@ from core.decode import DecodeError, FrameDecoder
 from core.reference import decode as ref
 from core.reference.decode import decode_frame
 from core.wire import py_parse_decimal, py_parse_uint, py_read_tag, py_read_varint, py_skip_field
+from sim.encode import field_bytes, varint
 from sim.proto import mexc_push_pb2 as pb
-from sim.wire import field_bytes, varint
 
 PROPS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

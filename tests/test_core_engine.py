@@ -27,11 +27,11 @@ def _frames(pairs: int, seconds: int, gap_symbol: str | None = None) -> tuple[li
     frames: list[bytes] = []
     for step, update in enumerate(market.advance(START + seconds * 1000)):
         if update.trades:
-            frames.append(ws._deals_frame(f"spot@public.aggre.deals.v3.api.pb@100ms@{update.symbol}", update))
+            frames.append(ws.frames.deals(f"spot@public.aggre.deals.v3.api.pb@100ms@{update.symbol}", update))
         if update.depth is not None:
             if gap_symbol == update.symbol and step % 50 == 7:
                 continue  # a lost diff: the engine must ask for a resync of this pair only
-            frames.append(ws._depth_frame(f"spot@public.aggre.depth.v3.api.pb@100ms@{update.symbol}", update))
+            frames.append(ws.frames.depth(f"spot@public.aggre.depth.v3.api.pb@100ms@{update.symbol}", update))
     frames.insert(len(frames) // 3, b"\x0a\x05abc")  # one malformed frame: counted, skipped
     return frames, (market, snapshots)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from core.book import APPLIED, OrderBook
 from perf.blast_feed import BlastPair, ws_binary_header
+from sim.encode import varint
 from sim.proto import mexc_push_pb2 as pb
-from sim.wire import varint
 
 BIDS = [("1.0990", "10.00"), ("1.0980", "20.00"), ("1.0970", "5.00")]
 ASKS = [("1.1000", "7.00"), ("1.1010", "9.00"), ("1.1020", "11.00")]

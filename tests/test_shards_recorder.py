@@ -16,9 +16,10 @@ from core.statsspec import StatsBlock
 from shards.recorder import TickRecorder
 from shards.worker import ShardWorker
 from sim.faults import Faults
-from sim.market import PairUpdate, Trade, build_market
+from sim.market import build_market
 from sim.replay import ReplayMarket
 from sim.server import run_emulator
+from sim.updates import PairUpdate, Trade
 from sim.ws_server import Limits, WsEmulator
 
 START = 1_790_000_040_000
@@ -82,7 +83,7 @@ async def test_recorded_session_replays_to_the_same_trades(tmp_path: Path) -> No
 
 def _frame(ws: WsEmulator, symbol: str, t_ms: int, n: int) -> bytes:
     trades = [Trade(1.0 + k / 100, 2.0, 1 + k % 2, t_ms + k) for k in range(n)]
-    return ws._deals_frame(
+    return ws.frames.deals(
         f"spot@public.aggre.deals.v3.api.pb@100ms@{symbol}", PairUpdate(symbol, t_ms + n, trades, None)
     )
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.market import LEVELS, build_market
+from sim.book import LEVELS
+from sim.market import build_market
 from sim.scenario import ScenarioError, load_scenario, scenario_from_mapping
 from sim.server import scenario_path
 

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
-from sim.rest_server import DEFAULT_API_KEY, DEFAULT_API_SECRET, sign
+from sim.rest_account import DEFAULT_API_KEY, DEFAULT_API_SECRET, sign
 from sim.server import run_emulator
 
 

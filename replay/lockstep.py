@@ -5,13 +5,13 @@ task (every 0.25 s) and the supervisor scores whatever batch the ring holds when
 over WebSockets the rows and batches depend on timing. Here the same pieces run in one loop,
 driven by exchange time only:
 
-  ReplayMarket.advance(end of second s)   -> the emulator's own deals frames (ws_server encoder)
+  ReplayMarket.advance(end of second s)   -> the emulator's own deals frames (sim.frames.FrameEncoder)
   ShardEngine.on_frame(frame)              -> protobuf decode, 1 s bars, windows, ring rows
   clock push (empty deals frame, sendTime = end of second s) + ShardEngine.tick()
                                            -> every traded bar closes when its second ends
   FeatureRing.read_new() -> Scorer.score() -> decisions, one batch per exchange second
 
-Only seconds that hold trades are visited: idle exchange time is skipped, and the engine's
+Only seconds that hold trades are visited (ReplayMarket.trade_seconds()): idle exchange time is skipped, and the engine's
 windows fill the skipped seconds with zero-volume bars when the next event arrives (as live).
 The clock push goes to a pair of its own (CLOCK_SYMBOL) so it never collides with a real pair's
 duplicate-push check. Depth is not fed: the dumps carry no book, so book features stay NaN and
@@ -26,6 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from core.engine import ShardEngine
+from core.ring import FeatureRing
+from core.rowspec import ROW_BASELINE_READY
+from core.statsspec import StatsBlock
+from sim.frames import FrameEncoder
+from sim.replay import ReplayMarket
+from sim.updates import PairUpdate
 
 CLOCK_SYMBOL = "ZZCLOCKUSDT"  # never in a dump: ReplayMarket names come from the data
 CLOCK_PAIR_ID = 0
@@ -53,17 +61,8 @@ def replay_lockstep(
     Pair ids are 1.. in symbol order. Each pair's listing time is its first trade in the dump,
     which is what a live shard's kline seeding would learn from the emulator in replay mode.
     """
-    from core.engine import ShardEngine
-    from core.ring import FeatureRing
-    from core.rowspec import ROW_BASELINE_READY
-    from core.statsspec import StatsBlock
-    from sim.faults import Faults
-    from sim.market import PairUpdate
-    from sim.replay import ReplayMarket
-    from sim.ws_server import Limits, WsEmulator
-
     market = ReplayMarket(dump)
-    ws = WsEmulator(market, Faults(), Limits())
+    frames = FrameEncoder(market)
     ring = FeatureRing.create(ring_rows)
     stats = StatsBlock.create()
     result = LockstepResult()
@@ -77,14 +76,14 @@ def replay_lockstep(
             result.pair_ids[spec.symbol] = pair_id
         engine.add_pair(CLOCK_PAIR_ID, CLOCK_SYMBOL)
         clock_channel = f"spot@public.aggre.deals.v3.api.pb@100ms@{CLOCK_SYMBOL}"
-        seconds = np.unique(market._ts // 1000)  # every exchange second that holds a trade
-        for sec in seconds.tolist():
+        seconds = market.trade_seconds()
+        for sec in seconds:
             end = (sec + 1) * 1000
             for update in market.advance(end):
                 if update.trades:
-                    frame = ws._deals_frame(f"spot@public.aggre.deals.v3.api.pb@100ms@{update.symbol}", update)
+                    frame = frames.deals(f"spot@public.aggre.deals.v3.api.pb@100ms@{update.symbol}", update)
                     engine.on_frame(frame, update.window_end_ms * 1_000_000)
-            clock = ws._deals_frame(clock_channel, PairUpdate(CLOCK_SYMBOL, end, [], None))
+            clock = frames.deals(clock_channel, PairUpdate(CLOCK_SYMBOL, end, [], None))
             engine.on_frame(clock, end * 1_000_000)
             engine.tick()
             rows = ring.read_new()

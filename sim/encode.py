@@ -1,8 +1,9 @@
-"""Protobuf wire format, written by hand: for frames the generated classes cannot make.
+"""A hand-written protobuf ENCODER: varints, tags and length-delimited fields as raw bytes.
 
 Why: tests need malformed and edge-case frames (truncated varints, unknown fields) and the
 blast feed (perf/blast_feed.py) builds frames from fixed pieces; both write the raw encoding.
-The emulator's own frames come from sim/proto's generated classes.
+The emulator's own frames come from sim/proto's generated classes. Named for
+what it does, so it is not mistaken for core/wire.pxd, the scanner's protobuf decoder.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ def varint(value: int) -> bytes:
 
 
 def tag(number: int, wire_type: int) -> bytes:
+    """A field key: field number and wire type in one varint."""
     return varint(number << 3 | wire_type)
 
 
