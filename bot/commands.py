@@ -150,7 +150,7 @@ async def answer(bot: BotState, name: str, args: list[str]) -> str:
         if not args:
             return format_config(bot.config.to_public_dict())
         if len(args) != 2:
-            return "Usage: /cfg section.key value   (e.g. /cfg scanner.vsr_min 6)"
+            return "Usage: /cfg section.key value   (e.g. /cfg detectors.pump.profiles.alpha1.vsr_min 6)"
         reply = await bot.ask_supervisor({"type": "cfg_set", "key": args[0], "value": args[1]})
         if reply is None:
             return no_answer

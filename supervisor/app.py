@@ -89,26 +89,18 @@ class Supervisor:
 
     # --- set-up ------------------------------------------------------------------------------
 
-    def _load_models(self, scanner: Any) -> dict[str, Any]:
-        """The model of every enabled profile; ModelError names the file and field of a bad one."""
-        from supervisor.model import ModelError, load_model
+    def _load_models(self, config: Config) -> dict[str, Any]:
+        """The model of every enabled pump profile; ModelError names the file and field of a bad one."""
+        from detectors.pump import PUMP
 
-        models = {}
-        for profile in scanner.profiles:
-            path = Path(scanner.model_path if profile == "alpha1" else scanner.flash_model_path)
-            if not path.is_absolute():
-                path = self.config_path.parent / path
-            model = load_model(path)
-            if model.profile != profile:
-                raise ModelError(f"{path}: profile {model.profile!r}, expected {profile!r} (scanner.profiles)")
-            models[profile] = model
-        return models
+        return PUMP.load_models(PUMP.section(config.detectors), self.config_path.parent)
 
     def _build_scoring(self) -> None:
-        from supervisor.scorer import Scorer
+        from detectors.pump import PUMP
+        from detectors.scorer import Scorer
 
-        self.models = self._load_models(self.config.scanner)
-        self.scorer = Scorer(self.config.scanner, self.models)
+        self.models = self._load_models(self.config)
+        self.scorer = Scorer(PUMP, PUMP.section(self.config.detectors), self.models)
 
     def _build_store(self) -> None:
         from bot.storage import Store
@@ -273,7 +265,7 @@ class Supervisor:
 
     def _apply_config(self, new: Config) -> None:
         self.config = new
-        self.scorer.update(new.scanner, self.models)
+        self.scorer.update(self.scorer.detector.section(new.detectors), self.models)
         self.tracker.update_config(new.outcome)
         self._plan_event.set()
         self._bot_send({"type": "config", "values": new.to_public_dict()})
@@ -282,8 +274,8 @@ class Supervisor:
         """The /cfg path: validate as a whole, apply, or change nothing and say why."""
         try:
             new = set_value(self.config, key, value)
-            if key in ("scanner.model_path", "scanner.flash_model_path", "scanner.profiles"):
-                models = self._load_models(new.scanner)
+            if key.startswith("detectors.") and key.endswith((".model_path", ".enabled_profiles")):
+                models = self._load_models(new)
                 self.models = models
         except (ConfigError, OSError, ValueError) as exc:
             return False, str(exc)
@@ -295,7 +287,7 @@ class Supervisor:
         """Re-read config.yaml and model.json (SIGHUP, /reload); keep the old ones on error."""
         try:
             new = load_config(self.config_path)
-            models = self._load_models(new.scanner)
+            models = self._load_models(new)
         except (ConfigError, OSError, ValueError) as exc:
             log.error("reload refused", extra={"error": str(exc)})
             return False, f"reload refused: {exc}"

@@ -70,12 +70,12 @@ def test_status_shows_every_process_and_counter() -> None:
 
 
 async def test_cfg_alone_masks_secrets_and_cfg_set_shows_the_refusal_reason() -> None:
-    state = State({"type": "cfg_reply", "ok": False, "message": "scanner.vsr_min: must be >= 1"})
+    state = State({"type": "cfg_reply", "ok": False, "message": "detectors.pump.profiles.alpha1.vsr_min: must be >= 1"})
     shown = await commands.answer(state, "cfg", [])
     assert "telegram.token = ***" in shown and "SECRET" not in shown and "telegram.allowed_ids = 1,2" in shown
     assert state.asked == [] and await commands.answer(state, "show_config", []) == shown
-    assert await commands.answer(state, "cfg", ["scanner.vsr_min", "0"]) == "Refused, nothing changed: scanner.vsr_min: must be >= 1"
-    assert state.asked == [{"type": "cfg_set", "key": "scanner.vsr_min", "value": "0"}]
+    assert await commands.answer(state, "cfg", ["detectors.pump.profiles.alpha1.vsr_min", "0"]) == "Refused, nothing changed: detectors.pump.profiles.alpha1.vsr_min: must be >= 1"
+    assert state.asked == [{"type": "cfg_set", "key": "detectors.pump.profiles.alpha1.vsr_min", "value": "0"}]
     assert (await commands.answer(state, "cfg", ["only-one"])).startswith("Usage: /cfg")
 
 

@@ -1,4 +1,5 @@
-"""Rule filter, model probability, cooldown and escalation; model.json validation."""
+"""The pump detector (detectors/pump.py) through the shared scorer: alpha1's rule filter, model
+probability, cooldown and escalation; model.json validation (detectors/model.py)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.config import ScannerConfig
+from common.detector_config import Alpha1Config, CooldownConfig, PumpConfig, PumpProfilesConfig
 from core.rowspec import FEATURE_ROW_DTYPE, ROW_BASELINE_READY, ROW_BOOK_VALID, ROW_CANDIDATE, ROW_LISTING_KNOWN
-from supervisor.model import CLIP, ModelError, load_model, model_from_dict
-from supervisor.scorer import Scorer
+from detectors.model import CLIP, ModelError, load_model, model_from_dict
+from detectors.pump import PUMP
+from detectors.scorer import Scorer
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = load_model(REPO / "model.json")
 ALL_FLAGS = ROW_BOOK_VALID | ROW_BASELINE_READY | ROW_LISTING_KNOWN
 T0 = 1_790_000_000_000
+
+
+def _cfg(**settings: Any) -> PumpConfig:
+    """detectors.pump with alpha1 enabled; each setting goes to the cooldown or alpha1 section by name."""
+    cooldown = {k: v for k, v in settings.items() if k in CooldownConfig.__dataclass_fields__}
+    alpha1 = {k: v for k, v in settings.items() if k not in cooldown}
+    return PumpConfig(cooldown=CooldownConfig(**cooldown), profiles=PumpProfilesConfig(alpha1=Alpha1Config(**alpha1)))
 
 
 def _rows(n: int, **overrides: object) -> np.ndarray:
@@ -48,7 +57,7 @@ def test_shipped_model_meets_its_documented_calibration() -> None:
 
 
 def test_a_clear_pump_signals_once_per_cooldown_and_escalates_once() -> None:
-    scorer = Scorer(ScannerConfig(cooldown_s=600, realert_pm_factor=2.0, max_realerts=1), MODEL)
+    scorer = Scorer(PUMP, _cfg(period_s=600, realert_factor=2.0, max_realerts=1), MODEL)
     first = scorer.score(_rows(1000))  # 1,000 passing rows of one pair in one batch: one signal
     assert len(first) == 1 and first[0].escalation == 0
     assert first[0].row["seq"] == 1000  # decided on the newest row: the freshest price
@@ -62,7 +71,7 @@ def test_a_clear_pump_signals_once_per_cooldown_and_escalates_once() -> None:
 
 
 def test_cooldown_runs_on_exchange_time_not_wall_time() -> None:
-    scorer = Scorer(ScannerConfig(cooldown_s=600), MODEL)
+    scorer = Scorer(PUMP, _cfg(period_s=600), MODEL)
     assert len(scorer.score(_rows(1), now_ns=0)) == 1
     # An hour of wall time later, the exchange clock has moved 10 s: still cooling down.
     assert scorer.score(_at(_rows(1), T0 + 10_000), now_ns=3600 * 10**9) == []
@@ -72,7 +81,7 @@ def test_many_pairs_in_one_batch_get_one_decision_each_in_time_order() -> None:
     rows = _rows(300)
     rows["pair_id"] = np.arange(300) % 3
     rows["row_time_ms"] = T0 + (299 - np.arange(300)) * 10  # newest first: order must not matter
-    decisions = Scorer(ScannerConfig(), MODEL).score(rows)
+    decisions = Scorer(PUMP, _cfg(), MODEL).score(rows)
     assert sorted(d.pair_id for d in decisions) == [0, 1, 2]
     assert all(d.row["row_time_ms"] == rows["row_time_ms"][rows["pair_id"] == d.pair_id].max() for d in decisions)
     assert [d.row["row_time_ms"] for d in decisions] == sorted(d.row["row_time_ms"] for d in decisions)
@@ -87,13 +96,13 @@ def test_many_pairs_in_one_batch_get_one_decision_each_in_time_order() -> None:
      dict(flags=ROW_BOOK_VALID | ROW_BASELINE_READY), dict(flags=0)],
 )  # fmt: skip
 def test_each_rule_nan_and_missing_flag_blocks_a_signal(override: dict) -> None:
-    scorer = Scorer(ScannerConfig(), MODEL)
+    scorer = Scorer(PUMP, _cfg(), MODEL)
     assert len(scorer.score(_rows(3, pair_id=2))) == 1  # the same rows without the flaw signal
     assert scorer.score(_rows(3, **override)) == []
 
 
 def test_candidate_rows_are_scored_like_closed_bars_and_reasons_say_why() -> None:
-    decisions = Scorer(ScannerConfig(), MODEL).score(_rows(1, flags=ALL_FLAGS | ROW_CANDIDATE, vsr=7.4))
+    decisions = Scorer(PUMP, _cfg(), MODEL).score(_rows(1, flags=ALL_FLAGS | ROW_CANDIDATE, vsr=7.4))
     assert len(decisions) == 1
     reasons = decisions[0].reasons
     assert "VSR 7.4>5" in reasons and "PM 5.00%>2%" in reasons and "OBI 0.50>0.25" in reasons
@@ -103,20 +112,21 @@ def test_candidate_rows_are_scored_like_closed_bars_and_reasons_say_why() -> Non
 
 def test_thresholds_come_from_config_and_update_keeps_cooldown() -> None:
     rows = _rows(1, vsr=6.0)
-    assert Scorer(ScannerConfig(vsr_min=7.0), MODEL).score(rows) == []
-    assert Scorer(ScannerConfig(prob_threshold=0.99), MODEL).score(rows) == []
+    assert Scorer(PUMP, _cfg(vsr_min=7.0), MODEL).score(rows) == []
+    assert Scorer(PUMP, _cfg(prob_threshold=0.99), MODEL).score(rows) == []
     # The default row (PM 5 %, OBI 0.5, spread 0.2 %, age 10,000 s, VC 0.3, depth +3) fails each tightened rule.
     tightened = dict(pm_min=0.06, obi_min=0.6, spread_max=0.001, listing_age_min_s=20_000.0, vc_max=0.2, cum_depth_delta_min=5.0)
     for name, value in tightened.items():
-        assert Scorer(ScannerConfig(**{name: value}), MODEL).score(_rows(1)) == [], name
-    scorer = Scorer(ScannerConfig(vsr_min=5.5), MODEL)
+        assert Scorer(PUMP, _cfg(**{name: value}), MODEL).score(_rows(1)) == [], name
+    scorer = Scorer(PUMP, _cfg(vsr_min=5.5), MODEL)
     assert len(scorer.score(rows)) == 1
-    scorer.update(ScannerConfig(vsr_min=1.0), MODEL)
+    scorer.update(_cfg(vsr_min=1.0), MODEL)
     assert scorer.score(_at(_rows(1, vsr=6.0), T0 + 5000)) == []  # reload did not reset the cooldown
 
 
-def _reference(batches: list[np.ndarray], config: ScannerConfig) -> list[tuple[int, int, float, int]]:
+def _reference(batches: list[np.ndarray], config: PumpConfig) -> list[tuple[int, int, float, int]]:
     """The scorer's documented semantics as a plain per-row Python loop."""
+    a, cd = config.profiles.alpha1, config.cooldown
     state: dict[int, list[Any]] = {}
     out = []
     for rows in batches:
@@ -126,15 +136,15 @@ def _reference(batches: list[np.ndarray], config: ScannerConfig) -> list[tuple[i
             f = r["flags"]
             ok = (
                 f & ROW_BASELINE_READY and f & ROW_BOOK_VALID and f & ROW_LISTING_KNOWN
-                and r["vsr"] > config.vsr_min and r["vc"] < config.vc_max and r["pm"] > config.pm_min
-                and r["obi"] > config.obi_min and r["cum_depth_delta"] > config.cum_depth_delta_min
-                and r["spread"] < config.spread_max and r["listing_age_s"] > config.listing_age_min_s
+                and r["vsr"] > a.vsr_min and r["vc"] < a.vc_max and r["pm"] > a.pm_min
+                and r["obi"] > a.obi_min and r["cum_depth_delta"] > a.cum_depth_delta_min
+                and r["spread"] < a.spread_max and r["listing_age_s"] > a.listing_age_min_s
             )  # fmt: skip
             if not ok:
                 continue
             score = sum(MODEL.weights[n] * min(max((r[n] - MODEL.centers[n]) / MODEL.scales[n], -CLIP), CLIP) for n in MODEL.features)
             prob = 1.0 / (1.0 + math.exp(-(MODEL.beta0 + MODEL.beta * score)))
-            if prob < config.prob_threshold:
+            if prob < a.prob_threshold:
                 continue
             key = (r["row_time_ms"], pos)
             if r["pair_id"] not in best or key > best[r["pair_id"]][0]:
@@ -142,10 +152,10 @@ def _reference(batches: list[np.ndarray], config: ScannerConfig) -> list[tuple[i
         for pair, ((t, pos), prob) in sorted(best.items(), key=lambda kv: (kv[1][0][0], kv[0])):
             pm = float(rows[pos]["pm"])
             s = state.get(pair)
-            if s is None or t - s[0] >= config.cooldown_s * 1000:
+            if s is None or t - s[0] >= cd.period_s * 1000:
                 state[pair] = [t, pm, 0]
                 out.append((pair, int(rows[pos]["seq"]), prob, 0))
-            elif s[2] < config.max_realerts and pm > 0 and pm >= s[1] * config.realert_pm_factor:
+            elif s[2] < cd.max_realerts and pm > 0 and pm >= s[1] * cd.realert_factor:
                 s[1], s[2] = pm, s[2] + 1
                 out.append((pair, int(rows[pos]["seq"]), prob, s[2]))
     return out
@@ -165,7 +175,7 @@ _row = st.tuples(
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.lists(_row, max_size=40), min_size=1, max_size=4), st.floats(0.0, 0.95), st.sampled_from([60.0, 300.0, 1200.0]))
 def test_vectorised_scorer_equals_a_plain_loop(batches_spec: list, threshold: float, cooldown_s: float) -> None:
-    config = ScannerConfig(prob_threshold=threshold, cooldown_s=cooldown_s, max_realerts=2, realert_pm_factor=1.2)
+    config = _cfg(prob_threshold=threshold, period_s=cooldown_s, max_realerts=2, realert_factor=1.2)
     batches, seq = [], 0
     for spec in batches_spec:
         rows = _rows(len(spec))
@@ -173,7 +183,7 @@ def test_vectorised_scorer_equals_a_plain_loop(batches_spec: list, threshold: fl
             seq += 1
             rows[i] = (seq, T0 + t_s * 1000, 0, pair, flags, 1.0, vsr, vc, pm, obi, depth, spread, 10_000.0, 0.0, 0.0, 0.0) + (math.nan,) * 7
         batches.append(rows)
-    scorer = Scorer(config, MODEL)
+    scorer = Scorer(PUMP, config, MODEL)
     got = [(d.pair_id, d.row["seq"], d.prob, d.escalation) for rows in batches for d in scorer.score(rows)]
     want = _reference(batches, config)
     assert [(p, s, e) for p, s, _, e in got] == [(p, s, e) for p, s, _, e in want]
@@ -226,7 +236,7 @@ def test_unreadable_or_non_json_model_files_name_the_file(tmp_path: Path) -> Non
 @pytest.mark.parametrize("seed", range(4))
 def test_long_random_streams_match_the_plain_loop_including_escalations(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    config = ScannerConfig(cooldown_s=120, max_realerts=2, realert_pm_factor=1.3)
+    config = _cfg(period_s=120, max_realerts=2, realert_factor=1.3)
     batches, t = [], T0
     for _ in range(30):
         n = int(rng.integers(0, 120))
@@ -240,7 +250,7 @@ def test_long_random_streams_match_the_plain_loop_including_escalations(seed: in
         rows["flags"] = rng.choice([ALL_FLAGS, ALL_FLAGS, ALL_FLAGS, ROW_BOOK_VALID], n)
         batches.append(rows)
         t += 10_000
-    scorer = Scorer(config, MODEL)
+    scorer = Scorer(PUMP, config, MODEL)
     got = [(d.pair_id, d.row["seq"], d.escalation) for rows in batches for d in scorer.score(rows)]
     want = [(p, s, e) for p, s, _, e in _reference(batches, config)]
     assert got == want
