@@ -98,7 +98,7 @@ def format_config(public: dict[str, dict[str, Any]]) -> str:
 
 
 CFG_USAGE = ("Usage: /cfg — every setting; /cfg section.key — one setting; /cfg section.key value — change it until the next "
-             "/reload or restart; /cfg save — keep this run's changes (e.g. /cfg scanner.vsr_min 6)")
+             "/reload or restart; /cfg save — keep this run's changes (e.g. /cfg detectors.pump.profiles.alpha1.vsr_min 6)")
 
 
 def show_value(public: dict[str, dict[str, Any]], dotted_key: str) -> str:

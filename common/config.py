@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from common.detector_config import MOVED_KEYS, DetectorsConfig
+
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
@@ -43,27 +45,11 @@ class MexcConfig:
 
 @dataclass
 class ScannerConfig:
+    """Infrastructure of the row path: shard processes and their rings."""
+
     shards: int = field(default=0, metadata={"min": 0, "max": 64})  # 0 = one per CPU
     ring_rows: int = field(default=32768, metadata={"min": 64})
-    model_path: str = "model.json"
-    prob_threshold: float = field(default=0.60, metadata={"min": 0.0, "max": 1.0})
-    vsr_min: float = field(default=5.0, metadata={"min": 0.0})
-    vc_max: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
-    pm_min: float = field(default=0.02)
-    obi_min: float = field(default=0.25, metadata={"min": -1.0, "max": 1.0})
-    cum_depth_delta_min: float = 0.0
-    spread_max: float = field(default=0.015, metadata={"min": 0.0})
-    listing_age_min_s: float = field(default=900.0, metadata={"min": 0.0})
-    cooldown_s: float = field(default=1200.0, metadata={"min": 0.0})
-    realert_pm_factor: float = field(default=2.0, metadata={"min": 1.0})
-    max_realerts: int = field(default=1, metadata={"min": 0, "max": 10})
-    # Profiles scored side by side (supervisor/scorer.py); the cooldown is per pair across them.
-    profiles: list[str] = field(default_factory=lambda: ["alpha1"])
-    flash_model_path: str = "model.flash.json"
-    flash_prob_threshold: float = field(default=0.981, metadata={"min": 0.0, "max": 1.0})
-    flash_ret_25s_min: float = 0.0              # price up over the last 25 s
-    flash_buy_share_min: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
-    flash_rush_ratio_min: float = field(default=0.0, metadata={"min": 0.0})
+    # Detector settings (thresholds, models, cooldown) live under detectors: (common/detector_config.py).
 
 
 @dataclass
@@ -159,6 +145,7 @@ class LoggingConfig:
 class Config:
     mexc: MexcConfig = field(default_factory=MexcConfig)
     scanner: ScannerConfig = field(default_factory=ScannerConfig)
+    detectors: DetectorsConfig = field(default_factory=DetectorsConfig)
     scout: ScoutConfig = field(default_factory=ScoutConfig)
     ws: WsConfig = field(default_factory=WsConfig)
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
@@ -171,29 +158,31 @@ class Config:
 
     def secrets(self) -> list[str]:
         """Every non-empty secret value, so logging and /cfg can mask them."""
-        found: list[str] = []
-        for section in dataclasses.fields(self):
-            obj = getattr(self, section.name)
-            for f in dataclasses.fields(obj):
-                if f.metadata.get("secret"):
-                    value = getattr(obj, f.name)
-                    if value:
-                        found.append(str(value))
-        return found
+        return [str(v) for _, v, secret in _leaves(self) if secret and v]
 
     def to_public_dict(self) -> dict[str, dict[str, Any]]:
-        """The config as plain data with secrets masked (for /cfg and logs)."""
+        """The config as plain data with secrets masked (for /cfg and logs).
+
+        Two levels whatever the nesting: section -> {dotted key inside the section: value}, e.g.
+        {"detectors": {"pump.profiles.alpha1.vsr_min": 5.0}}, so "section.key" is always the /cfg key.
+        """
         out: dict[str, dict[str, Any]] = {}
-        for section in dataclasses.fields(self):
-            obj = getattr(self, section.name)
-            values: dict[str, Any] = {}
-            for f in dataclasses.fields(obj):
-                value = getattr(obj, f.name)
-                if f.metadata.get("secret"):
-                    value = "***" if value else ""
-                values[f.name] = value
-            out[section.name] = values
+        for dotted, value, secret in _leaves(self):
+            section, _, key = dotted.partition(".")
+            out.setdefault(section, {})[key] = ("***" if value else "") if secret else value
         return out
+
+
+def _leaves(obj: Any, prefix: str = "") -> list[tuple[str, Any, bool]]:
+    """(dotted key, value, is_secret) of every setting, nested sections flattened in field order."""
+    out: list[tuple[str, Any, bool]] = []
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            out += _leaves(value, f"{prefix}{f.name}.")
+        else:
+            out.append((f"{prefix}{f.name}", value, bool(f.metadata.get("secret"))))
+    return out
 
 
 def substitute_env(text: str, key: str, environ: Mapping[str, str]) -> str:
@@ -279,6 +268,13 @@ def _resolved_hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+def _unknown(full: str, known: Any) -> ConfigError:
+    """An unknown key; a key of the old flat layout names where it lives now."""
+    if full in MOVED_KEYS:
+        return ConfigError(f"{full}: unknown key, moved to {MOVED_KEYS[full]} (settings are nested per detector, see README)")
+    return ConfigError(f"{full}: unknown key (known keys: {', '.join(known)})")
+
+
 def _build_section(name: str, cls: type, raw: Any, environ: Mapping[str, str]) -> Any:
     if raw is None:
         raw = {}
@@ -289,10 +285,13 @@ def _build_section(name: str, cls: type, raw: Any, environ: Mapping[str, str]) -
     # YAML allows non-string keys (1:, true:, null:); sort by repr so mixed types cannot TypeError.
     unknown = sorted(set(raw) - set(fields), key=repr)
     if unknown:
-        raise ConfigError(f"{name}.{unknown[0]}: unknown key (known keys: {', '.join(fields)})")
+        raise _unknown(f"{name}.{unknown[0]}", fields)
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():
         full = f"{name}.{key}"
+        if dataclasses.is_dataclass(hints[key]):  # a nested section (detectors.pump.profiles.alpha1)
+            kwargs[key] = _build_section(full, hints[key], value, environ)
+            continue
         if isinstance(value, str):
             value = substitute_env(value, full, environ)
         kwargs[key] = coerce_value(full, value, hints[key], fields[key].metadata)
@@ -317,18 +316,24 @@ def config_from_mapping(raw: Any, environ: Mapping[str, str] | None = None) -> C
     return config
 
 
-KNOWN_PROFILES = ("alpha1", "flash")
+def _check_profiles(where: str, section: Any) -> None:
+    """A detector's enabled_profiles: at least one, each a key of its profiles section, once."""
+    known = [f.name for f in dataclasses.fields(section.profiles)]
+    enabled = section.enabled_profiles
+    if not enabled:
+        raise ConfigError(f"{where}.enabled_profiles: got {enabled!r}, expected at least one of {', '.join(known)}")
+    for name in enabled:
+        if name not in known:
+            raise ConfigError(f"{where}.enabled_profiles: got {name!r}, expected one of {', '.join(known)}")
+    if len(set(enabled)) != len(enabled):
+        raise ConfigError(f"{where}.enabled_profiles: got {enabled!r}, expected each profile once")
 
 
 def _check_cross_field(config: Config) -> None:
-    profiles = config.scanner.profiles
-    if not profiles:
-        raise ConfigError(f"scanner.profiles: got {profiles!r}, expected at least one of {', '.join(KNOWN_PROFILES)}")
-    for name in profiles:
-        if name not in KNOWN_PROFILES:
-            raise ConfigError(f"scanner.profiles: got {name!r}, expected one of {', '.join(KNOWN_PROFILES)}")
-    if len(set(profiles)) != len(profiles):
-        raise ConfigError(f"scanner.profiles: got {profiles!r}, expected each profile once")
+    for f in dataclasses.fields(config.detectors):
+        section = getattr(config.detectors, f.name)
+        if hasattr(section, "enabled_profiles"):
+            _check_profiles(f"detectors.{f.name}", section)
     if config.ws.reconnect_max_s < config.ws.reconnect_min_s:
         raise ConfigError(
             f"ws.reconnect_max_s: got {config.ws.reconnect_max_s!r}, expected >= ws.reconnect_min_s ({config.ws.reconnect_min_s})"
@@ -361,22 +366,36 @@ def set_value(config: Config, dotted_key: str, text: str) -> Config:
     The copy is validated as a whole; config itself is never modified, so a bad value
     changes nothing.
     """
+    if dotted_key in MOVED_KEYS:
+        raise _unknown(dotted_key, ())
     section_name, _, key = dotted_key.partition(".")
     sections = {f.name for f in dataclasses.fields(Config)}
     if section_name not in sections or not key:
         raise ConfigError(f"{dotted_key}: unknown key (write section.key, sections: {', '.join(sorted(sections))})")
-    section = getattr(config, section_name)
-    fields = {f.name: f for f in dataclasses.fields(section)}
-    if key not in fields:
-        raise ConfigError(f"{dotted_key}: unknown key (known keys: {', '.join(fields)})")
-    if fields[key].metadata.get("secret"):
-        raise ConfigError(f"{dotted_key}: secrets are set only from the environment")
-    hints = _resolved_hints(type(section))
-    value = coerce_value(dotted_key, text, hints[key], fields[key].metadata)
-    new_section = dataclasses.replace(section, **{key: value})
-    new_config = dataclasses.replace(config, **{section_name: new_section})
+    new_config = _replaced(config, section_name, key.split("."), dotted_key, text)
     _check_cross_field(new_config)
     return new_config
+
+
+def _replaced(obj: Any, where: str, path: list[str], dotted_key: str, text: str) -> Any:
+    """A copy of obj (a section) with the setting at path set from text; obj is left unchanged."""
+    section = getattr(obj, where)
+    fields = {f.name: f for f in dataclasses.fields(section)}
+    name = path[0]
+    if name not in fields:
+        raise ConfigError(f"{dotted_key}: unknown key (known keys: {', '.join(fields)})")
+    hint = _resolved_hints(type(section))[name]
+    if dataclasses.is_dataclass(hint):
+        if len(path) == 1:
+            keys = ", ".join(f.name for f in dataclasses.fields(hint))
+            raise ConfigError(f"{dotted_key}: a section, not a setting (keys: {keys})")
+        return dataclasses.replace(obj, **{where: _replaced(section, name, path[1:], dotted_key, text)})
+    if len(path) > 1:
+        raise ConfigError(f"{dotted_key}: unknown key ({name} is a setting, not a section)")
+    if fields[name].metadata.get("secret"):
+        raise ConfigError(f"{dotted_key}: secrets are set only from the environment")
+    value = coerce_value(dotted_key, text, hint, fields[name].metadata)
+    return dataclasses.replace(obj, **{where: dataclasses.replace(section, **{name: value})})
 
 
 __all__ = [

@@ -73,13 +73,13 @@ def build_dump(out: Path) -> int:
 
 def replay_signals(dump: Path) -> list[dict[str, Any]]:
     """The signals a trades-only replay of the dump gives: symbol, exchange time, escalation."""
-    from common.config import ScannerConfig
-    from perf.eval_pumps import TradesOnlyScorer
+    from common.detector_config import PumpConfig
+    from detectors.model import load_model
+    from perf.eval_pumps import trades_only_scorer
     from replay.lockstep import replay_lockstep
-    from supervisor.model import load_model
 
-    config = ScannerConfig()
-    result = replay_lockstep(dump, TradesOnlyScorer(config, load_model(REPO / config.model_path)))
+    config = PumpConfig()
+    result = replay_lockstep(dump, trades_only_scorer(config, load_model(REPO / config.profiles.alpha1.model_path)))
     names = {pid: sym for sym, pid in result.pair_ids.items()}
     return [
         {"symbol": names[d.pair_id], "row_time_ms": int(d.row["row_time_ms"]), "escalation": d.escalation}

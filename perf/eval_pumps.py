@@ -34,10 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from common.config import ScannerConfig
+from common.detector_config import Alpha1Config, PumpConfig
+from detectors.model import Model, load_model
+from detectors.pump import FLASH, PUMP, Alpha1
+from detectors.scorer import Scorer
 from perf.progress import progress
-from supervisor.model import Model, load_model
-from supervisor.scorer import Scorer
 
 HOUR_MS = 3_600_000
 DETECT_BEFORE_MS = 30 * 60_000  # a signal in [T - 30 min, T + 30 min] detects the event (cross10's window)
@@ -54,13 +55,14 @@ PROFILE_NOTE = (
 REPO = Path(__file__).resolve().parent.parent
 
 
-class TradesOnlyScorer(Scorer):
-    """The supervisor's scorer with the book rules removed (everything else is inherited)."""
+class TradesOnlyAlpha1(Alpha1):
+    """Alpha-1 with the book rules removed (reasons, model and threshold are inherited)."""
 
-    def rule_mask(self, rows: np.ndarray) -> np.ndarray:
+    def rule_mask(self, rows: np.ndarray, settings: Any) -> np.ndarray:
         from core.rowspec import ROW_BASELINE_READY, ROW_LISTING_KNOWN
 
-        c, flags = self.config, rows["flags"]
+        c: Alpha1Config = settings
+        flags = rows["flags"]
         with np.errstate(invalid="ignore"):
             return (
                 ((flags & ROW_BASELINE_READY) != 0)
@@ -70,6 +72,16 @@ class TradesOnlyScorer(Scorer):
                 & ((flags & ROW_LISTING_KNOWN) != 0)
                 & (rows["listing_age_s"] > c.listing_age_min_s)
             )
+
+
+TRADES_ONLY_ALPHA1 = TradesOnlyAlpha1()
+# The pump detector as the data allows it: the same name, cooldown and flash profile.
+TRADES_ONLY_PUMP = dataclasses.replace(PUMP, profiles=(TRADES_ONLY_ALPHA1, FLASH))
+
+
+def trades_only_scorer(config: PumpConfig, model: Model | dict[str, Model]) -> Scorer:
+    """The supervisor's scorer over TRADES_ONLY_PUMP (everything but alpha1's book rules as shipped)."""
+    return Scorer(TRADES_ONLY_PUMP, config, model)
 
 
 @dataclass(frozen=True)
@@ -192,14 +204,14 @@ def _r(x: float | None, nd: int = 3) -> float | None:
 
 
 def evaluate_event(event: Event, others_t_ms: list[int], episodes: list[tuple[int, bool, float]], workdir: Path,
-                   config: ScannerConfig, model: Model) -> dict[str, Any]:  # fmt: skip
+                   config: PumpConfig, model: Model) -> dict[str, Any]:  # fmt: skip
     """Replay one event and measure its signals (runs in a worker process)."""
     from replay.lockstep import replay_lockstep
 
     trades = read_trades(event.file)
     dump = workdir / f"{event.event_id}.parquet"
     write_dump(trades, event.symbol, dump)
-    scorer = TradesOnlyScorer(config, model)
+    scorer = trades_only_scorer(config, model)
     window: list[np.ndarray] = []
 
     def keep_window(rows: np.ndarray) -> None:
@@ -275,13 +287,13 @@ def evaluate_event(event: Event, others_t_ms: list[int], episodes: list[tuple[in
     }
 
 
-def _rule_diagnosis(rows: np.ndarray | None, scorer: TradesOnlyScorer) -> dict[str, Any]:
+def _rule_diagnosis(rows: np.ndarray | None, scorer: Scorer) -> dict[str, Any]:
     """Rows of [T-30 min, T+30 min]: how many pass each rule, and which rule alone kept the rest out."""
     from core.rowspec import ROW_BASELINE_READY
 
     if rows is None or len(rows) == 0:
         return {"rows": 0, "blocked_by": "no rows"}
-    c = scorer.config
+    c: Alpha1Config = scorer.config.profiles.alpha1
     with np.errstate(invalid="ignore"):
         rules = {
             "baseline": (rows["flags"] & ROW_BASELINE_READY) != 0,
@@ -289,7 +301,7 @@ def _rule_diagnosis(rows: np.ndarray | None, scorer: TradesOnlyScorer) -> dict[s
             "vc": rows["vc"] < c.vc_max,
             "pm": rows["pm"] > c.pm_min,
         }
-    every = scorer.rule_mask(rows)
+    every = TRADES_ONLY_ALPHA1.rule_mask(rows, c)
     prob_ok = np.zeros(len(rows), dtype=bool)
     if every.any():
         prob_ok[every] = scorer.model.probability(rows[every]) >= c.prob_threshold
@@ -351,13 +363,13 @@ def summarise(events: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _worker(args: tuple[Event, list[int], list[tuple[int, bool, float]], str, ScannerConfig, Model]) -> dict[str, Any]:
+def _worker(args: tuple[Event, list[int], list[tuple[int, bool, float]], str, PumpConfig, Model]) -> dict[str, Any]:
     event, others, episodes, workdir, config, model = args
     return evaluate_event(event, others, episodes, Path(workdir), config, model)
 
 
 def run(data: Path, events_n: int | None = None, only: list[str] | None = None, workers: int = 2,
-        model_path: Path | None = None, config: ScannerConfig | None = None) -> dict[str, Any]:  # fmt: skip
+        model_path: Path | None = None, config: PumpConfig | None = None) -> dict[str, Any]:  # fmt: skip
     """Evaluate the selected events; returns the JSON-ready report (no wall-clock values in it)."""
     all_events = load_events(data)
     chosen = all_events
@@ -369,10 +381,10 @@ def run(data: Path, events_n: int | None = None, only: list[str] | None = None, 
             raise SystemExit(f"eval_pumps: no event matches {' '.join(only)}")
     if events_n is not None:
         chosen = chosen[:events_n]
-    config = config or ScannerConfig()
-    model = load_model(model_path or REPO / config.model_path)
-    if model.profile not in config.profiles:  # --model model.flash.json evaluates that profile alone
-        config = dataclasses.replace(config, profiles=[model.profile])
+    config = config or PumpConfig()
+    model = load_model(model_path or REPO / config.profiles.alpha1.model_path)
+    if model.profile not in config.enabled_profiles:  # --model model.flash.json evaluates that profile alone
+        config = dataclasses.replace(config, enabled_profiles=[model.profile])
     episodes = load_episodes(data)
     with tempfile.TemporaryDirectory(prefix="eval_pumps_") as workdir:
         jobs = []
@@ -392,9 +404,10 @@ def run(data: Path, events_n: int | None = None, only: list[str] | None = None, 
         "profile": PROFILE,
         "profile_note": PROFILE_NOTE,
         "model": model.profile,
+        # Key names as in reports before the per-detector config (detectors.pump.profiles.alpha1.*, cooldown.period_s).
         "scanner": {
-            k: getattr(config, k)
-            for k in ("prob_threshold", "vsr_min", "vc_max", "pm_min", "listing_age_min_s", "cooldown_s")
+            **{k: getattr(config.profiles.alpha1, k) for k in ("prob_threshold", "vsr_min", "vc_max", "pm_min", "listing_age_min_s")},
+            "cooldown_s": config.cooldown.period_s,
         },
         "definitions": {
             "detected": "a signal in [T-30 min, T+30 min] (the window in which cross10 is searched)",

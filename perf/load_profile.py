@@ -36,9 +36,11 @@ def write_scenario(path: Path, symbols: list[str], first_s: float, every_s: floa
 def write_config(path: Path, alpha1: bool = False) -> None:
     """config.demo.yaml with the latency profile's changes (see the module docstring), or as shipped."""
     config = yaml.safe_load((REPO / "config.demo.yaml").read_text())
-    config["scanner"].update(cooldown_s=3600, max_realerts=0, model_path=str(REPO / "model.json"))
+    pump = config["detectors"]["pump"]
+    pump["cooldown"].update(period_s=3600, max_realerts=0)
+    pump["profiles"]["alpha1"]["model_path"] = str(REPO / "model.json")
     if not alpha1:
-        config["scanner"]["vc_max"] = 1.0
+        pump["profiles"]["alpha1"]["vc_max"] = 1.0
     path.write_text(yaml.safe_dump(config))
 
 

@@ -108,7 +108,7 @@ def plan_market(pairs: int, rate: int, speed: float, minutes: float, restart: bo
 def write_config(path: Path) -> None:
     """config.demo.yaml with liveness limits short enough that a stall is noticed within the run."""
     config = yaml.safe_load((REPO / "config.demo.yaml").read_text())
-    config["scanner"]["model_path"] = str(REPO / "model.json")
+    config["detectors"]["pump"]["profiles"]["alpha1"]["model_path"] = str(REPO / "model.json")
     config["ws"].update(ping_interval_s=4, idle_timeout_s=8)
     path.write_text(yaml.safe_dump(config))
 

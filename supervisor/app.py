@@ -35,19 +35,10 @@ log = logging.getLogger("scanner.supervisor")
 
 
 def load_models(config: Config, base: Path) -> dict[str, Any]:
-    """The model of every enabled profile; ModelError names the file and field of a bad one."""
-    from supervisor.model import ModelError, load_model
+    """The model of every enabled pump profile; ModelError names the file and field of a bad one."""
+    from detectors.pump import PUMP
 
-    models = {}
-    for profile in config.scanner.profiles:
-        path = Path(config.scanner.model_path if profile == "alpha1" else config.scanner.flash_model_path)
-        if not path.is_absolute():
-            path = base / path
-        model = load_model(path)
-        if model.profile != profile:
-            raise ModelError(f"{path}: profile {model.profile!r}, expected {profile!r} (scanner.profiles)")
-        models[profile] = model
-    return models
+    return PUMP.load_models(PUMP.section(config.detectors), base)
 
 
 class Supervisor:
@@ -55,12 +46,13 @@ class Supervisor:
 
     def __init__(self, config_path: str | Path, config: Config | None = None) -> None:
         from bot.storage import Store
-        from supervisor.scorer import Scorer
+        from detectors.pump import PUMP
+        from detectors.scorer import Scorer
 
         self.config_path = Path(config_path)
         config = config or load_effective_config(self.config_path)
         self.n_shards = config.scanner.shards or (os.cpu_count() or 1)
-        self.scorer = Scorer(config.scanner, load_models(config, self.config_path.parent))
+        self.scorer = Scorer(PUMP, PUMP.section(config.detectors), load_models(config, self.config_path.parent))
         Path(config.storage.data_dir).mkdir(parents=True, exist_ok=True)
         self.store = Store(config.storage.data_dir)
         self.shards: list[ShardHandle] = []  # filled by run(): shared memory is created only by a running service
@@ -88,7 +80,7 @@ class Supervisor:
         return self.bot is not None and self.bot.send(message)
 
     def _apply_config(self, config: Config, models: Any) -> None:
-        self.scorer.update(config.scanner, models if models is not None else self.scorer.models)
+        self.scorer.update(self.scorer.detector.section(config.detectors), models if models is not None else self.scorer.models)
         self.pipeline.update_config(config)
         self.planning.config = config
         self.planning.plan_event.set()

@@ -18,8 +18,11 @@ from supervisor.overrides import load_effective_config, overrides_path, save_ove
 
 log = logging.getLogger("scanner.supervisor.control")
 
-# Keys whose change needs the models read again (a profile owns its model file).
-MODEL_KEYS = ("scanner.model_path", "scanner.flash_model_path", "scanner.profiles")
+
+
+def needs_models(key: str) -> bool:
+    """A change of this key needs the models read again (a profile owns its model file)."""
+    return key.startswith("detectors.") and key.endswith((".model_path", ".enabled_profiles"))
 
 
 class Control:
@@ -42,7 +45,7 @@ class Control:
         """The /cfg path: validate as a whole, apply, or change nothing and say why."""
         try:
             new = set_value(self.config, key, value)
-            models = self.load_models(new) if key in MODEL_KEYS else None
+            models = self.load_models(new) if needs_models(key) else None
         except (ConfigError, OSError, ValueError) as exc:
             return False, str(exc)
         self.config = new

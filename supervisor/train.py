@@ -49,23 +49,16 @@ import numpy as np
 
 from core.book import OrderBook
 from core.features import fill_rows
-from core.rowspec import FEATURE_ROW_DTYPE, ROW_FLASH_READY
+from core.rowspec import FEATURE_ROW_DTYPE
 from core.windows import TradeWindows
-from supervisor.model import Model, model_from_dict
+from detectors.model import Model, model_from_dict
+from detectors.pump import PUMP
 
 HORIZON_S = 1200
 TARGET = 0.10
 COOLDOWN_S = 1200
-PROFILES: dict[str, dict[str, Any]] = {
-    # Few features, the strongest in the literature (rush orders, trade bursts) plus the price move.
-    "flash": {
-        "features": ["rush_5s", "rush_ratio_25s", "trades_ratio_25s", "qvol_ratio_25s", "buy_share_25s", "ret_25s",
-                     "ret_60s"],
-        "transform": {"rush_5s": "log1p", "rush_ratio_25s": "log1p", "trades_ratio_25s": "log1p",
-                      "qvol_ratio_25s": "log1p"},
-        "ready_flag": ROW_FLASH_READY,
-    },
-}
+# The profiles this trainer can fit: those whose detectors/pump.py class carries a train_spec.
+PROFILES: dict[str, dict[str, Any]] = {p.name: p.train_spec for p in PUMP.profiles if p.train_spec is not None}
 
 
 @dataclass
@@ -243,10 +236,9 @@ def event_check(events: list[Event], probs: list[np.ndarray], ready: list[np.nda
 
 def rules_mask(rows: np.ndarray, profile: str) -> np.ndarray:
     """The profile's rule filter at the config defaults: what the scorer applies before the model."""
-    from common.config import ScannerConfig
-    from supervisor.scorer import flash_rule_mask
+    from common.detector_config import PumpConfig
 
-    return flash_rule_mask(rows, ScannerConfig()) if profile == "flash" else np.ones(len(rows), bool)
+    return PUMP.profile(profile).rule_mask(rows, PUMP.settings(PumpConfig(), profile))
 
 
 def train(data: Path, profile: str, folds: int = 5, c: float = 0.05, max_fp: float = 0.1,
@@ -312,7 +304,7 @@ def train(data: Path, profile: str, folds: int = 5, c: float = 0.05, max_fp: flo
     model = dict(base, weights=weights, beta0=round(float(final.intercept_[0]), 6))
     model["description"] = (f"profile {profile}: logistic model trained by supervisor.train on real pump trades "
                             f"(label: {label}, see supervisor/train.py); signal when prob >= trained.threshold "
-                            f"(config scanner.flash_prob_threshold) and the profile's rules pass")  # fmt: skip
+                            f"(config detectors.pump.profiles.{profile}.prob_threshold) and the profile's rules pass")  # fmt: skip
     model["trained"] = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "data_sha256_16": data_hash(data),
@@ -337,7 +329,7 @@ def train(data: Path, profile: str, folds: int = 5, c: float = 0.05, max_fp: flo
 
 def check(data: Path, model_path: Path, threshold: float, limit: int = 0) -> dict[str, Any]:
     """The event-level check of a model file as the scorer applies it (rules, prob >= threshold)."""
-    from supervisor.model import load_model
+    from detectors.model import load_model
 
     model = load_model(model_path)
     events = load_events(data, limit)

@@ -71,23 +71,23 @@ def test_status_shows_every_process_and_counter() -> None:
 
 
 async def test_cfg_alone_masks_secrets_and_cfg_set_shows_the_refusal_reason() -> None:
-    state = State(CfgReply(1, False, "scanner.vsr_min: must be >= 1"))
+    state = State(CfgReply(1, False, "detectors.pump.profiles.alpha1.vsr_min: must be >= 1"))
     shown = await commands.answer(state, "cfg", [])
     assert "telegram.token = ***" in shown and "SECRET" not in shown and "telegram.allowed_ids = 1,2" in shown
     assert state.asked == [] and await commands.answer(state, "show_config", []) == shown
-    assert await commands.answer(state, "cfg", ["scanner.vsr_min", "0"]) == "Refused, nothing changed: scanner.vsr_min: must be >= 1"
-    assert state.asked == [CfgSet(1, "scanner.vsr_min", "0")]
+    assert await commands.answer(state, "cfg", ["detectors.pump.profiles.alpha1.vsr_min", "0"]) == "Refused, nothing changed: detectors.pump.profiles.alpha1.vsr_min: must be >= 1"
+    assert state.asked == [CfgSet(1, "detectors.pump.profiles.alpha1.vsr_min", "0")]
     assert (await commands.answer(state, "cfg", ["one", "two", "three"])).startswith("Usage: /cfg")
 
 
 async def test_cfg_with_a_key_shows_its_value_and_save_asks_the_supervisor() -> None:
-    state = State(CfgReply(1, True, "saved scanner.vsr_min to /data/config.overrides.yaml"))
-    assert await commands.answer(state, "cfg", ["scanner.vsr_min"]) == "scanner.vsr_min = 5.0"
+    state = State(CfgReply(1, True, "saved detectors.pump.profiles.alpha1.vsr_min to /data/config.overrides.yaml"))
+    assert await commands.answer(state, "cfg", ["detectors.pump.profiles.alpha1.vsr_min"]) == "detectors.pump.profiles.alpha1.vsr_min = 5.0"
     assert await commands.answer(state, "cfg", ["telegram.token"]) == "telegram.token = ***"
     assert "unknown key" in await commands.answer(state, "cfg", ["scanner.nope"])
     assert "unknown key" in await commands.answer(state, "cfg", ["nope"])
     assert state.asked == []
-    assert (await commands.answer(state, "cfg", ["save"])).startswith("Saved: saved scanner.vsr_min")
+    assert (await commands.answer(state, "cfg", ["save"])).startswith("Saved: saved detectors.pump.profiles.alpha1.vsr_min")
     assert state.asked == [CfgSave(1)]
 
 

@@ -245,7 +245,7 @@ async def test_outsiders_get_no_reply_and_change_nothing(tmp_path: Path) -> None
         await _until(lambda: fake.sent())
         message_id = max(m for (_, m) in fake._messages)
         before = len(fake.calls)
-        for text in ("/status", "/cfg scanner.vsr_min 1", "/pause", "hello"):
+        for text in ("/status", "/cfg detectors.pump.profiles.alpha1.vsr_min 1", "/pause", "hello"):
             await fake.inject_message(STRANGER, STRANGER, text)
         await fake.inject_callback(STRANGER, STRANGER, message_id, f"buy:{sig.signal_id}")
         await asyncio.sleep(2.5)
@@ -266,9 +266,9 @@ async def test_commands_status_cfg_and_pause(tmp_path: Path) -> None:
         await fake.inject_message(OWNER, OWNER, "/cfg scanner.nope 5")
         await _until(lambda: len(fake.sent()) >= 2)
         assert fake.sent()[1]["text"].startswith("Refused, nothing changed: scanner.nope: unknown key")
-        await fake.inject_message(OWNER, OWNER, "/cfg scanner.vsr_min 6")
+        await fake.inject_message(OWNER, OWNER, "/cfg detectors.pump.profiles.alpha1.vsr_min 6")
         await _until(lambda: len(fake.sent()) >= 3)
-        assert fake.sent()[2]["text"] == "Changed: scanner.vsr_min = 6" and supervisor.config.scanner.vsr_min == 6.0
+        assert fake.sent()[2]["text"] == "Changed: detectors.pump.profiles.alpha1.vsr_min = 6" and supervisor.config.detectors.pump.profiles.alpha1.vsr_min == 6.0
         await fake.inject_message(OWNER, OWNER, "/cfg")
         await _until(lambda: len(fake.sent()) >= 4)
         assert "telegram.token = ***" in fake.sent()[3]["text"] and fake.token not in fake.sent()[3]["text"]
@@ -362,7 +362,7 @@ async def test_supervisor_silence_gives_a_clear_timeout_message(tmp_path: Path) 
     async with run_fake_telegram() as fake, running_bot(fake, tmp_path) as (_, supervisor):
         supervisor.mute = True
         await fake.inject_message(OWNER, OWNER, "/status")
-        await fake.inject_message(OWNER, OWNER, "/cfg scanner.vsr_min 6")
+        await fake.inject_message(OWNER, OWNER, "/cfg detectors.pump.profiles.alpha1.vsr_min 6")
         replies = await _until(lambda: len(fake.sent()) >= 2 and fake.sent(), timeout=5)
         assert replies[0]["text"].startswith("The supervisor did not answer within 1 s")
         assert "nothing changed" in replies[1]["text"]

@@ -17,7 +17,8 @@ REPO = Path(__file__).resolve().parent.parent
 def test_shipped_config_loads_with_documented_defaults() -> None:
     config = load_config(REPO / "config.yaml", environ={})
     assert config.mexc.ws_url == MexcConfig().ws_url  # the live default, named once in common/config.py
-    assert config.scanner.prob_threshold == 0.60
+    assert config.detectors.pump.profiles.alpha1.prob_threshold == 0.60
+    assert config.detectors.pump.enabled_profiles == ["alpha1"] and config.detectors.pump.cooldown.period_s == 1200
     assert config.ws.max_streams_per_conn == 30
     assert config.trading.live is False
     assert config.telegram.allowed_ids == []
@@ -50,9 +51,11 @@ def test_required_env_variable_missing_names_key_and_variable() -> None:
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({"scanner": {"vsr_min": "high"}}, r"scanner\.vsr_min: got 'high', expected a number"),
+        ({"detectors": {"pump": {"profiles": {"alpha1": {"vsr_min": "high"}}}}},
+         r"detectors\.pump\.profiles\.alpha1\.vsr_min: got 'high', expected a number"),
         ({"ws": {"max_streams_per_conn": 31}}, r"ws\.max_streams_per_conn: got 31, expected a value <= 30"),
-        ({"scanner": {"prob_threshold": 1.5}}, r"scanner\.prob_threshold: got 1\.5, expected a value <= 1\.0"),
+        ({"detectors": {"pump": {"profiles": {"flash": {"prob_threshold": 1.5}}}}},
+         r"detectors\.pump\.profiles\.flash\.prob_threshold: got 1\.5, expected a value <= 1\.0"),
         ({"scanner": {"vsr_mni": 5}}, r"scanner\.vsr_mni: unknown key"),
         ({"scaner": {}}, r"scaner: unknown section"),
         ({"trading": {"live": "maybe"}}, r"trading\.live: got 'maybe', expected a boolean"),
@@ -85,19 +88,24 @@ def test_unreadable_and_invalid_yaml_files(tmp_path: Path) -> None:
 
 def test_set_value_returns_new_config_and_never_mutates_on_error() -> None:
     config = Config()
-    changed = set_value(config, "scanner.vsr_min", "6.5")
-    assert changed.scanner.vsr_min == 6.5
-    assert config.scanner.vsr_min == 5.0
+    changed = set_value(config, "detectors.pump.profiles.alpha1.vsr_min", "6.5")
+    assert changed.detectors.pump.profiles.alpha1.vsr_min == 6.5
+    assert config.detectors.pump.profiles.alpha1.vsr_min == 5.0
     for key, value, message in [
         ("scanner.nope", "1", "unknown key"),
         ("nope.x", "1", "unknown key"),
-        ("scanner.vsr_min", "abc", "expected a number"),
+        ("detectors.pump.profiles.alpha1.vsr_min", "abc", "expected a number"),
+        ("detectors.pump.profiles.alpha1.nope", "1", "unknown key"),
+        ("detectors.pump.profiles", "1", "a section, not a setting"),
+        ("detectors.pump.profiles.alpha1.vsr_min.x", "1", "unknown key"),
+        ("scanner.vsr_min", "6", "moved to detectors.pump.profiles.alpha1.vsr_min"),
+        ("scanner.flash_prob_threshold", "0.9", "moved to detectors.pump.profiles.flash.prob_threshold"),
         ("mexc.api_secret", "x", "only from the environment"),
         ("trading.live", "true", "mexc.api_key"),
     ]:
         with pytest.raises(ConfigError, match=message):
             set_value(config, key, value)
-    assert config.scanner.vsr_min == 5.0
+    assert config.detectors.pump.profiles.alpha1.vsr_min == 5.0
 
 
 def test_public_dict_masks_secrets() -> None:
@@ -129,3 +137,33 @@ def test_demo_config_loads_and_differs_only_where_documented() -> None:
     live = load_config(REPO / "config.yaml", environ={})
     assert demo.scout.min_quote_vol_usd == 0 and demo.scout.quality_min_quote_vol_5m == 0
     assert demo.scanner == live.scanner and demo.ws == live.ws and demo.trading == live.trading
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("profiles", "detectors.pump.enabled_profiles"), ("cooldown_s", "detectors.pump.cooldown.period_s"),
+     ("realert_pm_factor", "detectors.pump.cooldown.realert_factor"), ("max_realerts", "detectors.pump.cooldown.max_realerts"),
+     ("model_path", "detectors.pump.profiles.alpha1.model_path"), ("vsr_min", "detectors.pump.profiles.alpha1.vsr_min"), ("listing_age_min_s", "detectors.pump.profiles.alpha1.listing_age_min_s"),
+     ("flash_model_path", "detectors.pump.profiles.flash.model_path"),
+     ("flash_rush_ratio_min", "detectors.pump.profiles.flash.rush_ratio_min")],
+)  # fmt: skip
+def test_an_old_flat_config_names_the_new_key(old: str, new: str) -> None:
+    with pytest.raises(ConfigError, match=f"^scanner.{old}: unknown key, moved to {new} "):
+        config_from_mapping({"scanner": {"shards": 1, old: 1}}, environ={})
+
+
+def test_nested_detector_sections_are_validated_like_any_other() -> None:
+    for doc, message in [
+        ({"detectors": {"pump": {"profiles": {"alpha1": {"vsr_min": -1}}}}}, "detectors.pump.profiles.alpha1.vsr_min: got -1, expected a value >= 0.0"),
+        ({"detectors": {"pump": {"profiles": {"alpha1": {"vsr": 6}}}}}, "detectors.pump.profiles.alpha1.vsr: unknown key"),
+        ({"detectors": {"pump": {"cooldown": {"max_realerts": 11}}}}, "detectors.pump.cooldown.max_realerts: got 11"),
+        ({"detectors": {"pump": {"cooldown": 5}}}, "detectors.pump.cooldown: got 5, expected a mapping"),
+        ({"detectors": {"spot": {}}}, "detectors.spot: unknown key"),
+        ({"detectors": {"pump": {"enabled_profiles": ["alpha2"]}}}, "detectors.pump.enabled_profiles: got 'alpha2'"),
+    ]:  # fmt: skip
+        with pytest.raises(ConfigError, match=message):
+            config_from_mapping(doc, environ={})
+    config = config_from_mapping({"detectors": {"pump": {"profiles": {"flash": {"prob_threshold": 0.9}}}}}, environ={})
+    assert config.detectors.pump.profiles.flash.prob_threshold == 0.9 and config.detectors.pump.profiles.alpha1.vsr_min == 5.0
+    public = config.to_public_dict()["detectors"]
+    assert public["pump.profiles.flash.prob_threshold"] == 0.9 and public["pump.enabled_profiles"] == ["alpha1"]

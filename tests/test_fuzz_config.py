@@ -21,9 +21,9 @@ _scalars = st.one_of(
     st.sampled_from(["${TG_TOKEN}", "${NOPE}", "${NOPE:-5}", "${X:-}", "1e400", "nan", "0x10", "1_0", "true"]),
 )
 _keys = st.one_of(
-    st.sampled_from(["mexc", "scanner", "ws", "telegram", "trading", "metrics", "logging", "storage", "scout"]),
+    st.sampled_from(["mexc", "scanner", "detectors", "pump", "profiles", "alpha1", "cooldown", "ws", "telegram", "trading", "metrics", "logging", "storage", "scout"]),
     st.sampled_from(
-        ["api_key", "prob_threshold", "max_streams_per_conn", "allowed_ids", "live", "port", "host", "level"]
+        ["api_key", "prob_threshold", "vsr_min", "enabled_profiles", "max_streams_per_conn", "allowed_ids", "live", "port", "host", "level"]
     ),
     st.text(max_size=8),
     st.integers(),
@@ -62,17 +62,17 @@ def test_any_file_content_gives_a_config_or_a_config_error(tmp_path_factory, tex
 
 
 def test_huge_integer_for_a_float_key_is_a_config_error() -> None:
-    doc = yaml.safe_load("scanner:\n  prob_threshold: " + "9" * 400 + "\n")
+    doc = yaml.safe_load("detectors:\n  pump:\n    profiles:\n      alpha1:\n        prob_threshold: " + "9" * 400 + "\n")
     try:
         config_from_mapping(doc, environ={})
     except ConfigError as exc:
-        assert "scanner.prob_threshold" in str(exc)
+        assert "detectors.pump.profiles.alpha1.prob_threshold" in str(exc)
     else:  # pragma: no cover
         raise AssertionError("accepted a 400-digit probability")
 
 
 def test_non_string_keys_are_a_config_error_naming_them() -> None:
-    for doc in ({1: {}, "scanner": {}}, {"scanner": {1: 2, "prob_threshold": 0.5}}):
+    for doc in ({1: {}, "scanner": {}}, {"scanner": {1: 2, "ring_rows": 128}}):
         try:
             config_from_mapping(doc, environ={})
         except ConfigError as exc:

@@ -297,9 +297,9 @@ def test_supervisor_resumes_stored_watches_stores_outcomes_without_a_bot_and_hot
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     import shutil
 
+    from detectors.base import Decision
     from supervisor.app import Supervisor
     from supervisor.planning import ShardHandle
-    from supervisor.scorer import Decision
 
     repo = Path(__file__).resolve().parent.parent
     shutil.copy(repo / "config.yaml", tmp_path / "config.yaml")

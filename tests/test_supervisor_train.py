@@ -14,14 +14,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.config import ConfigError, ScannerConfig, config_from_mapping, set_value
+from common.config import ConfigError, config_from_mapping, set_value
+from common.detector_config import CooldownConfig, FlashConfig, PumpConfig, PumpProfilesConfig
 from core.book import OrderBook
 from core.features import fill_rows
 from core.rowspec import FEATURE_ROW_DTYPE
 from core.windows import TradeWindows
+from detectors.model import ModelError, load_model, model_from_dict
+from detectors.pump import PUMP
+from detectors.scorer import Scorer
 from supervisor import train
-from supervisor.model import ModelError, load_model, model_from_dict
-from supervisor.scorer import Scorer
 
 REPO = Path(__file__).resolve().parent.parent
 T_ANNOUNCE = dt.datetime(2020, 3, 1, 17, 0, tzinfo=dt.UTC)
@@ -112,9 +114,14 @@ def _score_row_by_row(scorer: Scorer, rows: np.ndarray) -> list:
     return [d for k in range(len(rows)) for d in scorer.score(rows[k : k + 1])]
 
 
-def _flash_scorer(**overrides: object) -> Scorer:
-    config = ScannerConfig(profiles=["alpha1", "flash"], **overrides)
-    return Scorer(config, {"alpha1": load_model(REPO / "model.json"), "flash": load_model(REPO / "model.flash.json")})
+def _pump(enabled: list[str], period_s: float = 1200.0, flash_prob_threshold: float = 0.981) -> PumpConfig:
+    flash = FlashConfig(prob_threshold=flash_prob_threshold)
+    return PumpConfig(enabled_profiles=enabled, cooldown=CooldownConfig(period_s=period_s), profiles=PumpProfilesConfig(flash=flash))
+
+
+def _flash_scorer(period_s: float = 1200.0) -> Scorer:
+    config = _pump(["alpha1", "flash"], period_s)
+    return Scorer(PUMP, config, {"alpha1": load_model(REPO / "model.json"), "flash": load_model(REPO / "model.flash.json")})
 
 
 def test_shipped_flash_model_fires_on_a_flash_pump_and_not_on_calm_trading() -> None:
@@ -124,16 +131,16 @@ def test_shipped_flash_model_fires_on_a_flash_pump_and_not_on_calm_trading() -> 
     assert {d.profile for d in pump} == {"flash"}
     assert [d.escalation for d in pump][:1] == [0] and len(pump) <= 2  # one signal, at most the PM re-alert
     assert 5 <= (pump[0].row["row_time_ms"] - T_MS) / 1000 <= 20  # seconds after its start (T + 5 s)
-    assert pump[0].prob >= scorer.config.flash_prob_threshold
+    assert pump[0].prob >= scorer.config.profiles.flash.prob_threshold
     assert any(r.startswith("Rush orders vs usual (Rush25s) ") for r in pump[0].reasons)
     assert pump[0].model_trained and pump[0].reasons[-1].startswith("Pump prob ")  # model.flash.json was trained
     assert calm == []
     # alpha1 alone stays silent on the same stream: no book, and its windows are minutes long
-    assert Scorer(ScannerConfig(), load_model(REPO / "model.json")).score(_rows_of(_trades(1, pump=True))) == []
+    assert Scorer(PUMP, PumpConfig(), load_model(REPO / "model.json")).score(_rows_of(_trades(1, pump=True))) == []
 
 
 def test_cooldown_is_per_pair_across_profiles() -> None:
-    scorer = _flash_scorer(cooldown_s=1200)
+    scorer = _flash_scorer(period_s=1200)
     rows = _rows_of(_trades(1, pump=True))
     first = scorer.score(rows[rows["row_time_ms"] <= T_MS + 30_000])
     assert [d.profile for d in first] == ["flash"]
@@ -146,24 +153,24 @@ def test_cooldown_is_per_pair_across_profiles() -> None:
 def test_flash_profile_can_be_switched_off_at_run_time() -> None:
     rows = _rows_of(_trades(1, pump=True))
     scorer = _flash_scorer()
-    scorer.update(ScannerConfig(profiles=["alpha1"]), scorer.models)
+    scorer.update(_pump(["alpha1"]), scorer.models)
     assert scorer.score(rows) == []
-    scorer.update(ScannerConfig(profiles=["alpha1", "flash"], flash_prob_threshold=1.0), scorer.models)
+    scorer.update(_pump(["alpha1", "flash"], flash_prob_threshold=1.0), scorer.models)
     assert scorer.score(rows) == []
 
 
 def test_profiles_config_is_validated() -> None:
-    config = config_from_mapping({"scanner": {"profiles": ["alpha1", "flash"]}}, environ={})
-    assert config.scanner.profiles == ["alpha1", "flash"]
-    assert set_value(config, "scanner.profiles", "flash").scanner.profiles == ["flash"]
-    with pytest.raises(ConfigError, match="scanner.profiles: got 'fast'"):
-        set_value(config, "scanner.profiles", "alpha1,fast")
-    with pytest.raises(ConfigError, match="scanner.profiles"):
-        config_from_mapping({"scanner": {"profiles": []}}, environ={})
+    config = config_from_mapping({"detectors": {"pump": {"enabled_profiles": ["alpha1", "flash"]}}}, environ={})
+    assert config.detectors.pump.enabled_profiles == ["alpha1", "flash"]
+    assert set_value(config, "detectors.pump.enabled_profiles", "flash").detectors.pump.enabled_profiles == ["flash"]
+    with pytest.raises(ConfigError, match="detectors.pump.enabled_profiles: got 'fast'"):
+        set_value(config, "detectors.pump.enabled_profiles", "alpha1,fast")
+    with pytest.raises(ConfigError, match="detectors.pump.enabled_profiles"):
+        config_from_mapping({"detectors": {"pump": {"enabled_profiles": []}}}, environ={})
     with pytest.raises(ConfigError, match="each profile once"):
-        config_from_mapping({"scanner": {"profiles": ["flash", "flash"]}}, environ={})
-    with pytest.raises(ConfigError, match="flash_prob_threshold"):
-        set_value(config, "scanner.flash_prob_threshold", "1.5")
+        config_from_mapping({"detectors": {"pump": {"enabled_profiles": ["flash", "flash"]}}}, environ={})
+    with pytest.raises(ConfigError, match="detectors.pump.profiles.flash.prob_threshold"):
+        set_value(config, "detectors.pump.profiles.flash.prob_threshold", "1.5")
 
 
 @pytest.mark.parametrize(
@@ -217,7 +224,7 @@ def test_the_service_does_not_import_the_training_libraries() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, supervisor.app, supervisor.scorer, supervisor.model, bot.cards; "
+    code = ("import sys, supervisor.app, detectors.scorer, detectors.pump, detectors.model, bot.cards; "
             "bad = [m for m in ('sklearn', 'scipy', 'supervisor.train') if m in sys.modules]; print(bad)")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -1,4 +1,4 @@
-"""The scoring model: a weighted, normalised score through a logistic link, read from model.json.
+"""A profile's model: a weighted, normalised score through a logistic link, read from its JSON file.
 
 JSON, never pickle: a model file is data a trader may edit or download, so loading it must not
 run code. Every field is validated; a bad file is refused with a message naming the field, and

@@ -1,4 +1,5 @@
-"""Rule filter, model probability, cooldown and escalation; model.json validation."""
+"""The pump detector (detectors/pump.py) through the shared scorer: alpha1's rule filter, model
+probability, cooldown and escalation; model.json validation (detectors/model.py)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,23 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from common.config import ScannerConfig
+from common.detector_config import Alpha1Config, CooldownConfig, FlashConfig, PumpConfig, PumpProfilesConfig
 from core.rowspec import FEATURE_ROW_DTYPE, ROW_BASELINE_READY, ROW_BOOK_VALID, ROW_CANDIDATE, ROW_LISTING_KNOWN
-from supervisor.model import CLIP, ModelError, load_model, model_from_dict
-from supervisor.scorer import Scorer, flash_reasons, reasons_for
+from detectors.model import CLIP, ModelError, load_model, model_from_dict
+from detectors.pump import ALPHA1, FLASH, PUMP
+from detectors.scorer import Scorer
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = load_model(REPO / "model.json")
 ALL_FLAGS = ROW_BOOK_VALID | ROW_BASELINE_READY | ROW_LISTING_KNOWN
 T0 = 1_790_000_000_000
+
+
+def _cfg(**settings: Any) -> PumpConfig:
+    """detectors.pump with alpha1 enabled; each setting goes to the cooldown or alpha1 section by name."""
+    cooldown = {k: v for k, v in settings.items() if k in CooldownConfig.__dataclass_fields__}
+    alpha1 = {k: v for k, v in settings.items() if k not in cooldown}
+    return PumpConfig(cooldown=CooldownConfig(**cooldown), profiles=PumpProfilesConfig(alpha1=Alpha1Config(**alpha1)))
 
 
 def _rows(n: int, **overrides: object) -> np.ndarray:
@@ -50,7 +59,7 @@ def test_shipped_model_meets_its_documented_calibration() -> None:
 
 
 def test_a_clear_pump_signals_once_per_cooldown_and_escalates_once() -> None:
-    scorer = Scorer(ScannerConfig(cooldown_s=600, realert_pm_factor=2.0, max_realerts=1), MODEL)
+    scorer = Scorer(PUMP, _cfg(period_s=600, realert_factor=2.0, max_realerts=1), MODEL)
     first = scorer.score(_rows(1000))  # 1,000 passing rows of one pair in one batch: one signal
     assert len(first) == 1 and first[0].escalation == 0
     assert first[0].row["seq"] == 1000  # decided on the newest row: the freshest price
@@ -64,7 +73,7 @@ def test_a_clear_pump_signals_once_per_cooldown_and_escalates_once() -> None:
 
 
 def test_cooldown_runs_on_exchange_time_not_wall_time() -> None:
-    scorer = Scorer(ScannerConfig(cooldown_s=600), MODEL)
+    scorer = Scorer(PUMP, _cfg(period_s=600), MODEL)
     assert len(scorer.score(_rows(1), now_ns=0)) == 1
     # An hour of wall time later, the exchange clock has moved 10 s: still cooling down.
     assert scorer.score(_at(_rows(1), T0 + 10_000), now_ns=3600 * 10**9) == []
@@ -74,7 +83,7 @@ def test_many_pairs_in_one_batch_get_one_decision_each_in_time_order() -> None:
     rows = _rows(300)
     rows["pair_id"] = np.arange(300) % 3
     rows["row_time_ms"] = T0 + (299 - np.arange(300)) * 10  # newest first: order must not matter
-    decisions = Scorer(ScannerConfig(), MODEL).score(rows)
+    decisions = Scorer(PUMP, _cfg(), MODEL).score(rows)
     assert sorted(d.pair_id for d in decisions) == [0, 1, 2]
     assert all(d.row["row_time_ms"] == rows["row_time_ms"][rows["pair_id"] == d.pair_id].max() for d in decisions)
     assert [d.row["row_time_ms"] for d in decisions] == sorted(d.row["row_time_ms"] for d in decisions)
@@ -89,13 +98,13 @@ def test_many_pairs_in_one_batch_get_one_decision_each_in_time_order() -> None:
      dict(flags=ROW_BOOK_VALID | ROW_BASELINE_READY), dict(flags=0)],
 )  # fmt: skip
 def test_each_rule_nan_and_missing_flag_blocks_a_signal(override: dict) -> None:
-    scorer = Scorer(ScannerConfig(), MODEL)
+    scorer = Scorer(PUMP, _cfg(), MODEL)
     assert len(scorer.score(_rows(3, pair_id=2))) == 1  # the same rows without the flaw signal
     assert scorer.score(_rows(3, **override)) == []
 
 
 def test_candidate_rows_are_scored_like_closed_bars_and_reasons_say_why() -> None:
-    decisions = Scorer(ScannerConfig(), MODEL).score(_rows(1, flags=ALL_FLAGS | ROW_CANDIDATE, vsr=7.4))
+    decisions = Scorer(PUMP, _cfg(), MODEL).score(_rows(1, flags=ALL_FLAGS | ROW_CANDIDATE, vsr=7.4))
     assert len(decisions) == 1
     reasons = decisions[0].reasons
     assert "Volume vs 6 h median (VSR) 7.4 > 5" in reasons and "Price above 5-min VWAP (PM) 5.00% > 2%" in reasons
@@ -106,20 +115,21 @@ def test_candidate_rows_are_scored_like_closed_bars_and_reasons_say_why() -> Non
 
 def test_thresholds_come_from_config_and_update_keeps_cooldown() -> None:
     rows = _rows(1, vsr=6.0)
-    assert Scorer(ScannerConfig(vsr_min=7.0), MODEL).score(rows) == []
-    assert Scorer(ScannerConfig(prob_threshold=0.99), MODEL).score(rows) == []
+    assert Scorer(PUMP, _cfg(vsr_min=7.0), MODEL).score(rows) == []
+    assert Scorer(PUMP, _cfg(prob_threshold=0.99), MODEL).score(rows) == []
     # The default row (PM 5 %, OBI 0.5, spread 0.2 %, age 10,000 s, VC 0.3, depth +3) fails each tightened rule.
     tightened = dict(pm_min=0.06, obi_min=0.6, spread_max=0.001, listing_age_min_s=20_000.0, vc_max=0.2, cum_depth_delta_min=5.0)
     for name, value in tightened.items():
-        assert Scorer(ScannerConfig(**{name: value}), MODEL).score(_rows(1)) == [], name
-    scorer = Scorer(ScannerConfig(vsr_min=5.5), MODEL)
+        assert Scorer(PUMP, _cfg(**{name: value}), MODEL).score(_rows(1)) == [], name
+    scorer = Scorer(PUMP, _cfg(vsr_min=5.5), MODEL)
     assert len(scorer.score(rows)) == 1
-    scorer.update(ScannerConfig(vsr_min=1.0), MODEL)
+    scorer.update(_cfg(vsr_min=1.0), MODEL)
     assert scorer.score(_at(_rows(1, vsr=6.0), T0 + 5000)) == []  # reload did not reset the cooldown
 
 
-def _reference(batches: list[np.ndarray], config: ScannerConfig) -> list[tuple[int, int, float, int]]:
+def _reference(batches: list[np.ndarray], config: PumpConfig) -> list[tuple[int, int, float, int]]:
     """The scorer's documented semantics as a plain per-row Python loop."""
+    a, cd = config.profiles.alpha1, config.cooldown
     state: dict[int, list[Any]] = {}
     out = []
     for rows in batches:
@@ -129,15 +139,15 @@ def _reference(batches: list[np.ndarray], config: ScannerConfig) -> list[tuple[i
             f = r["flags"]
             ok = (
                 f & ROW_BASELINE_READY and f & ROW_BOOK_VALID and f & ROW_LISTING_KNOWN
-                and r["vsr"] > config.vsr_min and r["vc"] < config.vc_max and r["pm"] > config.pm_min
-                and r["obi"] > config.obi_min and r["cum_depth_delta"] > config.cum_depth_delta_min
-                and r["spread"] < config.spread_max and r["listing_age_s"] > config.listing_age_min_s
+                and r["vsr"] > a.vsr_min and r["vc"] < a.vc_max and r["pm"] > a.pm_min
+                and r["obi"] > a.obi_min and r["cum_depth_delta"] > a.cum_depth_delta_min
+                and r["spread"] < a.spread_max and r["listing_age_s"] > a.listing_age_min_s
             )  # fmt: skip
             if not ok:
                 continue
             score = sum(MODEL.weights[n] * min(max((r[n] - MODEL.centers[n]) / MODEL.scales[n], -CLIP), CLIP) for n in MODEL.features)
             prob = 1.0 / (1.0 + math.exp(-(MODEL.beta0 + MODEL.beta * score)))
-            if prob < config.prob_threshold:
+            if prob < a.prob_threshold:
                 continue
             key = (r["row_time_ms"], pos)
             if r["pair_id"] not in best or key > best[r["pair_id"]][0]:
@@ -145,10 +155,10 @@ def _reference(batches: list[np.ndarray], config: ScannerConfig) -> list[tuple[i
         for pair, ((t, pos), prob) in sorted(best.items(), key=lambda kv: (kv[1][0][0], kv[0])):
             pm = float(rows[pos]["pm"])
             s = state.get(pair)
-            if s is None or t - s[0] >= config.cooldown_s * 1000:
+            if s is None or t - s[0] >= cd.period_s * 1000:
                 state[pair] = [t, pm, 0]
                 out.append((pair, int(rows[pos]["seq"]), prob, 0))
-            elif s[2] < config.max_realerts and pm > 0 and pm >= s[1] * config.realert_pm_factor:
+            elif s[2] < cd.max_realerts and pm > 0 and pm >= s[1] * cd.realert_factor:
                 s[1], s[2] = pm, s[2] + 1
                 out.append((pair, int(rows[pos]["seq"]), prob, s[2]))
     return out
@@ -168,7 +178,7 @@ _row = st.tuples(
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.lists(_row, max_size=40), min_size=1, max_size=4), st.floats(0.0, 0.95), st.sampled_from([60.0, 300.0, 1200.0]))
 def test_vectorised_scorer_equals_a_plain_loop(batches_spec: list, threshold: float, cooldown_s: float) -> None:
-    config = ScannerConfig(prob_threshold=threshold, cooldown_s=cooldown_s, max_realerts=2, realert_pm_factor=1.2)
+    config = _cfg(prob_threshold=threshold, period_s=cooldown_s, max_realerts=2, realert_factor=1.2)
     batches, seq = [], 0
     for spec in batches_spec:
         rows = _rows(len(spec))
@@ -176,7 +186,7 @@ def test_vectorised_scorer_equals_a_plain_loop(batches_spec: list, threshold: fl
             seq += 1
             rows[i] = (seq, T0 + t_s * 1000, 0, pair, flags, 1.0, vsr, vc, pm, obi, depth, spread, 10_000.0, 0.0, 0.0, 0.0) + (math.nan,) * 7
         batches.append(rows)
-    scorer = Scorer(config, MODEL)
+    scorer = Scorer(PUMP, config, MODEL)
     got = [(d.pair_id, d.row["seq"], d.prob, d.escalation) for rows in batches for d in scorer.score(rows)]
     want = _reference(batches, config)
     assert [(p, s, e) for p, s, _, e in got] == [(p, s, e) for p, s, _, e in want]
@@ -229,7 +239,7 @@ def test_unreadable_or_non_json_model_files_name_the_file(tmp_path: Path) -> Non
 @pytest.mark.parametrize("seed", range(4))
 def test_long_random_streams_match_the_plain_loop_including_escalations(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    config = ScannerConfig(cooldown_s=120, max_realerts=2, realert_pm_factor=1.3)
+    config = _cfg(period_s=120, max_realerts=2, realert_factor=1.3)
     batches, t = [], T0
     for _ in range(30):
         n = int(rng.integers(0, 120))
@@ -243,7 +253,7 @@ def test_long_random_streams_match_the_plain_loop_including_escalations(seed: in
         rows["flags"] = rng.choice([ALL_FLAGS, ALL_FLAGS, ALL_FLAGS, ROW_BOOK_VALID], n)
         batches.append(rows)
         t += 10_000
-    scorer = Scorer(config, MODEL)
+    scorer = Scorer(PUMP, config, MODEL)
     got = [(d.pair_id, d.row["seq"], d.escalation) for rows in batches for d in scorer.score(rows)]
     want = [(p, s, e) for p, s, _, e in _reference(batches, config)]
     assert got == want
@@ -265,7 +275,7 @@ def _parse(reason: str) -> tuple[Decimal, str, Decimal, str]:
 def test_a_value_just_inside_its_threshold_is_printed_with_the_digits_that_make_it_true() -> None:
     """Issue #24: VC 0.4996 printed as "VC 0.50<0.5" read as a false statement."""
     row = dict(vsr=5.04, vc=0.4996, pm=0.020001, obi=0.2500001, cum_depth_delta=1e-9, spread=0.0149999, listing_age_s=900.5)
-    reasons = reasons_for(row, ScannerConfig(), 0.6000004)
+    reasons = ALPHA1.reasons(row, Alpha1Config(), 0.6000004)
     assert reasons == [
         "Volume vs 6 h median (VSR) 5.04 > 5",
         "Top minute's share of 5-min volume (VC) 0.4996 < 0.5",
@@ -279,11 +289,11 @@ def test_a_value_just_inside_its_threshold_is_printed_with_the_digits_that_make_
 
 
 def test_the_model_output_is_called_a_probability_only_when_the_model_was_trained() -> None:
-    untrained = Scorer(ScannerConfig(), MODEL).score(_rows(1))
+    untrained = Scorer(PUMP, _cfg(), MODEL).score(_rows(1))
     assert untrained[0].model_trained is False and untrained[0].reasons[-1].startswith("Score ")
     data = json.loads((REPO / "model.json").read_text())
     trained_model = model_from_dict({**data, "trained": {"events": 10}})
-    trained = Scorer(ScannerConfig(), trained_model).score(_rows(1))
+    trained = Scorer(PUMP, _cfg(), trained_model).score(_rows(1))
     assert trained[0].model_trained is True and trained[0].reasons[-1].startswith("Pump prob ")
 
 
@@ -325,13 +335,13 @@ def test_every_printed_reason_is_a_true_comparison_of_a_correctly_rounded_value(
     (vsr, vsr_t), (vc, vc_t), (pm, pm_t), (obi, obi_t), (depth, depth_t), (spread, spread_t), (age, age_t), (prob, prob_t) = (
         draws[k] for k in ("vsr", "vc", "pm", "obi", "depth", "spread", "age", "prob"))  # fmt: skip
     (rush, rush_t), (ret, ret_t), (buy, buy_t), (fprob, fprob_t) = (draws[k] for k in ("rush", "ret", "buy", "fprob"))
-    c = ScannerConfig(vsr_min=vsr_t, vc_max=vc_t, pm_min=pm_t, obi_min=obi_t, cum_depth_delta_min=depth_t, spread_max=spread_t,
-                      listing_age_min_s=age_t, prob_threshold=prob_t, flash_rush_ratio_min=rush_t, flash_ret_25s_min=ret_t,
-                      flash_buy_share_min=buy_t, flash_prob_threshold=fprob_t)  # fmt: skip
+    c = Alpha1Config(vsr_min=vsr_t, vc_max=vc_t, pm_min=pm_t, obi_min=obi_t, cum_depth_delta_min=depth_t, spread_max=spread_t,
+                     listing_age_min_s=age_t, prob_threshold=prob_t)  # fmt: skip
+    f = FlashConfig(rush_ratio_min=rush_t, ret_25s_min=ret_t, buy_share_min=buy_t, prob_threshold=fprob_t)
     row = dict(vsr=vsr, vc=vc, pm=pm, obi=obi, cum_depth_delta=depth, spread=spread, listing_age_s=age, rush_ratio_25s=rush,
                trades_ratio_25s=2.0, ret_25s=ret, buy_share_25s=buy)  # fmt: skip
-    alpha = reasons_for(row, c, prob, trained)
-    flash = flash_reasons(row, c, fprob, trained)
+    alpha = ALPHA1.reasons(row, c, prob, trained)
+    flash = FLASH.reasons(row, f, fprob, trained)
     expected = [(vsr, vsr_t, 1), (vc, vc_t, 1), (pm, pm_t, 100), (obi, obi_t, 1), (depth, depth_t, 1), (spread, spread_t, 100),
                 (age, age_t, None), (prob, prob_t, 1)]  # fmt: skip
     flash_expected = [(rush, rush_t, 1), (ret, ret_t, 100), (buy, buy_t, 100), (fprob, fprob_t, 1)]
