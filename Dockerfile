@@ -23,6 +23,7 @@ COPY --from=build /venv /venv
 COPY --from=build /app/core ./core
 COPY --from=build /app/shards ./shards
 COPY common ./common
+COPY venues ./venues
 COPY supervisor ./supervisor
 COPY bot ./bot
 COPY sim ./sim

@@ -21,10 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.mexc_rest import MexcError, MexcRest
 from bot.storage import OrderRecord, Store
 from common.config import Config
 from common.signal import Signal
+from venues.mexc.client import MexcError, MexcRest
 
 log = logging.getLogger("scanner.trading")
 

@@ -26,7 +26,6 @@ from typing import Any
 from common.config import Config, ConfigError, load_config, set_value
 from common.logs import setup_logging
 from common.memtrim import release_free_memory
-from common.rest import PacedRest, RestError
 from common.signal import Signal, make_signal_id
 from supervisor import early
 from supervisor.metrics import Metrics, serve_metrics
@@ -34,6 +33,7 @@ from supervisor.outcome import OutcomeTracker
 from supervisor.planner import plan_shards
 from supervisor.scout import Scout, select_pairs
 from supervisor.sdnotify import SdNotifier
+from venues.mexc.rest import PacedRest, RestError
 
 log = logging.getLogger("scanner.supervisor")
 
