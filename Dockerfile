@@ -24,6 +24,7 @@ COPY --from=build /app/core ./core
 COPY --from=build /app/shards ./shards
 COPY common ./common
 COPY venues ./venues
+COPY store ./store
 COPY supervisor ./supervisor
 COPY bot ./bot
 COPY sim ./sim

@@ -29,7 +29,7 @@ setup(
     name="mexc-pump-scanner",
     version="0.1.0",
     python_requires=">=3.11",
-    packages=["core", "shards", "supervisor", "bot", "sim", "common", "venues", "venues.mexc"],
+    packages=["core", "shards", "supervisor", "bot", "sim", "common", "venues", "venues.mexc", "store"],
     ext_modules=cythonize(
         extensions,
         language_level=3,

@@ -21,9 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.storage import OrderRecord, Store
 from common.config import Config
 from common.signal import Signal
+from store.history import Store
+from store.schema import OrderRecord
 from venues.mexc.client import MexcError, MexcRest
 
 log = logging.getLogger("scanner.trading")

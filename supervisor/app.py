@@ -111,7 +111,7 @@ class Supervisor:
         self.scorer = Scorer(self.config.scanner, self.models)
 
     def _build_store(self) -> None:
-        from bot.storage import Store
+        from store.history import Store
 
         Path(self.config.storage.data_dir).mkdir(parents=True, exist_ok=True)
         self.store = Store(self.config.storage.data_dir)

@@ -128,9 +128,9 @@ def test_a_restarted_supervisor_resumes_stored_cooldowns_and_does_not_alert_twic
 
     import numpy as np
 
-    from bot.storage import Store
     from common.signal import Signal, make_signal_id
     from core.rowspec import FEATURE_ROW_DTYPE, ROW_BASELINE_READY, ROW_BOOK_VALID, ROW_LISTING_KNOWN
+    from store.history import Store
     from venues.mexc.market import SymbolInfo
 
     monkeypatch.setenv("SCANNER_DATA_DIR", str(tmp_path / "data"))
