@@ -25,6 +25,7 @@ COPY --from=build /app/shards ./shards
 COPY common ./common
 COPY venues ./venues
 COPY store ./store
+COPY trading ./trading
 COPY supervisor ./supervisor
 COPY bot ./bot
 COPY sim ./sim

@@ -29,7 +29,7 @@ setup(
     name="mexc-pump-scanner",
     version="0.1.0",
     python_requires=">=3.11",
-    packages=["core", "shards", "supervisor", "bot", "sim", "common", "venues", "venues.mexc", "store"],
+    packages=["core", "shards", "supervisor", "bot", "sim", "common", "venues", "venues.mexc", "store", "trading"],
     ext_modules=cythonize(
         extensions,
         language_level=3,

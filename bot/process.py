@@ -31,12 +31,12 @@ from bot import commands
 from bot.app import build_application, start_application, stop_application
 from bot.auth import is_allowed
 from bot.cards import card_text, decided_text, keyboard
-from bot.trading import Trader
 from common.children import reset_child_signals
 from common.config import Config, ConfigError, set_value
 from common.logs import setup_logging
 from common.signal import Signal, is_valid_signal_id
 from store.history import Store
+from trading.trader import Trader
 
 log = logging.getLogger("scanner.bot")
 MAX_TEXT = 4000  # Telegram refuses messages over 4096 characters
