@@ -23,6 +23,10 @@ COPY --from=build /venv /venv
 COPY --from=build /app/core ./core
 COPY --from=build /app/shards ./shards
 COPY common ./common
+COPY venues ./venues
+COPY store ./store
+COPY trading ./trading
+COPY detectors ./detectors
 COPY supervisor ./supervisor
 COPY bot ./bot
 COPY sim ./sim

@@ -30,7 +30,7 @@ setup(
     name="mexc-pump-scanner",
     version="0.1.0",
     python_requires=">=3.11",
-    packages=["core", "shards", "supervisor", "bot", "sim", "common"],
+    packages=["core", "shards", "supervisor", "bot", "sim", "common", "detectors", "replay", "venues", "venues.mexc", "store", "trading"],
     # The stubs type the compiled modules for callers (tests/test_core_stubs.py keeps them in step).
     package_data={"core": ["*.pyi"], "shards": ["*.pyi"]},
     ext_modules=cythonize(

@@ -31,8 +31,6 @@ from bot import commands
 from bot.app import build_application, start_application, stop_application
 from bot.auth import is_allowed
 from bot.cards import card_text, decided_text, fill_text, keyboard
-from bot.storage import Store
-from bot.trading import Trader
 from common.children import reset_child_signals
 from common.config import Config
 from common.logs import setup_logging
@@ -49,6 +47,8 @@ from common.messages import (
     encode,
 )
 from common.signal import Signal, is_valid_signal_id
+from store.history import Store
+from trading.trader import Trader
 
 log = logging.getLogger("scanner.bot")
 MAX_TEXT = 4000  # Telegram refuses messages over 4096 characters

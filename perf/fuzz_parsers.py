@@ -18,10 +18,9 @@ from collections.abc import Callable
 from typing import Any
 
 from common.config import ConfigError, config_from_mapping, set_value
-from common.rest import RestError
 from common.signal import is_valid_signal_id
-from shards.worker import _parse_levels, _parse_seed, _parse_update_id
-from supervisor.scout import parse_exchange_info, parse_tickers
+from venues.mexc.market import parse_exchange_info, parse_levels, parse_seed, parse_tickers, parse_update_id
+from venues.mexc.rest import RestError
 
 _ATOMS: list[Any] = [None, True, False, 0, -1, 10**400, -(10**400), 1e308, float("nan"), float("inf"), "", "NaN", "inf", "1e400",
                      "<html>502</html>", "${TG_TOKEN}", "${NOPE}", "${X:-3}", "0x1f", "1_0", "é", "١", "\x00", "buy:", "BTCUSDT"]  # fmt: skip
@@ -66,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     targets: dict[str, tuple[Callable[[], Any], tuple[type[BaseException], ...]]] = {
         "config_from_mapping": (lambda: config_from_mapping(_value(rng), environ=env), (ConfigError,)),
         "cfg_set_value": (cfg_set, (ConfigError,)),
-        "depth_snapshot": (lambda: (_parse_levels(_value(rng), "bids"), _parse_update_id(_value(rng))), (ValueError,)),
-        "kline_seed": (lambda: _parse_seed(_value(rng), _value(rng)), (ValueError,)),
+        "depth_snapshot": (lambda: (parse_levels(_value(rng), "bids"), parse_update_id(_value(rng))), (ValueError,)),
+        "kline_seed": (lambda: parse_seed(_value(rng), _value(rng)), (ValueError,)),
         "scout_exchange_info": (lambda: parse_exchange_info(_value(rng), _value(rng)), (RestError,)),
         "scout_tickers": (lambda: parse_tickers(_value(rng)), (RestError,)),
         "callback_data": (callback, ()),

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 from picows import WSAutoPingStrategy, WSMsgType, WSTransport, ws_connect
 
-from shards.channels import Ack, AckKind, parse_ack
 from shards.fastpath import FrameListener, LinkCounters
+from venues.mexc.channels import Ack, AckKind, parse_ack, subscribe_message, unsubscribe_message
 
 log = logging.getLogger("scanner.link")
 
@@ -224,12 +224,12 @@ class Link:
             to_sub = sorted(self.wanted - self._sent - self.refused)
             for i in range(0, len(to_unsub), self.batch):
                 chunk = to_unsub[i : i + self.batch]
-                await self._send_json(transport, {"method": "UNSUBSCRIPTION", "params": chunk})
+                await self._send_json(transport, unsubscribe_message(chunk))
                 self._sent.difference_update(chunk)
                 self.confirmed.difference_update(chunk)
             for i in range(0, len(to_sub), self.batch):
                 chunk = to_sub[i : i + self.batch]
-                await self._send_json(transport, {"method": "SUBSCRIPTION", "params": chunk})
+                await self._send_json(transport, subscribe_message(chunk))
                 self._sent.update(chunk)
 
     def _on_text(self, payload: bytes) -> None:

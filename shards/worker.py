@@ -28,11 +28,12 @@ from common.config import Config
 from common.logs import setup_logging
 from common.memtrim import release_free_memory
 from common.messages import Blocked, DropLinks, Message, MessageError, Plan, Ready, Stop, decode, encode
-from common.rest import BULK, URGENT, PacedRest, RestError
-from shards.channels import Ack, AckKind, pair_channels, symbol_of
 from shards.fastpath import FrameSink
 from shards.link import LINK_UP, Link, LinkCallbacks
 from shards.recorder import TickRecorder
+from venues.mexc.channels import Ack, AckKind, pair_channels, symbol_of
+from venues.mexc.market import fetch_depth, fetch_kline_seed
+from venues.mexc.rest import BULK, URGENT, PacedRest, RestError
 
 log = logging.getLogger("scanner.shard")
 
@@ -227,9 +228,7 @@ class ShardWorker:
                 # Let the stream deliver a first diff so the snapshot can be checked against it.
                 await asyncio.sleep(0.05)
                 try:
-                    data = await self.rest.get("/api/v3/depth", {"symbol": symbol, "limit": 100}, weight=1, priority=URGENT)
-                    bids, asks = _parse_levels(data, "bids"), _parse_levels(data, "asks")
-                    last_id = _parse_update_id(data)
+                    snapshot = await fetch_depth(self.rest, symbol, limit=100, priority=URGENT)
                 except (RestError, KeyError, TypeError, ValueError) as exc:
                     log.warning("depth snapshot failed", extra={"symbol": symbol, "error": str(exc)[:160]})
                     await asyncio.sleep(getattr(exc, "retry_after", None) or 1.0)
@@ -238,7 +237,7 @@ class ShardWorker:
                 if symbol not in self.pairs:
                     self._resync_pending.discard(symbol)
                     continue
-                if self.engine.apply_snapshot(symbol, last_id, bids, asks):
+                if self.engine.apply_snapshot(symbol, snapshot.last_update_id, snapshot.bids, snapshot.asks):
                     self._resync_pending.discard(symbol)
                 else:
                     # Snapshot older than the buffered diffs (or a gap): fetch again shortly.
@@ -259,13 +258,7 @@ class ShardWorker:
                 if slot is None or slot.seeded:
                     continue
                 try:
-                    rows = await self.rest.get(
-                        "/api/v3/klines", {"symbol": symbol, "interval": "5m", "limit": KLINE_BASELINE_ROWS + 1}, weight=1, priority=BULK
-                    )
-                    first = await self.rest.get(
-                        "/api/v3/klines", {"symbol": symbol, "interval": "1m", "startTime": 0, "limit": 1}, weight=1, priority=BULK
-                    )
-                    seed, listing_ms = _parse_seed(rows, first)
+                    seed, listing_ms = await fetch_kline_seed(self.rest, symbol, KLINE_BASELINE_ROWS + 1, priority=BULK)
                 except (RestError, ValueError) as exc:
                     log.warning("kline seeding failed", extra={"symbol": symbol, "error": str(exc)[:160]})
                     await asyncio.sleep(getattr(exc, "retry_after", None) or 2.0)
@@ -374,64 +367,8 @@ class ShardWorker:
             await loop.run_in_executor(None, self.recorder.close)
 
 
-def _parse_levels(data: Any, key: str) -> list[tuple[float, float]]:
-    """[[price, qty], ...] from a depth snapshot; anything else is a ValueError naming the key.
-
-    Why strict: a NaN, infinite or negative level would sit in the book and poison every feature of
-    the pair until the next snapshot, and a 400-digit JSON integer raised OverflowError, which the
-    resync loop did not catch (the task died and the pair was never resynced).
-    """
-    if not isinstance(data, dict) or not isinstance(data.get(key), list):
-        raise ValueError(f"depth snapshot: no {key} list")
-    out: list[tuple[float, float]] = []
-    for level in data[key]:
-        if not isinstance(level, (list, tuple)) or len(level) < 2:
-            raise ValueError(f"depth snapshot: {key} level {str(level)[:40]!r} is not [price, qty]")
-        try:
-            price, qty = float(level[0]), float(level[1])
-        except (TypeError, ValueError, OverflowError):
-            raise ValueError(f"depth snapshot: {key} level {str(level)[:40]!r} is not numeric") from None
-        if not (math.isfinite(price) and math.isfinite(qty)) or price <= 0 or qty < 0:
-            raise ValueError(f"depth snapshot: {key} level {str(level)[:40]!r} out of range")
-        out.append((price, qty))
-    return out
-
-
-def _parse_seed(rows: Any, first: Any) -> tuple[list[tuple[int, float, float]], int]:
-    """(open time ms, volume, quote volume) per 5 m kline and the listing time from the first 1 m
-    kline (-1 when unknown); any malformed row is a ValueError (NaN, inf, huge or missing fields
-    used to escape as OverflowError or reach the baselines)."""
-    if not isinstance(rows, list) or not isinstance(first, list):
-        raise ValueError("klines: expected a list of rows")
-    try:
-        seed = [(int(r[0]), float(r[5]), float(r[7])) for r in rows]
-        listing_ms = int(first[0][0]) if first else -1
-    except (TypeError, ValueError, OverflowError, IndexError, KeyError) as exc:
-        raise ValueError(f"klines: malformed row ({str(exc)[:80]})") from None
-    for t, v, qv in seed:
-        if not (0 <= t < 2**63 and math.isfinite(v) and math.isfinite(qv) and v >= 0 and qv >= 0):
-            raise ValueError(f"klines: row ({t}, {v}, {qv}) out of range")
-    if not -1 <= listing_ms < 2**63:
-        raise ValueError(f"klines: listing time {listing_ms} out of range")
-    return seed, listing_ms
-
-
-def _parse_update_id(data: Any) -> int:
-    """lastUpdateId as a non-negative int; bool, float, NaN or huge values are a ValueError."""
-    value = data.get("lastUpdateId") if isinstance(data, dict) else None
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise ValueError(f"depth snapshot: lastUpdateId {str(value)[:40]!r} is not an integer")
-    try:
-        out = int(value)
-    except ValueError:
-        raise ValueError(f"depth snapshot: lastUpdateId {str(value)[:40]!r} is not an integer") from None
-    if not 0 <= out < 2**63:
-        raise ValueError(f"depth snapshot: lastUpdateId {str(value)[:40]!r} out of range")
-    return out
-
-
-def shard_main(conn: Connection, index: int, config: Config, ring: Any, stats: Any, n_shards: int) -> None:
-    """Process entry point (after fork from the supervisor; supervisor/children.py passes the pipe first)."""
+def shard_main(index: int, config: Config, ring: Any, stats: Any, conn: Connection, n_shards: int) -> None:
+    """Process entry point (after fork from the supervisor)."""
     import uvloop
 
     reset_child_signals()

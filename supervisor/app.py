@@ -45,9 +45,9 @@ class Supervisor:
     """Owns every process and part; run() returns when asked to stop."""
 
     def __init__(self, config_path: str | Path, config: Config | None = None) -> None:
-        from bot.storage import Store
         from detectors.pump import PUMP
         from detectors.scorer import Scorer
+        from store.history import Store
 
         self.config_path = Path(config_path)
         config = config or load_effective_config(self.config_path)

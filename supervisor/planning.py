@@ -22,10 +22,10 @@ import numpy as np
 from common.config import Config
 from common.memtrim import release_free_memory
 from common.messages import Plan
-from common.rest import PacedRest, RestError
 from supervisor.children import ChildProcess
 from supervisor.planner import plan_shards
 from supervisor.scout import Scout, select_pairs
+from venues.mexc.rest import PacedRest, RestError
 
 log = logging.getLogger("scanner.supervisor.planning")
 
@@ -106,7 +106,7 @@ class Planning:
                     release_free_memory()  # the tickers' JSON is garbage now (common/memtrim.py)
                 except RestError as exc:
                     wait = max(retry, min(exc.retry_after or 0.0, SCOUT_RETRY_MAX_S)) * random.uniform(0.9, 1.1)
-                    self.scout_error = f"{host}: {exc}"
+                    self.scout_error = str(exc) if host in str(exc) else f"{host}: {exc}"
                     log.warning("scout failed", extra={"host": host, "error": str(exc)[:300], "retry_in_s": round(wait, 1)})
                     retry = min(retry * 2, SCOUT_RETRY_MAX_S)
                     with contextlib.suppress(TimeoutError):

@@ -17,7 +17,6 @@ import pytest
 
 from bot.cards import card_text, escape, exchange_url, fill_text, format_price
 from bot.process import Bot, run_bot
-from bot.storage import Store
 from common.config import Config, config_from_mapping, set_value
 from common.logs import MASKER, JsonFormatter
 from common.messages import (
@@ -35,6 +34,7 @@ from common.signal import Signal, make_signal_id
 from core.rowspec import FEATURE_ROW_DTYPE
 from sim.fake_telegram import FakeTelegram, markdown_v2_error, run_fake_telegram
 from sim.server import run_emulator
+from store.history import Store
 
 OWNER, STRANGER = 4242, 666
 

@@ -9,9 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.rest import RestError
-from shards.worker import _parse_levels, _parse_seed, _parse_update_id
-from supervisor.scout import parse_exchange_info, parse_tickers
+from venues.mexc.market import parse_exchange_info, parse_levels, parse_seed, parse_tickers, parse_update_id
+from venues.mexc.rest import RestError
 
 _scalar = st.one_of(
     st.none(),
@@ -53,13 +52,13 @@ _json = st.recursive(
 @given(data=_json)
 def test_depth_snapshot_parsing_is_clean_or_a_value_error(data: Any) -> None:
     try:
-        levels = _parse_levels(data, "bids")
+        levels = parse_levels(data, "bids")
     except ValueError as exc:
         assert "depth snapshot" in str(exc)
     else:
         assert all(math.isfinite(p) and p > 0 and math.isfinite(q) and q >= 0 for p, q in levels)
     try:
-        uid = _parse_update_id(data)
+        uid = parse_update_id(data)
     except ValueError as exc:
         assert "lastUpdateId" in str(exc)
     else:
@@ -70,7 +69,7 @@ def test_depth_snapshot_parsing_is_clean_or_a_value_error(data: Any) -> None:
 @given(rows=_json | st.lists(st.lists(_scalar, min_size=8, max_size=8), max_size=3), first=_json)
 def test_kline_seed_parsing_is_clean_or_a_value_error(rows: Any, first: Any) -> None:
     try:
-        seed, listing = _parse_seed(rows, first)
+        seed, listing = parse_seed(rows, first)
     except ValueError as exc:
         assert "klines" in str(exc)
     else:
@@ -81,13 +80,13 @@ def test_kline_seed_parsing_is_clean_or_a_value_error(rows: Any, first: Any) -> 
 def test_huge_and_nan_levels_are_refused_not_crashing() -> None:
     for bad in ({"bids": [[10**400, 1]]}, {"bids": [["NaN", "1"]]}, {"bids": [["1", "inf"]]}, {"bids": "<html>"}):
         try:
-            _parse_levels(bad, "bids")
+            parse_levels(bad, "bids")
         except ValueError:
             pass
         else:  # pragma: no cover
             raise AssertionError(f"accepted {bad!r}")
     try:
-        _parse_seed([[float("inf"), 0, 0, 0, 0, 1, 0, 1]], [])
+        parse_seed([[float("inf"), 0, 0, 0, 0, 1, 0, 1]], [])
     except ValueError:
         pass
     else:  # pragma: no cover

@@ -10,10 +10,10 @@ import pytest
 
 from common.config import ScoutConfig
 from common.detector_config import CooldownConfig
-from common.rest import PacedRest
 from sim.server import run_emulator
 from supervisor.app import Supervisor
 from supervisor.scout import Scout, select_pairs
+from venues.mexc.rest import PacedRest
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -100,7 +100,7 @@ async def test_scout_reacts_to_a_changed_ticker(tmp_path: Path) -> None:
 
 async def test_moved_pairs_are_added_before_they_are_removed(tmp_path: Path) -> None:
     from supervisor.planning import ShardHandle
-    from supervisor.scout import SymbolInfo
+    from venues.mexc.market import SymbolInfo
 
     sup = _supervisor(tmp_path)
     sup.shards[:] = [ShardHandle(0, None, None), ShardHandle(1, None, None)]
@@ -150,10 +150,10 @@ def test_a_restarted_supervisor_resumes_stored_cooldowns_and_does_not_alert_twic
 
     import numpy as np
 
-    from bot.storage import Store
     from common.signal import Signal, make_signal_id
     from core.rowspec import FEATURE_ROW_DTYPE, ROW_BASELINE_READY, ROW_BOOK_VALID, ROW_LISTING_KNOWN
-    from supervisor.scout import SymbolInfo
+    from store.history import Store
+    from venues.mexc.market import SymbolInfo
 
     monkeypatch.setenv("SCANNER_DATA_DIR", str(tmp_path / "data"))
     t_alert = 1_790_000_000_000

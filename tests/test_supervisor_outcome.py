@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.core import Metric
 
-from bot.storage import Store
 from common.config import ConfigError, OutcomeConfig, config_from_mapping, set_value
 from common.signal import Signal, make_signal_id
 from core.rowspec import FEATURE_ROW_DTYPE
+from store.history import Store
 from supervisor.metrics import outcome_families
 from supervisor.outcome import CLOSE_GRACE_MS, UNWATCHED_REASON, OutcomeTracker
 

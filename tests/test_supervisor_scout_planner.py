@@ -7,9 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from common.config import ScoutConfig
-from common.rest import RestError
 from supervisor.planner import plan_shards
-from supervisor.scout import parse_exchange_info, parse_tickers, select_pairs
+from supervisor.scout import select_pairs
+from venues.mexc.market import parse_exchange_info, parse_tickers
+from venues.mexc.rest import RestError
 
 
 def _info() -> tuple[dict, dict]:

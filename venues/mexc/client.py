@@ -1,6 +1,6 @@
 """Signed MEXC spot REST client for the Buy button (orders, order queries, account, prices).
 
-Why a client of our own next to common/rest.py: that one paces bulk public market data for the
+Why a client of our own next to venues/mexc/rest.py: that one paces bulk public market data for the
 scanner; this one serves a person pressing a button. It must sign (HMAC-SHA256 over the exact
 query string, mexc-api.md §4.1), turn every failure into one exception with a sentence a trader
 understands, tell "refused" (nothing happened) from "outcome unknown" (5xx, no answer, garbage:

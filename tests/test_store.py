@@ -17,8 +17,9 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from bot.storage import OrderRecord, Store
 from common.signal import Signal, make_signal_id
+from store.history import Store
+from store.schema import OrderRecord
 
 _FORK = multiprocessing.get_context("fork")
 
@@ -215,7 +216,7 @@ def test_a_failed_mirror_leaves_the_previous_file_whole(tmp_path: Path, monkeypa
 
 
 def test_importing_storage_does_not_load_pyarrow() -> None:
-    code = "import sys, bot.storage; print('pyarrow' in sys.modules)"
+    code = "import sys, store.history; print('pyarrow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, cwd=Path(__file__).parent.parent)
     assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr
 
@@ -224,12 +225,12 @@ def test_mirror_command_runs_in_its_own_process(tmp_path: Path) -> None:
     store = Store(tmp_path)
     store.add_signal(_signal(0, exchange_ms=1_767_225_600_000))
     root = Path(__file__).parent.parent
-    out = subprocess.run([sys.executable, "-m", "bot.storage", str(tmp_path), "202601"], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "store.parquet", str(tmp_path), "202601"], capture_output=True, text=True,
                          timeout=60, cwd=root)  # fmt: skip
     assert out.returncode == 0, out.stderr
     (written,) = json.loads(out.stdout)["written"]
     assert pq.read_table(written).column("signal_id").to_pylist() == [_signal(0, exchange_ms=1_767_225_600_000).signal_id]
-    bad = subprocess.run([sys.executable, "-m", "bot.storage", str(tmp_path), "1999"], capture_output=True, text=True,
+    bad = subprocess.run([sys.executable, "-m", "store.parquet", str(tmp_path), "1999"], capture_output=True, text=True,
                          timeout=60, cwd=root)  # fmt: skip
     assert bad.returncode == 2 and "expected YYYYMM" in bad.stderr
 

@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.mexc_rest import MexcError, MexcRest, sign
-from bot.storage import Store
-from bot.trading import Trader, client_order_id
 from common.config import Config, config_from_mapping
 from common.signal import Signal, make_signal_id
 from sim.rest_server import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from sim.server import run_emulator
+from store.history import Store
+from trading.trader import Trader, client_order_id
+from venues.mexc.client import MexcError, MexcRest, sign
 
 
 def _config(rest_url: str, live: bool = True, secret: str = DEFAULT_API_SECRET, **trading: object) -> Config:

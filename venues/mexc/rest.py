@@ -1,5 +1,10 @@
 """Paced public REST client for MEXC market data (depth snapshots, klines, exchangeInfo, tickers).
 
+Why this is MEXC knowledge and not a generic HTTP helper: the pacing model is MEXC's (a separate
+weight window per endpoint, 500 per 10 s per IP), so is the 429-then-418 escalation where a 418 bans
+the IP on every endpoint, and so is the error body ({"code": non-0/200, "msg": ...} even on HTTP 200).
+Another exchange would need different windows, ban rules and error shapes, i.e. a different client.
+
 Why pacing lives in the client: MEXC gives every endpoint its own budget (500 weight per 10 s per
 IP); going over gives 429, and insisting after a 429 gives a 418 ban that grows from minutes to
 days. Many books resyncing at once is exactly how other tools tripped this (ccxt #17511). So every
@@ -19,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -29,14 +35,34 @@ BULK = 1
 
 
 class RestError(Exception):
-    """A REST call failed: HTTP status, MEXC code (if any) and a plain message."""
+    """A REST call failed: HTTP status, MEXC code (if any), the host that failed and a plain message.
 
-    def __init__(self, status: int, code: int | None, message: str, retry_after: float | None = None) -> None:
-        super().__init__(f"HTTP {status}" + (f" code {code}" if code is not None else "") + f": {message}")
+    Why the host: with several REST bases (spot, futures, an emulator) a log line "scout failed"
+    must say which one. Only host[:port] goes in, never the path's query string, which may carry a
+    signature or an API key.
+    """
+
+    def __init__(self, status: int, code: int | None, message: str, retry_after: float | None = None, host: str = "") -> None:
+        where = f" from {host}" if host else ""
+        super().__init__(f"HTTP {status}" + (f" code {code}" if code is not None else "") + f"{where}: {message}")
         self.status = status
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        self.host = host
+
+
+def host_of(url: str) -> str:
+    """host[:port] of a URL, without credentials, path or query (what a log line may show)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "?"
+    host = parts.hostname or "?"
+    if ":" in host:
+        host = f"[{host}]"  # IPv6 literal
+    return f"{host}:{port}" if port else host
 
 
 class _EndpointBudget:
@@ -114,6 +140,7 @@ class PacedRest:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.host = host_of(self.base_url)
         self.budget_per_10s = budget_per_10s
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.on_event = on_event
@@ -151,7 +178,7 @@ class PacedRest:
                 status = resp.status
                 retry_after_header = resp.headers.get("Retry-After")
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise RestError(0, None, f"{path}: connection failed ({type(exc).__name__})") from None
+            raise RestError(0, None, f"{path}: connection failed ({type(exc).__name__})", host=self.host) from None
         if status in (429, 418):
             retry_after = _parse_retry_after(retry_after_header, default=60.0 if status == 418 else 10.0)
             if self.on_event:
@@ -163,15 +190,15 @@ class PacedRest:
                     other.pause(retry_after)
             budget.pause(retry_after)
             log.warning("rest throttled", extra={"endpoint": path, "status": status, "retry_after_s": retry_after})
-            raise RestError(status, None, f"{path}: rate limited, retry after {retry_after:.0f}s", retry_after)
+            raise RestError(status, None, f"{path}: rate limited, retry after {retry_after:.0f}s", retry_after, host=self.host)
         try:
             data = json.loads(body) if body else None
         except ValueError:
-            raise RestError(status, None, f"{path}: response is not JSON ({body[:60]!r})") from None
+            raise RestError(status, None, f"{path}: response is not JSON ({body[:60]!r})", host=self.host) from None
         if status >= 400 or (isinstance(data, dict) and isinstance(data.get("code"), int) and data.get("code") not in (0, 200) and "msg" in data):
             code = data.get("code") if isinstance(data, dict) else None
             msg = data.get("msg") if isinstance(data, dict) else None
-            raise RestError(status, code if isinstance(code, int) else None, f"{path}: {msg or 'HTTP error'}")
+            raise RestError(status, code if isinstance(code, int) else None, f"{path}: {msg or 'HTTP error'}", host=self.host)
         return data
 
     async def close(self) -> None:

@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from common.rest import URGENT, PacedRest, RestError
 from sim.server import run_emulator
+from venues.mexc.market import fetch_universe
+from venues.mexc.rest import URGENT, PacedRest, RestError, host_of
 
 
 async def test_budget_is_never_exceeded_even_under_a_burst() -> None:
@@ -45,3 +46,50 @@ async def test_429_and_418_pause_the_endpoint_for_retry_after() -> None:
         with pytest.raises(RestError, match="not JSON"):
             await rest.get("/api/v3/time")
         await rest.close()
+
+
+async def test_a_rest_error_names_the_host_but_never_the_query() -> None:
+    """Issue #24 item 2: "scout failed" must say which host failed, without leaking a signed query."""
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    rest = PacedRest(f"http://user:pw@127.0.0.1:{port}/", timeout_s=2.0)
+    with pytest.raises(RestError) as info:
+        await rest.get("/api/v3/depth", {"symbol": "AUSDT", "signature": "deadbeef", "apiKey": "k3y"})
+    await rest.close()
+    text = str(info.value)
+    assert info.value.host == f"127.0.0.1:{port}" and f"from 127.0.0.1:{port}" in text and "/api/v3/depth" in text
+    assert "deadbeef" not in text and "k3y" not in text and "pw" not in text and "AUSDT" not in text
+
+
+async def test_a_garbage_universe_names_the_host_that_sent_it() -> None:
+    from aiohttp import web
+
+    async def garbage(_: web.Request) -> web.Response:
+        return web.json_response({"nope": 1, "data": []})
+
+    app = web.Application()
+    app.router.add_get("/api/v3/exchangeInfo", garbage)
+    app.router.add_get("/api/v3/defaultSymbols", garbage)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    rest = PacedRest(f"http://127.0.0.1:{port}")
+    try:
+        with pytest.raises(RestError, match="exchangeInfo") as info:
+            await fetch_universe(rest)
+    finally:
+        await rest.close()
+        await runner.cleanup()
+    assert f"from 127.0.0.1:{port}" in str(info.value)
+
+
+def test_host_of_keeps_only_host_and_port() -> None:
+    assert host_of("https://api.mexc.com/api/v3?signature=abc") == "api.mexc.com"
+    assert host_of("http://k:s@127.0.0.1:8080/x?y=1") == "127.0.0.1:8080"
+    assert host_of("http://[::1]:9/") == "[::1]:9"
+    assert host_of("http://[bad") == "?"

@@ -1,5 +1,8 @@
 """The Buy button: paper orders by default, signed MEXC market buys when trading.live is on.
 
+The MEXC calls themselves (paths, parameters, answers) live in venues/mexc/orders.py; this module
+decides whether and when to call them and keeps every attempt in the store.
+
 Safety gate before a live order (FIELD-NOTES): the signal must be fresh, the pair API-tradable
 (defaultSymbols + isSpotTradingAllowed), the stake at least the pair's minimum market amount, the
 fresh price not run away from the signal price, and free USDT minus the stake above the reserve.
@@ -21,10 +24,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.mexc_rest import MexcError, MexcRest
-from bot.storage import OrderRecord, Store
 from common.config import Config
 from common.signal import Signal
+from store.history import Store
+from store.schema import OrderRecord
+from venues.mexc.client import MexcError, MexcRest
+from venues.mexc.orders import (
+    SymbolRules,
+    api_symbols,
+    fetch_order,
+    free_balance,
+    market_buy_price,
+    parse_order,
+    place_market_buy,
+    symbol_rules,
+)
 
 log = logging.getLogger("scanner.trading")
 
@@ -34,7 +48,7 @@ _QUERY_BACKOFF_S = (0.2, 0.5, 1.0)
 _RETRYABLE = ("REFUSED", "REJECTED")
 _IN_DOUBT = ("PENDING", "UNKNOWN")
 
-__all__ = ["BuyResult", "Trader", "client_order_id", "MexcError", "MexcRest"]
+__all__ = ["BuyResult", "Trader", "client_order_id"]
 
 
 @dataclass
@@ -53,19 +67,6 @@ def client_order_id(signal_id: str) -> str:
     return "scn_" + hashlib.sha256(signal_id.encode()).hexdigest()[:24]
 
 
-def _amount(value: float) -> str:
-    """A decimal without exponent (f"{1e6:g}" would give '1e+06', which MEXC refuses)."""
-    return f"{value:.8f}".rstrip("0").rstrip(".")
-
-
-def _float(value: Any) -> float | None:
-    try:
-        result = float(value)
-    except (TypeError, ValueError):
-        return None
-    return result if result == result and result not in (float("inf"), float("-inf")) else None
-
-
 class Trader:
     """Executes Buy presses for the bot; one lock per signal so concurrent presses cannot race."""
 
@@ -77,7 +78,7 @@ class Trader:
         self.clock_ns = clock_ns
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._default_symbols: tuple[float, frozenset[str]] | None = None
-        self._symbol_info: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._symbol_info: dict[str, tuple[float, SymbolRules | None]] = {}
 
     @property
     def live(self) -> bool:
@@ -116,41 +117,17 @@ class Trader:
     # --- prices and the tradable universe ----------------------------------------------------------
 
     async def _price(self, symbol: str) -> float:
-        """What a market buy would pay now: the best ask, else the last price."""
-        try:
-            data = await self.rest.get("/api/v3/ticker/bookTicker", {"symbol": symbol})
-            ask = _float(data.get("askPrice")) if isinstance(data, dict) else None
-            if ask is not None and ask > 0:
-                return ask
-        except MexcError as exc:
-            if exc.rate_limited:
-                raise
-        data = await self.rest.get("/api/v3/ticker/price", {"symbol": symbol})
-        price = _float(data.get("price")) if isinstance(data, dict) else None
-        if price is None or price <= 0:
-            raise MexcError(502, None, "MEXC sent a price we cannot read", outcome_unknown=False)
-        return price
+        """What a market buy would pay now (venues/mexc/orders.py: best ask, else last price)."""
+        return await market_buy_price(self.rest, symbol)
 
-    async def _tradable(self, symbol: str) -> tuple[bool, dict[str, Any] | None]:
-        """(in defaultSymbols, exchangeInfo entry or None), both cached for UNIVERSE_TTL_S."""
+    async def _tradable(self, symbol: str) -> tuple[bool, SymbolRules | None]:
+        """(in defaultSymbols, the pair's rules or None), both cached for UNIVERSE_TTL_S."""
         now = time.monotonic()
         if self._default_symbols is None or now - self._default_symbols[0] > UNIVERSE_TTL_S:
-            data = await self.rest.get("/api/v3/defaultSymbols")
-            names = data.get("data") if isinstance(data, dict) else None
-            if not isinstance(names, list):
-                raise MexcError(502, None, "MEXC sent a list of API symbols we cannot read", outcome_unknown=False)
-            self._default_symbols = (now, frozenset(str(n) for n in names))
+            self._default_symbols = (now, await api_symbols(self.rest))
         cached = self._symbol_info.get(symbol)
         if cached is None or now - cached[0] > UNIVERSE_TTL_S:
-            try:
-                data = await self.rest.get("/api/v3/exchangeInfo", {"symbol": symbol})
-                entries = data.get("symbols") if isinstance(data, dict) else None
-                info = next((s for s in entries or [] if isinstance(s, dict) and s.get("symbol") == symbol), None)
-            except MexcError as exc:
-                if exc.code not in (-1121, 30014, 30021):
-                    raise
-                info = None  # MEXC does not know the pair
-            cached = self._symbol_info[symbol] = (now, info)
+            cached = self._symbol_info[symbol] = (now, await symbol_rules(self.rest, symbol))
         return symbol in self._default_symbols[1], cached[1]
 
     # --- paper ------------------------------------------------------------------------------------
@@ -186,11 +163,11 @@ class Trader:
         listed, info = await self._tradable(signal.symbol)
         if info is None:
             return "MEXC does not know this pair"
-        if str(info.get("status", "1")) not in ("1", "ENABLED"):
-            return f"this pair is not trading right now (status {info.get('status')})"
-        if not listed or info.get("isSpotTradingAllowed") is not True:
+        if not info.online:
+            return f"this pair is not trading right now (status {info.status})"
+        if not listed or not info.spot_trading_allowed:
             return "this pair can't be traded through the API"
-        minimum = _float(info.get("quoteAmountPrecisionMarket")) or 0.0
+        minimum = info.min_market_quote
         if t.stake_usd < minimum:
             return f"the stake ${t.stake_usd:g} is below the pair's minimum ${minimum:g}"
         price = await self._price(signal.symbol)
@@ -201,11 +178,7 @@ class Trader:
             return f"the price ran {drift * 100:.1f}% past the signal (limit {t.max_slippage * 100:g}%)"
         if drift < -t.max_slippage:
             return f"the price fell {-drift * 100:.1f}% below the signal (limit {t.max_slippage * 100:g}%): the move may be over"
-        account = await self.rest.signed("GET", "/api/v3/account")
-        balances = account.get("balances") if isinstance(account, dict) else None
-        if not isinstance(balances, list):
-            raise MexcError(502, None, "MEXC sent an account we cannot read", outcome_unknown=False)
-        free = next((_float(b.get("free")) or 0.0 for b in balances if isinstance(b, dict) and b.get("asset") == "USDT"), 0.0)
+        free = await free_balance(self.rest, "USDT")
         if free < t.stake_usd:
             return f"insufficient balance: free USDT {free:.2f} is less than the stake ${t.stake_usd:g}"
         if free - t.stake_usd < t.reserve_usdt:
@@ -222,10 +195,8 @@ class Trader:
         return await self._send(signal, order, may_resend=True)
 
     async def _send(self, signal: Signal, order: OrderRecord, may_resend: bool) -> BuyResult:
-        params = {"symbol": signal.symbol, "side": "BUY", "type": "MARKET", "quoteOrderQty": _amount(order.quote_qty),
-                  "newClientOrderId": order.client_order_id}  # fmt: skip
         try:
-            data = await self.rest.signed("POST", "/api/v3/order", params)
+            exchange_order_id = await place_market_buy(self.rest, signal.symbol, order.quote_qty, order.client_order_id)
         except MexcError as exc:
             if exc.outcome_unknown or exc.code == -2010:
                 log.warning("order outcome unknown, querying", extra={"signal_id": signal.signal_id, "status": exc.status})
@@ -234,21 +205,20 @@ class Trader:
             self.store.upsert_order(order)
             return BuyResult(False, f"not bought: {exc.message}", "live", order.client_order_id, order)
         order.status = "NEW"
-        order.exchange_order_id = str(data.get("orderId")) if isinstance(data, dict) and data.get("orderId") else None
+        order.exchange_order_id = exchange_order_id
         self.store.upsert_order(order)
         try:  # the POST answer has no fill details; one query gives the real status, price and quantity
-            self._apply(order, await self.rest.signed("GET", "/api/v3/order",
-                                                      {"symbol": signal.symbol, "origClientOrderId": order.client_order_id}))  # fmt: skip
+            self._apply(order, await fetch_order(self.rest, signal.symbol, order.client_order_id))
         except MexcError as exc:
             log.warning("order placed but its status could not be read", extra={"error": exc.message})
         return self._report(order, "")
 
     def _apply(self, order: OrderRecord, data: Any) -> None:
-        if not isinstance(data, dict):
-            raise MexcError(502, None, "MEXC sent an order we cannot read", outcome_unknown=False)
-        order.status = str(data.get("status") or "UNKNOWN")
-        order.exchange_order_id = str(data.get("orderId")) if data.get("orderId") else order.exchange_order_id
-        qty, quote = _float(data.get("executedQty")), _float(data.get("cummulativeQuoteQty"))
+        """Copy a queried order (venues/mexc/orders.py reads it) into our record and store it."""
+        state = parse_order(data)
+        order.status = state.status
+        order.exchange_order_id = state.order_id or order.exchange_order_id
+        qty, quote = state.executed_qty, state.executed_quote
         if qty and quote:
             order.qty, order.price = qty, quote / qty
         order.error_code = order.error_msg = None
@@ -263,10 +233,9 @@ class Trader:
 
     async def _reconcile(self, signal: Signal, order: OrderRecord, may_resend: bool) -> BuyResult:
         """Outcome unknown: ask MEXC for the order by client id before anything else."""
-        query = {"symbol": signal.symbol, "origClientOrderId": order.client_order_id}
         for delay in (*_QUERY_BACKOFF_S, None):
             try:
-                data = await self.rest.signed("GET", "/api/v3/order", query)
+                data = await fetch_order(self.rest, signal.symbol, order.client_order_id)
             except MexcError as exc:
                 if exc.code == -2011:  # MEXC never got it: nothing was bought
                     if may_resend:

@@ -1,149 +1,36 @@
-"""Storage: every signal, decision and order in SQLite (WAL), mirrored monthly to Parquet.
+"""The history store: every signal, decision, order and outcome in SQLite (WAL), mirrored monthly to Parquet.
 
 Why SQLite is the outbox: the supervisor stores a signal before anyone is told about it, and the
 bot marks a card sent only after Telegram accepted it. A process killed anywhere in between loses
 nothing: on restart the bot sends exactly the cards still marked unsent. WAL and a busy timeout
 let the supervisor and the bot use the file at the same time.
 
-pyarrow is imported only inside mirror_parquet: it costs ~56 MB per process that imports it.
+pyarrow is imported only inside store/parquet.py's mirror: it costs ~56 MB per process that imports it.
 """
 
 from __future__ import annotations
 
-import calendar
-import contextlib
 import json
 import math
 import os
 import sqlite3
-import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from common.signal import Signal, context_fields
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS signals (
-    signal_id TEXT PRIMARY KEY,
-    symbol TEXT NOT NULL,
-    profile TEXT NOT NULL,
-    exchange_time_ms INTEGER NOT NULL,
-    recv_ns INTEGER NOT NULL,
-    created_ns INTEGER NOT NULL,
-    price REAL NOT NULL,
-    prob REAL NOT NULL,
-    features TEXT NOT NULL,
-    reasons TEXT NOT NULL,
-    escalation INTEGER NOT NULL,
-    stored_ns INTEGER NOT NULL,
-    card_sent_ns INTEGER,
-    chat_id INTEGER,
-    message_id INTEGER,
-    suppressed TEXT,
-    context TEXT
-);
-CREATE INDEX IF NOT EXISTS signals_symbol ON signals(symbol);
-CREATE INDEX IF NOT EXISTS signals_unsent ON signals(card_sent_ns) WHERE card_sent_ns IS NULL;
-CREATE TABLE IF NOT EXISTS actions (
-    signal_id TEXT PRIMARY KEY,
-    user_id INTEGER NOT NULL,
-    action TEXT NOT NULL,
-    at_ns INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS orders (
-    client_order_id TEXT PRIMARY KEY,
-    signal_id TEXT NOT NULL,
-    symbol TEXT NOT NULL,
-    mode TEXT NOT NULL,
-    quote_qty REAL NOT NULL,
-    status TEXT NOT NULL,
-    exchange_order_id TEXT,
-    price REAL,
-    qty REAL,
-    error_code INTEGER,
-    error_msg TEXT,
-    created_ns INTEGER NOT NULL,
-    updated_ns INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS outcomes (
-    signal_id TEXT PRIMARY KEY,
-    symbol TEXT NOT NULL,
-    profile TEXT NOT NULL,
-    signal_time_ms INTEGER NOT NULL,
-    price REAL NOT NULL,
-    horizon_s REAL NOT NULL,
-    hit_gain REAL NOT NULL,
-    take_profit REAL NOT NULL,
-    stop_loss REAL NOT NULL,
-    outcome TEXT NOT NULL,
-    trade TEXT,
-    max_gain REAL,
-    max_drawdown REAL,
-    time_to_max_s REAL,
-    tp_time_s REAL,
-    sl_time_s REAL,
-    rows INTEGER NOT NULL,
-    observed_from_ms INTEGER NOT NULL,
-    resumed INTEGER NOT NULL,
-    reason TEXT,
-    closed_ns INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS outcomes_closed ON outcomes(closed_ns);
-"""
-# Schema versions (PRAGMA user_version): 0 = signals/actions/orders only, 1 = + outcomes,
-# 2 = + signals.context (the card's context: model_trained, price changes, 24 h volume; JSON).
-# Every change only adds: tables by CREATE ... IF NOT EXISTS, columns by _ADDED_COLUMNS' ALTERs,
-# so opening an older file keeps every row (an old row's context is NULL: the Signal defaults).
-SCHEMA_VERSION = 2
-_ADDED_COLUMNS = (("signals", "context", "TEXT"),)
-# Signal fields kept in signals.context (common/signal.py; each has a default for old rows).
-_CONTEXT_FIELDS = ("model_trained", "change_1m", "change_5m", "change_15m", "quote_volume_24h")
-OUTCOMES = ("hit", "miss", "unknown")
-TRADES = ("TP", "SL", "TIMEOUT")
-_OUTCOME_COLUMNS = ("signal_id", "symbol", "profile", "signal_time_ms", "price", "horizon_s", "hit_gain", "take_profit", "stop_loss",
-                    "outcome", "trade", "max_gain", "max_drawdown", "time_to_max_s", "tp_time_s", "sl_time_s", "rows",
-                    "observed_from_ms", "resumed", "reason")  # fmt: skip
-
-
-ACTIONS = ("buy", "skip")
-ORDER_MODES = ("paper", "live")
-
-_PARQUET_SIGNAL_COLUMNS = ("signal_id", "symbol", "profile", "exchange_time_ms", "recv_ns", "created_ns", "price", "prob",
-                           "features", "reasons", "escalation", "stored_ns", "card_sent_ns", "suppressed")  # fmt: skip
-_PARQUET_SCHEMA = (
-    ("signal_id", "str"), ("symbol", "str"), ("profile", "str"), ("exchange_time_ms", "int"), ("recv_ns", "int"),
-    ("created_ns", "int"), ("price", "float"), ("prob", "float"), ("features", "str"), ("reasons", "str"),
-    ("escalation", "int"), ("stored_ns", "int"), ("card_sent_ns", "int"), ("suppressed", "str"),
-    ("action", "str"), ("action_user_id", "int"), ("action_at_ns", "int"),
-    ("outcome", "str"), ("trade", "str"), ("max_gain", "float"), ("max_drawdown", "float"), ("time_to_max_s", "float"),
-    ("outcome_horizon_s", "float"),
-)  # fmt: skip
-
-
-@dataclass
-class OrderRecord:
-    """One order attempt per signal (client_order_id is derived from the signal id).
-
-    status: PENDING (written before sending), NEW/FILLED/PARTIALLY_FILLED/... (MEXC's word),
-    UNKNOWN (MEXC did not confirm), REFUSED (our safety gate said no, nothing sent),
-    REJECTED (MEXC said no).
-    """
-
-    client_order_id: str
-    signal_id: str
-    symbol: str
-    mode: str  # paper | live
-    quote_qty: float
-    status: str
-    exchange_order_id: str | None = None
-    price: float | None = None
-    qty: float | None = None
-    error_code: int | None = None
-    error_msg: str | None = None
-    created_ns: int = 0
-    updated_ns: int = 0
+from store.schema import (
+    ACTIONS,
+    ADDED_COLUMNS,
+    CONTEXT_FIELDS,
+    ORDER_MODES,
+    OUTCOME_COLUMNS,
+    OUTCOMES,
+    SCHEMA,
+    SCHEMA_VERSION,
+    TRADES,
+    OrderRecord,
+)
 
 
 class Store:
@@ -157,7 +44,7 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=10000")
-        self.db.executescript(_SCHEMA)
+        self.db.executescript(SCHEMA)
         self._add_columns()
         if self.db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -166,7 +53,7 @@ class Store:
         """ALTER an older file to today's columns; under a write lock, since the supervisor and the bot open it at once."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            for table, column, kind in _ADDED_COLUMNS:
+            for table, column, kind in ADDED_COLUMNS:
                 if column not in {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}:
                     self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         except BaseException:
@@ -188,7 +75,7 @@ class Store:
             " features, reasons, escalation, stored_ns, context) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (signal.signal_id, signal.symbol, signal.profile, signal.exchange_time_ms, signal.recv_ns, signal.created_ns,
              signal.price, signal.prob, json.dumps(data["features"]), json.dumps(signal.reasons), signal.escalation, time.time_ns(),
-             json.dumps({k: data[k] for k in _CONTEXT_FIELDS})),
+             json.dumps({k: data[k] for k in CONTEXT_FIELDS})),
         )  # fmt: skip
         return cur.rowcount == 1
 
@@ -235,19 +122,19 @@ class Store:
             raise ValueError(f"outcome {outcome.get('signal_id')!r}: got {outcome.get('outcome')!r}, expected one of {', '.join(OUTCOMES)}")
         if outcome.get("trade") not in (*TRADES, None):
             raise ValueError(f"outcome {outcome.get('signal_id')!r}: trade {outcome.get('trade')!r}, expected one of {', '.join(TRADES)}")
-        values = [outcome.get(c) for c in _OUTCOME_COLUMNS]
-        values[_OUTCOME_COLUMNS.index("resumed")] = int(bool(outcome.get("resumed")))
+        values = [outcome.get(c) for c in OUTCOME_COLUMNS]
+        values[OUTCOME_COLUMNS.index("resumed")] = int(bool(outcome.get("resumed")))
         cur = self.db.execute(
-            f"INSERT OR IGNORE INTO outcomes ({', '.join(_OUTCOME_COLUMNS)}, closed_ns) VALUES ({', '.join('?' * len(_OUTCOME_COLUMNS))}, ?)",
+            f"INSERT OR IGNORE INTO outcomes ({', '.join(OUTCOME_COLUMNS)}, closed_ns) VALUES ({', '.join('?' * len(OUTCOME_COLUMNS))}, ?)",
             (*values, time.time_ns()),
         )
         return cur.rowcount == 1
 
     def get_outcome(self, signal_id: str) -> dict[str, Any] | None:
-        row = self.db.execute(f"SELECT {', '.join(_OUTCOME_COLUMNS)} FROM outcomes WHERE signal_id = ?", (signal_id,)).fetchone()
+        row = self.db.execute(f"SELECT {', '.join(OUTCOME_COLUMNS)} FROM outcomes WHERE signal_id = ?", (signal_id,)).fetchone()
         if row is None:
             return None
-        data = dict(zip(_OUTCOME_COLUMNS, row, strict=True))
+        data = dict(zip(OUTCOME_COLUMNS, row, strict=True))
         data["resumed"] = bool(data["resumed"])
         return data
 
@@ -358,92 +245,10 @@ class Store:
     # --- Parquet mirror --------------------------------------------------------------------------
 
     def mirror_parquet(self, month: str | None = None) -> list[Path]:
-        """Mirror signals (with their decision and outcome) to parquet/signals_YYYYMM.parquet; returns the files written.
+        """Mirror signals to parquet/signals_YYYYMM.parquet (store/parquet.py); returns the files written."""
+        from store.parquet import mirror_parquet
 
-        month: "YYYYMM" (written even when empty); default: this month and the previous one (so
-        the last rows of a month land in its file after midnight), each only if it has signals.
-        Each file is written to a temporary name and renamed over the old one, so a reader sees
-        the old file or the new one, never half of one.
-        """
-        if month is None:
-            now = time.gmtime()
-            prev = (now.tm_year - (now.tm_mon == 1), (now.tm_mon - 2) % 12 + 1)
-            months, forced = [f"{prev[0]:04d}{prev[1]:02d}", f"{now.tm_year:04d}{now.tm_mon:02d}"], False
-        else:
-            if not (len(month) == 6 and month.isdigit() and 1 <= int(month[4:]) <= 12):
-                raise ValueError(f"month: got {month!r}, expected YYYYMM")
-            months, forced = [month], True
-        written = []
-        for m in months:
-            path = self._mirror_month(m, forced)
-            if path is not None:
-                written.append(path)
-        return written
-
-    def _mirror_month(self, month: str, forced: bool) -> Path | None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        year, mon = int(month[:4]), int(month[4:])
-        start = calendar.timegm((year, mon, 1, 0, 0, 0)) * 1000
-        end = calendar.timegm((year + (mon == 12), mon % 12 + 1, 1, 0, 0, 0)) * 1000
-        rows = self.db.execute(
-            f"SELECT {', '.join('s.' + c for c in _PARQUET_SIGNAL_COLUMNS)}, a.action, a.user_id, a.at_ns,"
-            " o.outcome, o.trade, o.max_gain, o.max_drawdown, o.time_to_max_s, o.horizon_s FROM signals s"
-            " LEFT JOIN actions a ON a.signal_id = s.signal_id LEFT JOIN outcomes o ON o.signal_id = s.signal_id"
-            " WHERE s.exchange_time_ms >= ? AND s.exchange_time_ms < ? ORDER BY s.exchange_time_ms, s.signal_id",
-            (start, end),
-        ).fetchall()
-        if not rows and not forced:
-            return None
-        types = {"str": pa.string(), "int": pa.int64(), "float": pa.float64()}
-        schema = pa.schema([(name, types[kind]) for name, kind in _PARQUET_SCHEMA])
-        table = pa.table({name: [r[i] for r in rows] for i, (name, _) in enumerate(_PARQUET_SCHEMA)}, schema=schema)
-        out_dir = self.data_dir / "parquet"
-        out_dir.mkdir(exist_ok=True)
-        target = out_dir / f"signals_{month}.parquet"
-        # A unique temporary name: two processes mirroring at once must not write into one file.
-        fd, tmp_name = tempfile.mkstemp(dir=out_dir, prefix=f".signals_{month}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            pq.write_table(table, tmp_name)
-            with open(tmp_name, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp_name, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
-            raise
-        return target
+        return mirror_parquet(self.db, self.data_dir, month)
 
     def close(self) -> None:
         self.db.close()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m bot.storage DATA_DIR [YYYYMM]`: mirror to Parquet in a short-lived process.
-
-    Why a command: pyarrow costs ~56 MB in whichever process imports it, so a long-lived
-    supervisor or bot should run the mirror as a child process rather than import it.
-    Prints the written paths as one JSON line.
-    """
-    import sys
-
-    args = sys.argv[1:] if argv is None else argv
-    if not 1 <= len(args) <= 2:
-        print("usage: python -m bot.storage DATA_DIR [YYYYMM]", file=sys.stderr)
-        return 2
-    store = Store(args[0])
-    try:
-        written = store.mirror_parquet(args[1] if len(args) == 2 else None)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        store.close()
-    print(json.dumps({"written": [str(p) for p in written]}))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shards.channels import AckKind, pair_channels, parse_ack, symbol_of
+from venues.mexc.channels import AckKind, pair_channels, parse_ack, symbol_of
 
 
 def test_pair_channels_use_the_pb_names_with_interval_before_symbol() -> None:

@@ -1,4 +1,4 @@
-"""MEXC spot V3 channel names the shards subscribe to, and the acks MEXC answers with.
+"""MEXC spot V3 WebSocket: channel names, the subscription and ping messages, and the acks MEXC answers with.
 
 Why parse acks ourselves: MEXC answers a refused subscription with "code": 0, and only the msg
 text ("Not Subscribed successfully! [...].  Reason： Blocked! ") says it failed. A client that
@@ -22,6 +22,16 @@ _SUBSCRIBED_MIXED = re.compile(r"Subscribed successful!\s*\[([^\]]*)\]")
 def pair_channels(symbol: str, deals_interval: str = "100ms", depth_interval: str = "100ms") -> tuple[str, str]:
     """The two streams a watched pair needs: aggregated deals and aggregated diff depth."""
     return DEALS.format(interval=deals_interval, symbol=symbol), DEPTH.format(interval=depth_interval, symbol=symbol)
+
+
+def subscribe_message(channels: list[str]) -> dict[str, object]:
+    """One SUBSCRIPTION request; MEXC accepts many params per message (the link batches them)."""
+    return {"method": "SUBSCRIPTION", "params": channels}
+
+
+def unsubscribe_message(channels: list[str]) -> dict[str, object]:
+    """One UNSUBSCRIPTION request for channels this connection carries."""
+    return {"method": "UNSUBSCRIPTION", "params": channels}
 
 
 def symbol_of(channel: str) -> str:

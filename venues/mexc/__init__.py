@@ -1,0 +1,8 @@
+"""MEXC spot V3 (mexc-api.md), one module per concern, like cryptofeed's one module per exchange.
+
+- channels: stream names, subscription/ping messages and the ack parser (WebSocket);
+- rest: the paced public-data client (per-endpoint weight windows, 429/418) and RestError;
+- market: public REST endpoints with their weights and the strict parsers of their bodies;
+- client: the signed client (HMAC-SHA256, recvWindow, clock skew) and MEXC's error codes in words;
+- orders: the account and order calls the Buy button needs, answers parsed into plain values.
+"""
