@@ -1,4 +1,4 @@
-"""What a new user hits first (issue #24): a rejected token, crashing children, a scanner that watches nothing.
+"""Lock-down of what a new user hits first (issue #24): a rejected token, crashing children, a scanner that watches nothing.
 
 Each test runs the real service as a subprocess on loopback and reads only what a user can see:
 every byte on stdout and stderr, every file in the data directory, and /healthz.
