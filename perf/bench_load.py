@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common.progress import Progress, progress
 from perf.harness import (
     CORES,
     CpuMeter,
@@ -69,7 +70,6 @@ from perf.load_profile import (
     write_config,
     write_scenario,
 )
-from perf.progress import Progress, progress
 from perf.report import bench_payload, plot, print_table
 
 TG_TOKEN = "424242:BENCH-TOKEN"
@@ -277,7 +277,7 @@ def run_once(
 ) -> RunResult:
     """One configuration: the service, then (with baseline) the naive consumer on the same feed.
 
-    Progress, per second of the run, goes to stderr (perf/progress.py): minutes pass before any result.
+    Progress, per second of the run, goes to stderr (common/progress.py): minutes pass before any result.
     """
     total = warmup + seconds + (min(warmup, 20.0) + seconds if baseline else 0.0)
     with Progress(total, f"bench_load {pairs} pairs {rate} f/s", "s", leave=False) as bar:

@@ -35,10 +35,10 @@ from typing import Any
 import numpy as np
 
 from common.detector_config import Alpha1Config, PumpConfig
+from common.progress import progress
 from detectors.model import Model, load_model
 from detectors.pump import FLASH, PUMP, Alpha1
 from detectors.scorer import Scorer
-from perf.progress import progress
 
 HOUR_MS = 3_600_000
 DETECT_BEFORE_MS = 30 * 60_000  # a signal in [T - 30 min, T + 30 min] detects the event (cross10's window)
@@ -391,7 +391,7 @@ def run(data: Path, events_n: int | None = None, only: list[str] | None = None, 
         for e in sorted(chosen, key=lambda e: -e.n_trades):  # big ones first: better packing
             others = [o.t_ms for o in all_events if o.symbol == e.symbol and o.event_id != e.event_id]
             jobs.append((e, others, episodes.get(e.event_id, []), workdir, config, model))
-        # One event takes seconds to minutes: count them on stderr (perf/progress.py), never in the report.
+        # One event takes seconds to minutes: count them on stderr (common/progress.py), never in the report.
         if workers <= 1:
             results = list(progress(map(_worker, jobs), len(jobs), "eval_pumps", "events"))
         else:

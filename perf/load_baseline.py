@@ -13,8 +13,8 @@ import sys
 import time
 from typing import Any
 
+from common.progress import Progress
 from perf.harness import CpuMeter, bounded, emulator, get_json, start_json, stop
-from perf.progress import Progress
 
 
 def measure_baseline(pairs: int, rate: int, warmup: float, seconds: float, feed: str = "emulator",

@@ -47,6 +47,7 @@ from typing import Any
 import psutil
 import yaml
 
+from common.progress import Progress
 from perf.harness import (
     REPO,
     feed_command,
@@ -64,7 +65,6 @@ from perf.harness import (
     stop,
     telegram_cards,
 )
-from perf.progress import Progress
 from perf.report import plot_memory, print_soak_summary
 from perf.soak_verdict import STALL_S, verdict
 
@@ -259,7 +259,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     world.start_ms = int(state["exchange_ms"] - (time.monotonic() - ready_at) * args.speed * 1000)
     samples: list[dict[str, Any]] = []
     calm: dict[str, float] = {}
-    # Wall seconds of the run on stderr (perf/progress.py); stdout keeps the JSON report lines.
+    # Wall seconds of the run on stderr (common/progress.py); stdout keeps the JSON report lines.
     bar = Progress(args.minutes * 60, "soak", "s")
     try:
         world.start_service()

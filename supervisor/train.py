@@ -133,7 +133,7 @@ def forward_label(row_ms: np.ndarray, row_price: np.ndarray, t: np.ndarray, pric
 
 
 def load_events(data: Path, limit: int = 0) -> list[Event]:
-    from perf.progress import progress  # the feature pass takes minutes: one tick per event on stderr
+    from common.progress import progress  # the feature pass takes minutes: one tick per event on stderr
 
     index = data / "events_index.csv"
     with index.open(newline="") as fh:
@@ -248,7 +248,7 @@ def train(data: Path, profile: str, folds: int = 5, c: float = 0.05, max_fp: flo
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import GroupKFold
 
-    from perf.progress import progress  # stderr (log) only: the model JSON and stdout stay as they were
+    from common.progress import progress  # stderr (log) only: the model JSON and stdout stay as they were
 
     spec = PROFILES[profile]
     started = time.monotonic()

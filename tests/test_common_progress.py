@@ -1,4 +1,4 @@
-"""perf/progress.py: a tqdm bar on a terminal, a few plain lines anywhere else, nothing on stdout."""
+"""common/progress.py: a tqdm bar on a terminal, a few plain lines anywhere else, nothing on stdout."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from perf.progress import Progress, progress
+from common.progress import Progress, progress
 
 
 class _Terminal(io.StringIO):
