@@ -221,25 +221,28 @@ class Store:
             "live_orders": orders.get("live", 0),
         }
 
-    def recent_alerts(self, since_ns: int) -> dict[str, tuple[int, float, int]]:
-        """Per symbol, the newest cooldown the stored signals opened: (alert exchange ms, newest PM, re-alerts).
+    def recent_alerts(self, since_ns: int) -> dict[tuple[str, str], tuple[int, float, int]]:
+        """Per (profile, symbol), the newest cooldown the stored signals opened: (alert exchange ms, newest PM, re-alerts).
 
-        Read by the supervisor at start-up so a restart does not alert twice on one pump.
+        Read by the supervisor at start-up so a restart does not alert twice on one pump; the
+        profile says which detector's cooldown the signal opened.
         """
-        alerts: dict[str, tuple[int, float, int]] = {}
+        alerts: dict[tuple[str, str], tuple[int, float, int]] = {}
         rows = self.db.execute(
-            "SELECT symbol, exchange_time_ms, escalation, features FROM signals WHERE stored_ns >= ? ORDER BY exchange_time_ms, escalation",
+            "SELECT profile, symbol, exchange_time_ms, escalation, features FROM signals WHERE stored_ns >= ?"
+            " ORDER BY exchange_time_ms, escalation",
             (since_ns,),
         )  # fmt: skip
-        for symbol, t_ms, escalation, features in rows:
+        for profile, symbol, t_ms, escalation, features in rows:
             try:
                 pm = float(json.loads(features).get("pm", 0.0))
             except (ValueError, TypeError, AttributeError):
                 pm = 0.0
+            key = (profile, symbol)
             if escalation == 0:
-                alerts[symbol] = (int(t_ms), pm, 0)
-            elif symbol in alerts:
-                alerts[symbol] = (alerts[symbol][0], pm, int(escalation))
+                alerts[key] = (int(t_ms), pm, 0)
+            elif key in alerts:
+                alerts[key] = (alerts[key][0], pm, int(escalation))
         return alerts
 
     # --- Parquet mirror --------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from common.messages import Blocked, ConfigChanged, Message, Notice, Stop
 from supervisor import early
 from supervisor.children import ChildProcess
 from supervisor.control import Control
+from supervisor.detection import Detection, load_models
 from supervisor.health import SAMPLE_EVERY_S, Health, HealthLimits
 from supervisor.metrics import Metrics, serve_metrics
 from supervisor.overrides import load_effective_config
@@ -34,25 +35,16 @@ from supervisor.sdnotify import SdNotifier
 log = logging.getLogger("scanner.supervisor")
 
 
-def load_models(config: Config, base: Path) -> dict[str, Any]:
-    """The model of every enabled pump profile; ModelError names the file and field of a bad one."""
-    from detectors.pump import PUMP
-
-    return PUMP.load_models(PUMP.section(config.detectors), base)
-
-
 class Supervisor:
     """Owns every process and part; run() returns when asked to stop."""
 
     def __init__(self, config_path: str | Path, config: Config | None = None) -> None:
-        from detectors.pump import PUMP
-        from detectors.scorer import Scorer
         from store.history import Store
 
         self.config_path = Path(config_path)
         config = config or load_effective_config(self.config_path)
         self.n_shards = config.scanner.shards or (os.cpu_count() or 1)
-        self.scorer = Scorer(PUMP, PUMP.section(config.detectors), load_models(config, self.config_path.parent))
+        self.detection = Detection(config, load_models(config, self.config_path.parent))
         Path(config.storage.data_dir).mkdir(parents=True, exist_ok=True)
         self.store = Store(config.storage.data_dir)
         self.shards: list[ShardHandle] = []  # filled by run(): shared memory is created only by a running service
@@ -61,7 +53,7 @@ class Supervisor:
                                lambda: [{"name": n, "pid": p} for n, p in self.health.processes()],
                                lambda: dict(self.pipeline.outcome_counts))  # fmt: skip
         self.planning = Planning(config, self.shards, lambda pid, sym: self.pipeline.on_new_pair(pid, sym))
-        self.pipeline = Pipeline(config, self.scorer, self.store, self.planning, self.metrics, self.tell_bot)
+        self.pipeline = Pipeline(config, self.detection, self.store, self.planning, self.metrics, self.tell_bot)
         self.control = Control(self.config_path, config, lambda c: load_models(c, self.config_path.parent), self._apply_config,
                                self.status, self.tell_bot)  # fmt: skip
         limits = HealthLimits(config.metrics.health_startup_grace_s, config.metrics.health_links_down_s)
@@ -80,7 +72,7 @@ class Supervisor:
         return self.bot is not None and self.bot.send(message)
 
     def _apply_config(self, config: Config, models: Any) -> None:
-        self.scorer.update(self.scorer.detector.section(config.detectors), models if models is not None else self.scorer.models)
+        self.detection.update(config, models)
         self.pipeline.update_config(config)
         self.planning.config = config
         self.planning.plan_event.set()

@@ -18,6 +18,7 @@ from typing import Any
 from common.config import Config
 from common.messages import Message, OutcomeStored, SignalStored
 from common.signal import Signal, make_signal_id
+from supervisor.detection import Detection
 from supervisor.metrics import Metrics
 from supervisor.outcome import OutcomeTracker
 from supervisor.planning import Planning, ShardHandle
@@ -35,10 +36,10 @@ SIGNAL_FEATURES = ("vsr", "vc", "pm", "obi", "cum_depth_delta", "spread", "listi
 class Pipeline:
     """Scores what the shards write and hands every signal and outcome on, in that order."""
 
-    def __init__(self, config: Config, scorer: Any, store: Any, planning: Planning, metrics: Metrics,
+    def __init__(self, config: Config, detection: Detection, store: Any, planning: Planning, metrics: Metrics,
                  tell_bot: Callable[[Message], bool]) -> None:  # fmt: skip
         self.config = config
-        self.scorer = scorer
+        self.detection = detection
         self.store = store
         self.planning = planning
         self.metrics = metrics
@@ -50,12 +51,14 @@ class Pipeline:
         self.rows_scored = 0
         self.score_passes = 0  # batches scored: rows_scored / score_passes is the batching the shards' wake-up floor buys
         # Cooldowns opened by a previous run, applied when each pair gets its id (Planning.pair_id).
-        self.restored_alerts: dict[str, tuple[int, float, int]] = store.recent_alerts(time.time_ns() - RESTORE_ALERTS_NS)
+        self.restored_alerts: dict[str, list[tuple[str, tuple[int, float, int]]]] = {}
+        for (profile, symbol), alert in store.recent_alerts(time.time_ns() - RESTORE_ALERTS_NS).items():
+            self.restored_alerts.setdefault(symbol, []).append((profile, alert))
 
     def on_new_pair(self, pair_id: int, symbol: str) -> None:
         """A pair got its id: re-open the cooldown a previous run left for it."""
-        if symbol in self.restored_alerts:
-            self.scorer.remember_alert(pair_id, *self.restored_alerts.pop(symbol))
+        for profile, alert in self.restored_alerts.pop(symbol, []):
+            self.detection.remember_alert(profile, pair_id, *alert)
 
     def resume_watches(self) -> None:
         """Re-open a watch for every stored signal that has no outcome yet.
@@ -87,7 +90,7 @@ class Pipeline:
         self.planning.quality_check(rows, self.tracker.watched_pair_ids())
         self.price_history.update(rows)  # before scoring, so emit() sees this batch too
         now_ns = time.time_ns()
-        for decision in self.scorer.score(rows, now_ns):
+        for decision in self.detection.score(rows, now_ns):
             self.emit(decision, now_ns)
         # After the signals: a watch opened by this batch also sees the batch's later rows.
         for outcome in self.tracker.update(rows):

@@ -33,13 +33,13 @@ def _own_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_cfg_applies_valid_values_and_refuses_bad_ones_changing_nothing(tmp_path: Path) -> None:
     sup = _supervisor(tmp_path)
     ok, message = sup.control.set_value("detectors.pump.profiles.alpha1.vsr_min", "7.5")
-    assert ok and sup.scorer.config.profiles.alpha1.vsr_min == 7.5
+    assert ok and sup.detection.scorers["pump"].config.profiles.alpha1.vsr_min == 7.5
     for key, value, reason in [("detectors.pump.profiles.alpha1.vsr_min", "lots", "expected a number"), ("scanner.nope", "1", "unknown key"),
                                ("telegram.token", "x", "only from the environment"), ("detectors.pump.profiles.alpha1.prob_threshold", "2", "<= 1.0"),
                                ("scanner.vsr_min", "6", "moved to detectors.pump.profiles.alpha1.vsr_min")]:  # fmt: skip
         ok, message = sup.control.set_value(key, value)
         assert not ok and reason in message
-    assert sup.scorer.config.profiles.alpha1.vsr_min == 7.5 and sup.config.detectors.pump.profiles.alpha1.prob_threshold == 0.6
+    assert sup.detection.scorers["pump"].config.profiles.alpha1.vsr_min == 7.5 and sup.config.detectors.pump.profiles.alpha1.prob_threshold == 0.6
 
 
 def test_cfg_reaches_the_cooldown_and_flash_keys_of_the_scorer(tmp_path: Path) -> None:
@@ -48,8 +48,8 @@ def test_cfg_reaches_the_cooldown_and_flash_keys_of_the_scorer(tmp_path: Path) -
                        ("detectors.pump.cooldown.realert_factor", "1.5"), ("detectors.pump.profiles.flash.rush_ratio_min", "3")]:  # fmt: skip
         ok, message = sup.control.set_value(key, value)
         assert ok, message
-    assert sup.scorer.config.cooldown == CooldownConfig(period_s=600.0, realert_factor=1.5, max_realerts=2)
-    assert sup.scorer.config.profiles.flash.rush_ratio_min == 3.0
+    assert sup.detection.scorers["pump"].config.cooldown == CooldownConfig(period_s=600.0, realert_factor=1.5, max_realerts=2)
+    assert sup.detection.scorers["pump"].config.profiles.flash.rush_ratio_min == 3.0
 
 
 def test_reload_applies_a_new_file_and_keeps_the_old_config_when_the_file_is_bad(tmp_path: Path) -> None:
@@ -57,29 +57,29 @@ def test_reload_applies_a_new_file_and_keeps_the_old_config_when_the_file_is_bad
     text = (tmp_path / "config.yaml").read_text()
     (tmp_path / "config.yaml").write_text(text.replace("vsr_min: 5.0", "vsr_min: 8.0"))
     ok, _ = sup.control.reload()
-    assert ok and sup.scorer.config.profiles.alpha1.vsr_min == 8.0
+    assert ok and sup.detection.scorers["pump"].config.profiles.alpha1.vsr_min == 8.0
     (tmp_path / "config.yaml").write_text(text.replace("vsr_min: 5.0", "vsr_min: eight"))
     ok, message = sup.control.reload()
-    assert not ok and "detectors.pump.profiles.alpha1.vsr_min" in message and sup.scorer.config.profiles.alpha1.vsr_min == 8.0
+    assert not ok and "detectors.pump.profiles.alpha1.vsr_min" in message and sup.detection.scorers["pump"].config.profiles.alpha1.vsr_min == 8.0
     (tmp_path / "config.yaml").write_text(text.replace("scanner:\n", "scanner:\n  vsr_min: 8.0\n"))  # an old flat key
     ok, message = sup.control.reload()
-    assert not ok and "scanner.vsr_min: unknown key, moved to detectors.pump.profiles.alpha1.vsr_min" in message and sup.scorer.config.profiles.alpha1.vsr_min == 8.0
+    assert not ok and "scanner.vsr_min: unknown key, moved to detectors.pump.profiles.alpha1.vsr_min" in message and sup.detection.scorers["pump"].config.profiles.alpha1.vsr_min == 8.0
     (tmp_path / "config.yaml").write_text(text)
     (tmp_path / "model.json").write_text("{not json")
     ok, message = sup.control.reload()
-    assert not ok and "model" in message and sup.scorer.config.profiles.alpha1.vsr_min == 8.0
+    assert not ok and "model" in message and sup.detection.scorers["pump"].config.profiles.alpha1.vsr_min == 8.0
 
 
 def test_cfg_switches_profiles_on_only_with_a_valid_model_of_that_profile(tmp_path: Path) -> None:
     sup = _supervisor(tmp_path)
     ok, message = sup.control.set_value("detectors.pump.enabled_profiles", "alpha1,flash")
-    assert not ok and "model.flash.json" in message and sup.scorer.config.enabled_profiles == ["alpha1"]
+    assert not ok and "model.flash.json" in message and sup.detection.scorers["pump"].config.enabled_profiles == ["alpha1"]
     (tmp_path / "model.flash.json").write_text((REPO / "model.json").read_text())  # an alpha1 model
     ok, message = sup.control.set_value("detectors.pump.enabled_profiles", "alpha1,flash")
-    assert not ok and "expected 'flash'" in message and set(sup.scorer.models) == {"alpha1"}
+    assert not ok and "expected 'flash'" in message and set(sup.detection.scorers["pump"].models) == {"alpha1"}
     shutil.copy(REPO / "model.flash.json", tmp_path / "model.flash.json")
     ok, message = sup.control.set_value("detectors.pump.enabled_profiles", "alpha1,flash")
-    assert ok and sup.scorer.config.enabled_profiles == ["alpha1", "flash"] and set(sup.scorer.models) == {"alpha1", "flash"}
+    assert ok and sup.detection.scorers["pump"].config.enabled_profiles == ["alpha1", "flash"] and set(sup.detection.scorers["pump"].models) == {"alpha1", "flash"}
 
 
 async def test_scout_reacts_to_a_changed_ticker(tmp_path: Path) -> None:
@@ -184,10 +184,10 @@ def test_a_restarted_supervisor_resumes_stored_cooldowns_and_does_not_alert_twic
 
     cooldown_ms = sup.config.detectors.pump.cooldown.period_s * 1000
     # The pump is still running after the restart: no second alert, and the re-alert is used up.
-    assert sup.scorer.score(rows("AUSDT", t_alert + 120_000, 0.5)) == []
+    assert sup.detection.scorers["pump"].score(rows("AUSDT", t_alert + 120_000, 0.5)) == []
     # A pair with no stored alert signals as usual, and the restored cooldown still expires on time.
-    assert [d.escalation for d in sup.scorer.score(rows("BUSDT", t_alert + 120_000, 0.05))] == [0]
-    assert [d.escalation for d in sup.scorer.score(rows("AUSDT", t_alert + cooldown_ms, 0.05))] == [0]
+    assert [d.escalation for d in sup.detection.scorers["pump"].score(rows("BUSDT", t_alert + 120_000, 0.05))] == [0]
+    assert [d.escalation for d in sup.detection.scorers["pump"].score(rows("AUSDT", t_alert + cooldown_ms, 0.05))] == [0]
     sup.store.close()
 
 
@@ -269,15 +269,15 @@ def test_cfg_changes_say_they_are_temporary_and_cfg_save_keeps_them_across_reloa
     ok, message = sup.control.set_value("detectors.pump.profiles.alpha1.vsr_min", "6")
     assert ok and "until the next /reload or restart" in message and "/cfg save" in message
     ok, message = sup.control.reload()
-    assert ok and "unsaved /cfg changes dropped: detectors.pump.profiles.alpha1.vsr_min" in message and sup.scorer.config.profiles.alpha1.vsr_min == 5.0
+    assert ok and "unsaved /cfg changes dropped: detectors.pump.profiles.alpha1.vsr_min" in message and sup.detection.scorers["pump"].config.profiles.alpha1.vsr_min == 5.0
     assert sup.control.save() == (False, sup.control.save()[1]) and "nothing to save" in sup.control.save()[1]
     assert sup.control.set_value("detectors.pump.profiles.alpha1.vsr_min", "6")[0] and sup.control.set_value("outcome.stop_loss", "0.04")[0]
     ok, message = sup.control.save()
     assert ok and "detectors.pump.profiles.alpha1.vsr_min" in message and "outcome.stop_loss" in message
     ok, _ = sup.control.reload()
-    assert ok and sup.scorer.config.profiles.alpha1.vsr_min == 6.0 and sup.pipeline.tracker.config.stop_loss == 0.04
+    assert ok and sup.detection.scorers["pump"].config.profiles.alpha1.vsr_min == 6.0 and sup.pipeline.tracker.config.stop_loss == 0.04
     restarted = _supervisor(tmp_path)  # a restart reads config.yaml, then the saved overrides
-    assert restarted.scorer.config.profiles.alpha1.vsr_min == 6.0 and restarted.config.outcome.stop_loss == 0.04
+    assert restarted.detection.scorers["pump"].config.profiles.alpha1.vsr_min == 6.0 and restarted.config.outcome.stop_loss == 0.04
     # A saved override that no longer validates stops a start with the file and key named ...
     overrides = tmp_path / "data" / "config.overrides.yaml"
     overrides.write_text(overrides.read_text() + "scanner.vsr_min_typo: '3'\n")
@@ -285,7 +285,7 @@ def test_cfg_changes_say_they_are_temporary_and_cfg_save_keeps_them_across_reloa
         load_effective_config(tmp_path / "config.yaml")
     # ... and a refused SIGHUP reload keeps the running config and tells the owner in Telegram.
     sup.control.on_sighup()
-    assert sup.scorer.config.profiles.alpha1.vsr_min == 6.0
+    assert sup.detection.scorers["pump"].config.profiles.alpha1.vsr_min == 6.0
     assert len(told) == 1 and isinstance(told[0], Notice) and "Reload (SIGHUP) refused" in told[0].text and "vsr_min_typo" in told[0].text
 
 
