@@ -22,6 +22,8 @@ from common.logs import MASKER, JsonFormatter
 from common.messages import (
     CfgReply,
     CfgSet,
+    ConfigChanged,
+    Notice,
     OutcomeStored,
     SignalStored,
     StatusReply,
@@ -446,3 +448,19 @@ async def test_run_bot_process_sends_cards_and_stops_on_request_or_sigterm(tmp_p
             assert proc.exitcode == 0
         assert len(fake.sent()) == 2 and store.unsent_signals() == []
         store.close()
+
+
+async def test_a_config_change_reaches_the_bot_whole_and_owner_notices_are_sent(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue #24: every /cfg change logged two spurious "secrets are set only from the environment"
+    warnings (the bot replayed the masked public dict key by key); a refused SIGHUP reload was never
+    told to the owner."""
+    caplog.set_level(logging.INFO)
+    async with run_fake_telegram() as fake, running_bot(fake, tmp_path) as (bot, supervisor):
+        changed = set_value(bot.config, "trading.stake_usd", "250")
+        supervisor.conn.send(encode(ConfigChanged(changed)))
+        await _until(lambda: bot.config.trading.stake_usd == 250.0)
+        assert bot.config.telegram.token == fake.token  # the bot's secrets are intact
+        supervisor.conn.send(encode(Notice("⚠️ Reload (SIGHUP) refused, the running config is unchanged: bad key")))
+        notices = await _until(lambda: [m for m in fake.sent() if "Reload (SIGHUP) refused" in m["text"]])
+        assert [int(m["chat_id"]) for m in notices] == [OWNER]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("scanner")]
