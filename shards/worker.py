@@ -367,8 +367,8 @@ class ShardWorker:
             await loop.run_in_executor(None, self.recorder.close)
 
 
-def shard_main(index: int, config: Config, ring: Any, stats: Any, conn: Connection, n_shards: int) -> None:
-    """Process entry point (after fork from the supervisor)."""
+def shard_main(conn: Connection, index: int, config: Config, ring: Any, stats: Any, n_shards: int) -> None:
+    """Process entry point (after fork from the supervisor; supervisor/children.py passes the pipe first)."""
     import uvloop
 
     reset_child_signals()
