@@ -25,7 +25,7 @@ import numpy as np
 from common.detector_config import Alpha1Config, FlashConfig
 from core.rowspec import ROW_BASELINE_READY, ROW_BOOK_VALID, ROW_FLASH_READY, ROW_LISTING_KNOWN
 from detectors.base import Detector, Profile
-from detectors.reasons import age_unit, prob_label, rule_text
+from detectors.reasons import age_unit, prob_text, rule_text
 
 PCT = Decimal(100)
 
@@ -71,7 +71,7 @@ class Alpha1(Profile):
             rule_text("Bid depth change in 3 min (CumDepthΔ)", row["cum_depth_delta"], ">", c.cum_depth_delta_min, places=None),
             rule_text("Spread", row["spread"], "<", c.spread_max, scale=PCT, unit="%"),
             rule_text("Listed for (ListingAge)", row["listing_age_s"], ">", c.listing_age_min_s, places=1, per=per, unit=unit),
-            rule_text(prob_label(trained), prob, "≥", c.prob_threshold),
+            prob_text(trained, prob, c.prob_threshold),
         ]
 
 
@@ -110,7 +110,7 @@ class Flash(Profile):
             f"Trades vs usual (Trades25s) {row['trades_ratio_25s']:.1f}",
             rule_text("Price move in 25 s (Ret25s)", row["ret_25s"], ">", c.ret_25s_min, scale=PCT, unit="%"),
             rule_text("Taker-buy share (Buy25s)", row["buy_share_25s"], ">", c.buy_share_min, places=0, scale=PCT, unit="%"),
-            rule_text(prob_label(trained), prob, "≥", c.prob_threshold),
+            prob_text(trained, prob, c.prob_threshold),
         ]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable, Iterator
-from decimal import Context, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Context, Decimal
 
 # Why a Decimal search instead of a fixed format: the value gets as many digits as it takes for
 # the printed comparison to hold, and usually no more than the readable default.
@@ -44,21 +44,21 @@ def _plain(d: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def _shown(v: Decimal, places: int | None) -> Iterator[str]:
+def _shown(v: Decimal, places: int | None, rounding: str = ROUND_HALF_EVEN) -> Iterator[str]:
     """Texts of v from the readable default to more digits; the last one is v itself (always true)."""
     if _readable(v):
         if places is None:  # 4 significant digits, but never rounding the integer part: 12346, 3.000, 0.0001234
             places = max(0, 3 - (v.adjusted() if not v.is_zero() else 0))
         for d in range(places, places + _MAX_EXTRA_DIGITS + 1):
-            yield format(_EXACT.quantize(v, Decimal(1).scaleb(-d)), "f")
+            yield format(v.quantize(Decimal(1).scaleb(-d), rounding=rounding, context=_EXACT), "f")
     else:
         for k in range(4, 4 + _MAX_EXTRA_DIGITS + 1):
-            yield format(Context(prec=k, Emax=100_000, Emin=-100_000).plus(v), "E")
+            yield format(Context(prec=k, rounding=rounding, Emax=100_000, Emin=-100_000).plus(v), "E")
     yield _plain(v)
 
 
 def rule_text(label: str, value: float, op: str, threshold: float, *, places: int | None = 2,
-              scale: Decimal = Decimal(1), per: int = 1, unit: str = "") -> str:  # fmt: skip
+              scale: Decimal = Decimal(1), per: int = 1, unit: str = "", rounding: str = ROUND_HALF_EVEN) -> str:  # fmt: skip
     """"label value op threshold" for a rule the value passed, e.g. "VC 0.4996 < 0.5".
 
     The threshold is printed as configured (shortest decimal, times scale, divided by per); the
@@ -76,7 +76,7 @@ def rule_text(label: str, value: float, op: str, threshold: float, *, places: in
     if places is not None and "E" not in t_text:  # at least the threshold's decimals: "0.2501 h > 0.25 h", not "0.3 h > 0.25 h"
         places = max(places, -min(0, t.as_tuple().exponent))  # type: ignore[operator]
     text = ""
-    for text in _shown(_decimal(value, scale, per), places):
+    for text in _shown(_decimal(value, scale, per), places, rounding):
         if compare(Decimal(text), t):
             break
     return f"{label} {text}{unit} {op} {t_text}{unit}"
@@ -93,6 +93,15 @@ def age_unit(threshold_s: float) -> tuple[str, int]:
         if q == _EXACT.quantize(q, Decimal("0.01")):
             return unit, per
     return " s", 1
+
+
+def prob_text(trained: bool, prob: float, threshold: float) -> str:
+    """The model's line, e.g. "Score 0.99 ≥ 0.6": rounded down, like the card's headline (bot/cards.py).
+
+    Why down: a 0.997 read as "1.00" looks certain; truncated digits still make a true comparison
+    (the threshold's own decimals are kept, and more are added while needed).
+    """
+    return rule_text(prob_label(trained), prob, "≥", threshold, rounding=ROUND_DOWN)
 
 
 def prob_label(trained: bool) -> str:

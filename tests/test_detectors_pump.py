@@ -343,9 +343,14 @@ def test_every_printed_reason_is_a_true_comparison_of_a_correctly_rounded_value(
     alpha = ALPHA1.reasons(row, c, prob, trained)
     flash = FLASH.reasons(row, f, fprob, trained)
     expected = [(vsr, vsr_t, 1), (vc, vc_t, 1), (pm, pm_t, 100), (obi, obi_t, 1), (depth, depth_t, 1), (spread, spread_t, 100),
-                (age, age_t, None), (prob, prob_t, 1)]  # fmt: skip
-    flash_expected = [(rush, rush_t, 1), (ret, ret_t, 100), (buy, buy_t, 100), (fprob, fprob_t, 1)]
-    checked = list(zip(alpha, expected, strict=True)) + list(zip([flash[0], *flash[2:]], flash_expected, strict=True))
+                (age, age_t, None)]  # fmt: skip
+    flash_expected = [(rush, rush_t, 1), (ret, ret_t, 100), (buy, buy_t, 100)]
+    checked = list(zip(alpha[:-1], expected, strict=True)) + list(zip([flash[0], *flash[2:-1]], flash_expected, strict=True))
+    for reason, value, threshold in ((alpha[-1], prob, prob_t), (flash[-1], fprob, fprob_t)):  # the model's line: truncated
+        shown, op, shown_t, _ = _parse(reason)
+        last_digit = Decimal(1).scaleb(shown.as_tuple().exponent)  # type: ignore[arg-type]
+        assert _CHECK[op](shown, shown_t) and shown_t == Decimal(repr(threshold)), reason
+        assert shown <= Decimal(repr(value)) < shown + last_digit + Decimal("1e-900"), reason  # rounded down, never up
     for reason, (value, threshold, scale) in checked:
         shown, op, shown_t, unit = _parse(reason)
         assert _CHECK[op](shown, shown_t), reason
