@@ -83,13 +83,7 @@ class Supervisor:
             self.planning.on_blocked(handle, message.symbols)
 
     def _extra_metrics(self) -> dict[str, float]:
-        p = self.pipeline
-        return {"signals_per_hour": float(p.signals_last_hour()), "rows_scored_total": float(p.rows_scored),
-                "score_passes_total": float(p.score_passes), "ring_lag_rows": float(sum(int(h.ring.lag) for h in self.shards)),
-                "ring_overflow_total": float(sum(int(h.ring.overflow) for h in self.shards)),
-                "pairs_planned": float(len(self.planning.assignment)),
-                "shard_restarts_total": float(sum(h.child.restarts for h in self.shards if h.child)),
-                "bot_restarts_total": float(self.bot.restarts if self.bot else 0), "outcome_watches_open": float(len(p.tracker)),
+        return {**self.pipeline.figures(), **self.planning.figures(), "bot_restarts_total": float(self.bot.restarts if self.bot else 0),
                 "healthy": float(self.health.check()[0])}  # fmt: skip
 
     def _status_extra(self) -> dict[str, Any]:
@@ -193,12 +187,7 @@ class Supervisor:
         if runner is not None:
             await runner.cleanup()
         for handle in self.shards:
-            with contextlib.suppress(Exception):
-                handle.ring.close()
-                handle.ring.unlink()
-            with contextlib.suppress(Exception):
-                handle.stats.close()
-                handle.stats.unlink()
+            handle.release()
         self.store.close()
         log.info("supervisor stopped")
 

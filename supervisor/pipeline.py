@@ -156,6 +156,11 @@ class Pipeline:
         log.info("outcome", extra={"signal_id": outcome.signal_id, "outcome": outcome.outcome, "trade": outcome.trade,
                                    "max_gain": outcome.max_gain, "reason": outcome.reason})  # fmt: skip
 
+    def figures(self) -> dict[str, float]:
+        """Metrics of the signal path."""
+        return {"signals_per_hour": float(self.signals_last_hour()), "rows_scored_total": float(self.rows_scored),
+                "score_passes_total": float(self.score_passes), "outcome_watches_open": float(len(self.tracker))}  # fmt: skip
+
     def signals_last_hour(self) -> int:
         now = time.time()
         self.signals_emitted = [t for t in self.signals_emitted if t > now - 3600]

@@ -45,6 +45,13 @@ class ShardHandle:
     child: ChildProcess | None = None
     pairs: dict[str, int] = field(default_factory=dict)  # symbol -> pair_id
 
+    def release(self) -> None:
+        """Close and unlink the shared memory (the supervisor owns it; the shard has stopped)."""
+        for block in (self.ring, self.stats):
+            with contextlib.suppress(Exception):
+                block.close()
+                block.unlink()
+
 
 class Planning:
     """Owns pair ids and the pair → shard assignment; sends each shard its plan."""
@@ -63,6 +70,13 @@ class Planning:
         self.scout_error: str | None = None  # the last scout failure while no plan succeeded since
         self.plan_event = asyncio.Event()
         self.first_plan_done = asyncio.Event()
+
+    def figures(self) -> dict[str, float]:
+        """Metrics of the shards' rings and processes and of the plan."""
+        return {"ring_lag_rows": float(sum(int(h.ring.lag) for h in self.shards)),
+                "ring_overflow_total": float(sum(int(h.ring.overflow) for h in self.shards)),
+                "pairs_planned": float(len(self.assignment)),
+                "shard_restarts_total": float(sum(h.child.restarts for h in self.shards if h.child))}  # fmt: skip
 
     def pair_id(self, symbol: str) -> int:
         """The pair's id, allocated on first use and never reused while the service runs."""
