@@ -43,6 +43,12 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
     ws.add_argument("--max-conn-life-s", type=float, default=_LIMITS.max_conn_life_s, help="close any connection after this many seconds (default: %(default)s)")
     ws.add_argument("--max-client-msg-per-s", type=int, default=_LIMITS.max_client_msg_per_s, help="close a client that sends more messages than this within one second (default: %(default)s)")
     ws.add_argument("--max-streams-per-conn", type=int, default=_LIMITS.max_streams_per_conn, help="live subscriptions per connection; later ones are acked but never fed (default: %(default)s)")
+    fut = p.add_argument_group("futures (contract API: /edge, /api/v1/contract, /_sim/futures)")
+    fut.add_argument("--futures-contracts", type=int, default=50, help="number of perpetual contracts; 0 turns the futures API off (default: %(default)s)")
+    fut.add_argument("--futures-scenario", default=None, metavar="FILE",
+                     help="YAML with a futures_anomalies list (the --scenario file may hold one too); see sim/scenarios/README.md (default: none)")
+    fut.add_argument("--futures-ping-timeout-s", type=float, default=60.0,
+                     help="close a futures WebSocket this many seconds after the client's last ping (default: %(default)s)")
     faults = p.add_argument_group("faults")
     faults.add_argument("--fault", action="append", default=[], metavar="SPEC",
                         help='fault injected at start, JSON \'{"kind":"drop_every","seconds":60}\' or kind:key=value,... '
@@ -56,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve",
         help="run the MEXC emulator (WebSocket, REST, /_sim control); prints one JSON ready line, exits 0 on SIGTERM/SIGINT",
-        description="MEXC spot V3 emulator on loopback. Prints {\"ws\": ..., \"rest\": ...} when ready; runs until "
+        description="MEXC spot V3 and contract (futures) emulator on loopback. Prints {\"ws\": ..., \"rest\": ..., "
+        "\"futures_ws\": ..., \"futures_rest\": ...} when ready (futures keys only with --futures-contracts > 0); runs until "
         "SIGTERM/SIGINT (exit 0); bad options or a refused host exit 2 with a message on stderr.",
     )
     _serve_arguments(serve)
@@ -82,7 +89,8 @@ async def _serve(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, pairs=args.pairs, seed=args.seed, rate=args.rate, scenario=args.scenario,
         replay=args.replay, speed=args.speed, api_key=args.api_key, api_secret=args.api_secret,
         usdt_balance=args.usdt_balance, weight_budget=args.weight_budget, ban_base_s=args.ban_base_s, limits=limits,
-        allow_non_loopback=args.allow_non_loopback,
+        allow_non_loopback=args.allow_non_loopback, futures_contracts=args.futures_contracts,
+        futures_scenario=args.futures_scenario, futures_ping_timeout_s=args.futures_ping_timeout_s,
     )  # fmt: skip
     faults = [parse_fault_spec(spec) for spec in args.fault]
     emulator = Emulator(options)

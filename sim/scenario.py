@@ -11,9 +11,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from sim.futures_scenario import FuturesAnomaly
 
 
 class ScenarioError(ValueError):
@@ -57,6 +60,7 @@ _QUOTES = ("USDT", "USDC", "BTC")
 class Scenario:
     episodes: list[Episode]
     listings: list[Listing] = field(default_factory=list)
+    futures_anomalies: list[FuturesAnomaly] = field(default_factory=list)  # for the futures market (sim/futures_scenario.py)
 
     def resolve(self, symbols: list[str]) -> None:
         index = {s: i for i, s in enumerate(symbols)}
@@ -80,9 +84,9 @@ def scenario_from_mapping(raw: Any) -> Scenario:
         return Scenario([])
     if not isinstance(raw, dict):
         raise ScenarioError("scenario: expected a mapping with pumps/spikes/quiet/listings lists")
-    unknown = set(raw) - set(_FIELDS) - {"listings"}
+    unknown = set(raw) - set(_FIELDS) - {"listings", "futures_anomalies"}
     if unknown:
-        raise ScenarioError(f"scenario: unknown section {sorted(unknown)[0]!r} (known: pumps, spikes, quiet, listings)")
+        raise ScenarioError(f"scenario: unknown section {sorted(unknown)[0]!r} (known: pumps, spikes, quiet, listings, futures_anomalies)")
     episodes: list[Episode] = []
     for section, fields in _FIELDS.items():
         items = raw.get(section) or []
@@ -118,7 +122,9 @@ def scenario_from_mapping(raw: Any) -> Scenario:
             if symbol is not None and not _SYMBOL.fullmatch(symbol):
                 raise ScenarioError(f"{where}.symbol: got {symbol!r}, expected an uppercase symbol like 'PEPEUSDT'")
             episodes.append(Episode(kind=_KIND[section], symbol=symbol, rank=rank, **values))
-    return Scenario(episodes, _listings(raw.get("listings")))
+    from sim.futures_scenario import parse_futures_anomalies  # here: that module imports ScenarioError from this one
+
+    return Scenario(episodes, _listings(raw.get("listings")), parse_futures_anomalies(raw.get("futures_anomalies")))
 
 
 _SYMBOL = re.compile(r"[A-Z0-9]{2,20}")

@@ -1,5 +1,8 @@
 """The emulator process: one aiohttp server on loopback with /ws, /api/v3/* and /_sim/*.
 
+With futures_contracts > 0 the same server also speaks MEXC's contract API (sim/futures_rest.py):
+WebSocket /edge, REST /api/v1/contract/*, control /_sim/futures/*, on the same clock.
+
 The clock task maps wall time to exchange time (start + speed x elapsed) and advances the market
 in 100 ms steps, publishing each step's updates to subscribers. Tests use run_emulator() in
 their own event loop; `python -m sim serve` wraps the same thing for other processes.
@@ -22,6 +25,8 @@ from typing import Any
 from aiohttp import web
 
 from sim.faults import Faults, select_targets
+from sim.futures_rest import FuturesSide
+from sim.futures_scenario import FuturesAnomaly, load_futures_scenario
 from sim.market import Market, build_market
 from sim.rest_account import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from sim.rest_server import RestEmulator
@@ -62,6 +67,9 @@ class EmulatorOptions:
     ban_base_s: float = 120.0
     limits: Limits = field(default_factory=Limits)
     allow_non_loopback: bool = False
+    futures_contracts: int = 0  # the CLI's default is 50; 0 = no futures API (spot tests stay lean)
+    futures_scenario: str | None = None  # a file with a futures_anomalies list (the --scenario file may hold one too)
+    futures_ping_timeout_s: float = 60.0
 
 
 class Emulator:
@@ -84,6 +92,10 @@ class Emulator:
             clock_ms=self.exchange_ms,
             ban_base_s=options.ban_base_s,
         )
+        self.futures: FuturesSide | None = None
+        if options.futures_contracts:
+            self.futures = FuturesSide(options.futures_contracts, options.seed, self.market.now_ms(), self._futures_anomalies(options),
+                                       options.futures_ping_timeout_s)  # fmt: skip
         self._wall_start = time.monotonic()
         self._exchange_start = self.market.now_ms()
         self._runner: web.AppRunner | None = None
@@ -101,6 +113,28 @@ class Emulator:
         scenario = load_scenario(options.scenario) if options.scenario else None
         start = options.start_ms if options.start_ms is not None else int(time.time() * 1000)
         return build_market(options.pairs, options.seed, start, scenario, options.rate)
+
+    @staticmethod
+    def _futures_anomalies(options: EmulatorOptions) -> list[FuturesAnomaly]:
+        anomalies = list(load_scenario(options.scenario).futures_anomalies) if options.scenario else []
+        if options.futures_scenario:
+            anomalies += load_futures_scenario(options.futures_scenario)
+        return anomalies
+
+    @property
+    def futures_ws_url(self) -> str:
+        return f"ws://{self.options.host}:{self.port}/edge"
+
+    @property
+    def futures_rest_url(self) -> str:
+        return self.rest_url
+
+    def ready_line(self) -> dict[str, str]:
+        """What `python -m sim serve` prints: spot URLs, plus the futures ones when the futures side is on."""
+        ready = {"ws": self.ws_url, "rest": self.rest_url}
+        if self.futures is not None:
+            ready.update(futures_ws=self.futures_ws_url, futures_rest=self.futures_rest_url)
+        return ready
 
     @property
     def ws_url(self) -> str:
@@ -120,6 +154,8 @@ class Emulator:
         app.router.add_post("/_sim/fault", self._fault_handler)
         app.router.add_get("/_sim/state", self._state_handler)
         app.router.add_post("/_sim/ticker", self._ticker_handler)
+        if self.futures is not None:
+            self.futures.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.options.host, self.options.port, reuse_address=True)
@@ -136,6 +172,8 @@ class Emulator:
             self._clock_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._clock_task
+        if self.futures is not None:
+            await self.futures.stop()
         conns = list(self.ws.connections.values())
         for conn in conns:
             conn.close_reason = "server stopping"
@@ -163,6 +201,8 @@ class Emulator:
                 last_second = second
                 self.ws.publish_slow_channels(now_ms, second)
             await self.ws.enforce_limits()
+            if self.futures is not None:
+                await self.futures.tick(target)
             if self.drop_every_s and time.monotonic() - last_drop >= self.drop_every_s:
                 last_drop = time.monotonic()
                 await self.drop_connections()
@@ -256,7 +296,7 @@ _LIMIT_FIELDS = ("max_streams_per_conn", "no_sub_timeout_s", "no_data_timeout_s"
 
 
 async def serve_until_stopped(emulator: Emulator, after_start: Callable[[], Awaitable[None]] | None = None) -> int:
-    """Run an emulator until SIGTERM/SIGINT: start, print the ready line ({"ws", "rest"}), wait, stop."""
+    """Run an emulator until SIGTERM/SIGINT: start, print the ready line ({"ws", "rest"[, "futures_ws", "futures_rest"]}), wait, stop."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     # Handlers first: a SIGTERM sent right after the ready line must still be a clean exit.
@@ -266,7 +306,7 @@ async def serve_until_stopped(emulator: Emulator, after_start: Callable[[], Awai
     try:
         if after_start is not None:
             await after_start()
-        print(json.dumps({"ws": emulator.ws_url, "rest": emulator.rest_url}), flush=True)
+        print(json.dumps(emulator.ready_line()), flush=True)
         await stop.wait()
     finally:
         await emulator.stop()
@@ -279,7 +319,7 @@ async def run_emulator(**options: Any) -> AsyncIterator[Emulator]:
 
     Takes the CLI's options as keywords (pairs, seed, rate, scenario, replay, speed, api_key,
     api_secret, usdt_balance, the five limits such as no_data_timeout_s, or limits=Limits(...),
-    faults=[{"kind": ...}], allow_non_loopback).
+    faults=[{"kind": ...}], allow_non_loopback, futures_contracts, futures_scenario, futures_ping_timeout_s).
     """
     limits = options.pop("limits", None) or Limits()
     for name in _LIMIT_FIELDS:
