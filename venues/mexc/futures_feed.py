@@ -351,8 +351,8 @@ class FuturesFeed:
             log.exception("futures callback failed (counted; the link goes on)", extra={"callback": name})
 
     def _gap_all(self) -> None:
-        if not self._data_since_gap:
-            return
+        if not self._data_since_gap or self._stop.is_set():
+            return  # nothing delivered since the last gap, or a deliberate stop (not a gap in the data)
         self._data_since_gap = False
         self._gap(ALL, self._last_frame_ms or self.clock_ms())
 
