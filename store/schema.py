@@ -90,6 +90,28 @@ TRADES = ("TP", "SL", "TIMEOUT")
 OUTCOME_COLUMNS = ("signal_id", "symbol", "profile", "signal_time_ms", "price", "horizon_s", "hit_gain", "take_profit", "stop_loss",
                    "outcome", "trade", "max_gain", "max_drawdown", "time_to_max_s", "tp_time_s", "sl_time_s", "rows",
                    "observed_from_ms", "resumed", "reason")  # fmt: skip
+# The futures detector's episodes (issue #17): one row per (strategy, symbol, start_ms), so a
+# replayed episode is never stored twice. Created by store/episodes.py on open, apart from SCHEMA:
+# it only adds a table (IF NOT EXISTS), so files of any SCHEMA_VERSION keep their rows and the
+# version stays where the signals' tables put it.
+EPISODES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS episodes (
+    strategy INTEGER NOT NULL,
+    symbol TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL,
+    peak_ratio REAL NOT NULL,
+    peak_last REAL NOT NULL,
+    peak_fair REAL NOT NULL,
+    peak_ms INTEGER NOT NULL,
+    ended_by TEXT NOT NULL,
+    extra TEXT NOT NULL,
+    stored_ns INTEGER NOT NULL,
+    PRIMARY KEY (strategy, symbol, start_ms)
+);
+CREATE INDEX IF NOT EXISTS episodes_end ON episodes(end_ms);
+"""
+EPISODE_STRATEGIES = (1, 2, 3, 4)
 ACTIONS = ("buy", "skip")
 ORDER_MODES = ("paper", "live")
 

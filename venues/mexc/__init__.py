@@ -5,4 +5,9 @@
 - market: public REST endpoints with their weights and the strict parsers of their bodies;
 - client: the signed client (HMAC-SHA256, recvWindow, clock skew) and MEXC's error codes in words;
 - orders: the account and order calls the Buy button needs, answers parsed into plain values.
+
+Futures (contract API, mexc-api.md §5; issue #17):
+- futures: contract WebSocket channel names, sub/unsub/ping messages and strict push parsers;
+- futures_rest: ContractRest (requests per 2 s per endpoint), the success/code envelope, contracts, tickers, depth;
+- futures_feed: FuturesFeed, one contract WebSocket kept alive, pushes turned into on_ticker/on_book/on_gap.
 """
