@@ -31,7 +31,7 @@ def test_serve_help_lists_every_flag_with_help_and_default() -> None:
     assert out.returncode == 0, out.stderr
     text = " ".join(out.stdout.split())  # argparse wraps lines; compare on single spaces
     flags = [a for a in _serve_parser()._actions if a.option_strings and a.dest != "help"]
-    assert len(flags) == 20  # every flag the CLI had before the rewrite
+    assert len(flags) == 23  # the 20 flags the CLI had before the rewrite, and the futures side's 3
     for action in flags:
         assert action.help and "default" in action.help, action.option_strings
         assert action.option_strings[0] in text

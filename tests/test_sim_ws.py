@@ -301,7 +301,7 @@ def test_cli_prints_ready_line_and_stops_cleanly_on_sigterm() -> None:
     try:
         line = proc.stdout.readline()  # type: ignore[union-attr]
         ready = json.loads(line)
-        assert set(ready) == {"ws", "rest"}
+        assert set(ready) == {"ws", "rest", "futures_ws", "futures_rest"}
         assert ready["ws"].startswith("ws://127.0.0.1:") and ready["ws"].endswith("/ws")
         assert ready["rest"] == ready["ws"].replace("ws://", "http://").removesuffix("/ws")
         proc.send_signal(signal.SIGTERM)
