@@ -11,11 +11,21 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from common.config import ConfigError, config_from_mapping, load_config, set_value
 from common.futures_config import FuturesConfig
 from detectors.futures import FairPriceDetector
-from detectors.futures_episodes import STRATEGIES, Episode, EpisodeEvent, format_log_line, price_text
+from detectors.futures_episodes import (
+    ENDED_BY,
+    STRATEGIES,
+    BookSummary,
+    Episode,
+    EpisodeEvent,
+    format_log_line,
+    price_text,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -277,3 +287,230 @@ def test_a_config_change_applies_to_the_next_update() -> None:
     assert det.on_ticker("B_USDT", 1, 1.6, 1.0, 1.0) == ()  # /cfg switched strategy 1 off (2-4 lack history/book)
     det.set_config(config_from_mapping({}, environ={}).futures)
     assert _kinds(det.on_ticker("B_USDT", 2, 1.6, 1.0, 1.0)) == [("started", 1, 2)]
+
+
+# --------------------------------------------------------------------- the reference (hypothesis)
+
+
+def _pos(x: float) -> bool:
+    return math.isfinite(x) and x > 0
+
+
+def _ref_book(book: Any, band_pct: float) -> tuple[float, float] | None:
+    """(spread_pct, depth_usdt) of a book, straight from the documented definition."""
+    if book is None:
+        return None
+    bids, asks, size = book
+    bids = [(lv[0], lv[1]) for lv in bids if _pos(lv[0]) and _pos(lv[1])]
+    asks = [(lv[0], lv[1]) for lv in asks if _pos(lv[0]) and _pos(lv[1])]
+    if not _pos(size) or not bids or not asks:
+        return None
+    bid, ask = max(p for p, _ in bids), min(p for p, _ in asks)
+    if bid >= ask:
+        return None
+    mid = (bid + ask) / 2
+    lo, hi = mid * (1 - band_pct / 100), mid * (1 + band_pct / 100)
+    depth = math.fsum([p * q * size for p, q in bids if p >= lo] + [p * q * size for p, q in asks if p <= hi])
+    return (ask - bid) / mid * 100, depth
+
+
+def _ref_holds(k: int, cfg: FuturesConfig, hist: list[tuple[int, float, float]], t: int, last: float, fair: float,
+               book: Any) -> bool:  # fmt: skip
+    """Strategy k at an update, from the whole history since the last gap (no pruning, no state)."""
+    ratio = last / fair
+    if k == 1:
+        s1 = cfg.strategy1
+        return s1.enabled and ratio >= s1.spread_ratio_min and last - fair >= s1.min_abs_diff and last >= s1.min_price
+    if k == 2:
+        s2 = cfg.strategy2
+        before = [h for h in hist if h[0] <= t - round(s2.spike_lookback_secs * 1000)]
+        return s2.enabled and ratio >= s2.spread_ratio_min and bool(before) and last / before[-1][1] >= s2.spike_ratio_min
+    if k == 3:
+        s3 = cfg.strategy3
+        cut = t - round(s3.baseline_window_secs * 1000)
+        older = [h for h in hist if h[0] <= cut]
+        if not (s3.enabled and ratio >= s3.spread_ratio_min and older):
+            return False
+        window = [older[-1]] + [h for h in hist if h[0] > cut]
+        baseline = math.fsum(h[1] for h in window) / len(window)
+        fairs = [h[2] for h in window] + [fair]
+        return last / baseline >= s3.pump_vs_baseline_min and (max(fairs) - min(fairs)) / min(fairs) <= s3.mark_stability_max
+    s4 = cfg.strategy4
+    summary = _ref_book(book, s4.depth_band_pct)
+    return (s4.enabled and ratio >= s4.spread_ratio_min and last - fair >= s4.min_abs_diff and summary is not None
+            and summary[0] <= s4.max_spread_pct and summary[1] >= s4.min_thick_depth_usdt)  # fmt: skip
+
+
+def _reference(cfg: FuturesConfig, ops: list[tuple[Any, ...]], end: tuple[int, str]) -> list[EpisodeEvent]:
+    """The documented semantics, re-evaluated from the full history at every step."""
+    hist: dict[str, list[tuple[int, float, float]]] = {}  # counted updates since the symbol's last gap
+    last_t: dict[str, int] = {}
+    books: dict[str, Any] = {}
+    book_t: dict[str, int] = {}
+    open_: dict[tuple[str, int], Episode] = {}
+    cool: dict[tuple[str, int], int] = {}
+    cooldown_ms = round(cfg.per_symbol_seconds * 1000)
+    out: list[EpisodeEvent] = []
+
+    def finish(ep: Episode, end_ms: int, t: int, by: str) -> None:
+        ep.end_ms, ep.ended_by = end_ms, by
+        del open_[(ep.symbol, ep.strategy)]
+        cool[(ep.symbol, ep.strategy)] = end_ms + cooldown_ms
+        out.append(EpisodeEvent("ended", t, ep))
+
+    def gap(sym: str, t: int) -> None:
+        for k in STRATEGIES:
+            if (sym, k) in open_:
+                finish(open_[(sym, k)], last_t[sym], t, "gap")
+        hist[sym] = []
+        books.pop(sym, None)
+
+    for op in ops:
+        kind, sym, t = op[0], op[1], op[2]
+        if kind == "tick":
+            last, fair, index = op[3], op[4], op[5]
+            if not (_pos(last) and _pos(fair)) or t < last_t.get(sym, -(2**62)):
+                continue
+            past = hist.setdefault(sym, [])
+            for k in STRATEGIES:
+                holds = _ref_holds(k, cfg, past, t, last, fair, books.get(sym))
+                ep = open_.get((sym, k))
+                if ep is not None and not holds:
+                    finish(ep, t, t, "condition")
+                elif ep is not None and last / fair > ep.peak_ratio:
+                    ep.peak_ratio, ep.peak_last, ep.peak_fair, ep.peak_ms = last / fair, last, fair, t
+                elif ep is None and holds and t >= cool.get((sym, k), -(2**62)):
+                    summary = _ref_book(books.get(sym), cfg.strategy4.depth_band_pct)
+                    spread, depth = summary if summary else (None, None)
+                    open_[(sym, k)] = Episode(k, sym, t, last, fair, index, spread, depth, last / fair, last, fair, t)
+                    out.append(EpisodeEvent("started", t, dataclasses.replace(open_[(sym, k)])))
+            past.append((t, last, fair))
+            last_t[sym] = t
+        elif kind == "book":
+            if t >= book_t.get(sym, -(2**62)):
+                books[sym], book_t[sym] = (op[3], op[4], op[5]), t
+        elif sym in hist or sym in books or sym in book_t:
+            gap(sym, t)
+    t_end, reason = end
+    for sym in sorted(set(hist) | set(book_t)):
+        if reason == "gap":
+            gap(sym, t_end)
+        else:
+            for k in STRATEGIES:
+                if (sym, k) in open_:
+                    finish(open_[(sym, k)], max(t_end, last_t[sym]), t_end, "shutdown")
+    return out
+
+
+def _run(cfg: FuturesConfig, ops: list[tuple[Any, ...]], end: tuple[int, str]) -> list[EpisodeEvent]:
+    det = FairPriceDetector(cfg)
+    out: list[EpisodeEvent] = []
+    for op in ops:
+        if op[0] == "tick":
+            out += det.on_ticker(*op[1:])
+        elif op[0] == "book":
+            det.on_book(op[1], op[2], op[3], op[4], contract_size=op[5])
+        else:
+            out += det.gap(op[1], op[2])
+    return out + list(det.close_all(*end))
+
+
+_NASTY = [0.0, -1.0, math.nan, math.inf, -math.inf, 1e-300, 1e300]
+_last = st.sampled_from([1.0, 1.1, 1.25, 1.3, 1.5, 1.6, 2.0, 2.5, 3.0, 10.0, 0.005]) | st.floats(0.5, 4.0)
+_fair = st.sampled_from([1.0] * 6 + [1.02, 0.95, 1.3, 2.0]) | st.floats(0.5, 2.0)
+_bad = st.sampled_from(_NASTY)
+_bid = st.tuples(st.sampled_from([0.999, 0.998, 0.99, 0.9, 0.0, math.nan]), st.sampled_from([1.0, 100.0, 5_000.0, 20_000.0, 0.0, math.nan]))
+_ask = st.tuples(st.sampled_from([1.0, 1.001, 1.01, 1.2, 0.95, math.nan]), st.sampled_from([1.0, 100.0, 5_000.0, 20_000.0, 0.0, math.nan]),
+                 st.just(3))  # MEXC's [price, contracts, orderCount]
+_symbol = st.sampled_from(["A_USDT", "A_USDT", "B_USDT"])
+_dt = st.sampled_from([0, 100, 500, 1_000, 1_000, 1_500, 2_500, 4_000, 9_000, -700])
+_OPS = {
+    "tick": st.tuples(st.just("tick"), _symbol, _dt, _last, _fair, st.sampled_from([1.0, 1.0, math.nan])),
+    "bad": st.tuples(st.just("tick"), _symbol, _dt, _last | _bad, _fair | _bad, st.just(1.0)),  # never evidence
+    "book": st.tuples(st.just("book"), _symbol, _dt, st.lists(_bid, max_size=4), st.lists(_ask, max_size=4),
+                      st.sampled_from([1.0, 1.0, 0.5, 0.0])),
+    "gap": st.tuples(st.just("gap"), _symbol, _dt),
+}  # fmt: skip
+_op = st.sampled_from(["tick"] * 8 + ["bad", "book", "gap"]).flatmap(_OPS.__getitem__)  # mostly good ticks
+
+
+@st.composite
+def _config(draw: st.DrawFn) -> FuturesConfig:
+    b, pick = st.booleans(), st.sampled_from
+    raw = {
+        "per_symbol_seconds": draw(pick([0, 1, 3, 10])),
+        "strategy1": {"enabled": draw(b), "spread_ratio_min": draw(pick([1.0, 1.2, 1.5])),
+                      "min_abs_diff": draw(pick([0, 0.0001, 0.5])), "min_price": draw(pick([0, 0.01, 2.0]))},
+        "strategy2": {"enabled": draw(b), "spread_ratio_min": draw(pick([1.0, 1.3])),
+                      "spike_lookback_secs": draw(pick([0.1, 1, 2.5, 5])), "spike_ratio_min": draw(pick([1.0, 1.2, 1.5]))},
+        "strategy3": {"enabled": draw(b), "spread_ratio_min": draw(pick([1.0, 1.2])),
+                      "baseline_window_secs": draw(pick([1, 2, 5])), "pump_vs_baseline_min": draw(pick([1.0, 1.2, 1.5])),
+                      "mark_stability_max": draw(pick([0, 0.05, 0.5]))},
+        "strategy4": {"enabled": draw(b), "spread_ratio_min": draw(pick([1.0, 1.5])), "min_abs_diff": draw(pick([0, 0.0001])),
+                      "max_spread_pct": draw(pick([0.3, 1, 100])), "min_thick_depth_usdt": draw(pick([0, 100, 10_000])),
+                      "depth_band_pct": draw(pick([0.5, 5, 100]))},
+    }  # fmt: skip
+    return config_from_mapping({"futures": raw}, environ={}).futures
+
+
+@settings(max_examples=400, deadline=None)
+@given(cfg=_config(), steps=st.lists(_op, min_size=10, max_size=80), reason=st.sampled_from(["shutdown", "gap"]))
+def test_the_detector_equals_the_reference(cfg: FuturesConfig, steps: list[tuple[Any, ...]], reason: str) -> None:
+    ops, t = [], 1_700_000_000_000
+    for step in steps:  # the drawn times are steps of one exchange clock (a negative one: a late update)
+        t += step[2]
+        ops.append((step[0], step[1], t, *step[3:]))
+    end = (t + 1_000, reason)
+    got = _run(cfg, ops, end)
+    assert repr(got) == repr(_reference(cfg, ops, end))  # repr: NaN index values compare equal
+    for event in got:
+        ep = event.episode
+        assert _pos(ep.start_last) and _pos(ep.start_fair) and _pos(ep.peak_last) and _pos(ep.peak_fair)
+        assert ep.start_ms <= ep.peak_ms <= (ep.end_ms if ep.end_ms is not None else ep.peak_ms)
+        assert ep.end_ms is None or ep.ended_by in ENDED_BY
+    assert sum(e.kind == "started" for e in got) == sum(e.kind == "ended" for e in got)  # close_all ends them all
+
+
+_BOOKS = [
+    ([(0.999, 20_000.0)], [(1.001, 20_000.0, 3)]),  # tight and thick
+    ([(0.999, 10.0)], [(1.001, 10.0, 3)]),  # tight and thin
+    ([(0.9, 1e6)], [(1.1, 1e6, 3)]),  # wide
+    ([(1.01, 1e6)], [(0.99, 1e6, 3)]),  # crossed
+    ([], []),
+    ([(math.nan, 5.0), (0.999, 20_000.0)], [(1.0005, 0.0, 3), (1.001, 20_000.0, 3)]),  # bad levels skipped
+]
+_busy_book = st.tuples(st.just("book"), _symbol, _dt, *map(st.just, (0, 0)), st.sampled_from([1.0, 0.5, 0.0])).flatmap(
+    lambda op: st.sampled_from(_BOOKS).map(lambda book: (*op[:3], *book, op[5]))
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=st.lists(_op | _busy_book, min_size=10, max_size=80), spread=st.sampled_from([0.3, 1, 100]), depth=st.sampled_from([0, 100, 10_000]),
+       band=st.sampled_from([0.5, 5, 100]))  # fmt: skip
+def test_strategy4_equals_the_reference_on_busy_books(steps: list[tuple[Any, ...]], spread: float, depth: float,
+                                                      band: float) -> None:  # fmt: skip
+    """Strategy 4 alone at ratio 1.0, so the book decides nearly every update (a rare case above)."""
+    cfg = _cfg(strategy4={"spread_ratio_min": 1.0, "min_abs_diff": 0, "max_spread_pct": spread,
+                          "min_thick_depth_usdt": depth, "depth_band_pct": band})  # fmt: skip
+    ops, t = [], 1_700_000_000_000
+    for step in steps:
+        t += step[2]
+        ops.append((step[0], step[1], t, *step[3:]))
+    assert repr(_run(cfg, ops, (t, "shutdown"))) == repr(_reference(cfg, ops, (t, "shutdown")))
+
+
+def test_the_book_summary_follows_new_books_and_the_configured_band() -> None:
+    det = FairPriceDetector(_cfg(strategy4={}))
+    assert det.book_summary("A_USDT") is None
+    det.on_book("A_USDT", 10, [(99.0, 10.0)], [(101.0, 10.0)])
+    wide = det.book_summary("A_USDT")
+    assert wide is not None and wide.spread_pct == 2.0 and wide.depth_usdt == 0.0  # ±0.5 % of 100 holds neither level
+    det.set_config(_cfg(strategy4={"depth_band_pct": 1.0}))
+    assert det.book_summary("A_USDT") == BookSummary(2.0, 2000.0)
+    det.on_book("A_USDT", 9, [(99.9, 1.0)], [(100.1, 1.0)])  # older than the one held: ignored
+    assert det.book_summary("A_USDT") == BookSummary(2.0, 2000.0)
+    det.on_book("A_USDT", 11, [(99.9, 1.0)], [(100.1, 1.0)])
+    summary = det.book_summary("A_USDT")
+    assert summary is not None and summary.spread_pct == pytest.approx(0.2) and summary.depth_usdt == 200.0
+    det.gap("A_USDT", 12)
+    assert det.book_summary("A_USDT") is None  # a gap drops the book with the history
