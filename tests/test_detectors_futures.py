@@ -42,7 +42,12 @@ def test_futures_defaults_load_from_config_yaml() -> None:
     assert (f.strategy1.spread_ratio_min, f.strategy1.min_abs_diff, f.strategy1.min_price) == (1.5, 0.0001, 0.01)
     assert (f.strategy2.spread_ratio_min, f.strategy2.spike_lookback_secs, f.strategy2.spike_ratio_min) == (1.3, 5, 1.2)
     s3 = f.strategy3
-    assert (s3.spread_ratio_min, s3.baseline_window_secs, s3.pump_vs_baseline_min, s3.mark_stability_max) == (1.2, 60, 1.5, 0.05)
+    assert (s3.spread_ratio_min, s3.baseline_window_secs, s3.pump_vs_baseline_min, s3.mark_stability_max) == (
+        1.2,
+        60,
+        1.5,
+        0.05,
+    )
     s4 = f.strategy4
     assert (s4.spread_ratio_min, s4.min_abs_diff, s4.max_spread_pct, s4.min_thick_depth_usdt, s4.depth_band_pct) == (
         1.5, 0.0001, 0.3, 10_000, 0.5)  # fmt: skip
@@ -63,13 +68,22 @@ def test_demo_config_keeps_the_futures_feed_off() -> None:
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({"strategy2": {"spike_ratio_min": 0.5}}, r"^futures\.strategy2\.spike_ratio_min: got 0\.5, expected a value >= 1\.0"),
-        ({"strategy3": {"mark_stability_max": "x"}}, r"^futures\.strategy3\.mark_stability_max: got 'x', expected a number"),
+        (
+            {"strategy2": {"spike_ratio_min": 0.5}},
+            r"^futures\.strategy2\.spike_ratio_min: got 0\.5, expected a value >= 1\.0",
+        ),
+        (
+            {"strategy3": {"mark_stability_max": "x"}},
+            r"^futures\.strategy3\.mark_stability_max: got 'x', expected a number",
+        ),
         ({"strategy4": {"depth_band": 1}}, r"^futures\.strategy4\.depth_band: unknown key"),
         ({"strategy1": 5}, r"^futures\.strategy1: got 5, expected a mapping"),
         ({"strategy5": {}}, r"^futures\.strategy5: unknown key"),
         ({"strategy1": {"enabled": "maybe"}}, r"^futures\.strategy1\.enabled: got 'maybe', expected a boolean"),
-        ({"reconnect_min_s": 5, "reconnect_max_s": 1}, r"^futures\.reconnect_max_s: got 1\.0, expected >= futures\.reconnect_min_s"),
+        (
+            {"reconnect_min_s": 5, "reconnect_max_s": 1},
+            r"^futures\.reconnect_max_s: got 1\.0, expected >= futures\.reconnect_min_s",
+        ),
         ({"symbols": ["BTC_USDT", "btcusdt"]}, r"^futures\.symbols\[1\]: got 'btcusdt', expected a futures symbol"),
     ],
 )
@@ -86,11 +100,15 @@ def test_cfg_sets_a_nested_futures_key_and_refuses_a_bad_one() -> None:
     assert new.to_public_dict()["futures"]["strategy2.spike_ratio_min"] == 1.35
     assert set_value(config, "futures.strategy4.enabled", "off").futures.strategy4.enabled is False
     assert set_value(config, "futures.symbols", "BTC_USDT, ETH_USDT").futures.symbols == ["BTC_USDT", "ETH_USDT"]
-    with pytest.raises(ConfigError, match=r"^futures\.strategy2\.spike_ratio_min: got '0\.9', expected a value >= 1\.0"):
+    with pytest.raises(
+        ConfigError, match=r"^futures\.strategy2\.spike_ratio_min: got '0\.9', expected a value >= 1\.0"
+    ):
         set_value(config, "futures.strategy2.spike_ratio_min", "0.9")
     with pytest.raises(ConfigError, match=r"^futures\.strategy2: a section, not a setting"):
         set_value(config, "futures.strategy2", "1")
-    with pytest.raises(ConfigError, match=r"^futures\.reconnect_max_s: got 30\.0, expected >= futures\.reconnect_min_s \(100\.0\)"):
+    with pytest.raises(
+        ConfigError, match=r"^futures\.reconnect_max_s: got 30\.0, expected >= futures\.reconnect_min_s \(100\.0\)"
+    ):
         set_value(config, "futures.reconnect_min_s", "100")  # the copy is checked as a whole
 
 
@@ -118,6 +136,18 @@ def test_the_log_line_reproduces_the_original_example() -> None:
     ep = Episode(1, "BTC_USDT", T0, 43500.0, 23513.5, 23500.0, None, None, 43500.0 / 23513.5, 43500.0, 23513.5, T0,
                  end_ms=T0 + 6000, ended_by="condition")  # fmt: skip
     assert format_log_line(ep) == (
+        "2025-11-20T12:34:56Z | BTC_USDT | START=12:34:50 | END=12:34:56 | DURATION=6s | PEAK_RATIO=1.85"
+        " | PEAK_LAST=43500.0 | PEAK_MARK=23513.5"
+    )
+
+
+def test_the_detector_writes_the_example_line_end_to_end() -> None:
+    det = FairPriceDetector(_cfg(strategy1={}))
+    det.on_ticker("BTC_USDT", T0 - 1_000, 23500.0, 23513.5, 23500.0)
+    det.on_ticker("BTC_USDT", T0, 40000.0, 23513.5, 23500.0)
+    det.on_ticker("BTC_USDT", T0 + 2_500, 43500.0, 23513.5, 23500.0)  # the peak
+    (ended,) = det.on_ticker("BTC_USDT", T0 + 6_000, 23520.0, 23513.5, 23500.0)
+    assert format_log_line(ended.episode) == (
         "2025-11-20T12:34:56Z | BTC_USDT | START=12:34:50 | END=12:34:56 | DURATION=6s | PEAK_RATIO=1.85"
         " | PEAK_LAST=43500.0 | PEAK_MARK=23513.5"
     )
@@ -212,7 +242,8 @@ def test_strategy4_needs_a_tight_deep_book() -> None:
     assert FairPriceDetector(_cfg(strategy4={})).on_ticker("A_USDT", 1, 2.0, 1.0, 1.0) == ()  # no book
     started = run(1.999, 2.001, 2_600.0)  # spread 0.1 %, depth 2 * ~5,200 USDT
     assert _kinds(started) == [("started", 4, 1)]
-    assert started[0].episode.start_spread_pct == pytest.approx(0.1) and started[0].episode.start_depth_usdt == pytest.approx(10_400)
+    ep = started[0].episode
+    assert ep.start_spread_pct == pytest.approx(0.1) and ep.start_depth_usdt == pytest.approx(10_400)
     assert run(1.999, 2.001, 2_400.0) == ()  # 9,600 USDT < 10,000
     assert run(1.999, 2.001, 26_000.0, contract_size=0.1) != ()  # qty in contracts of 0.1
     assert run(1.996, 2.004, 1e6) == ()  # spread 0.4 % > 0.3 %
@@ -324,7 +355,9 @@ def _ref_holds(k: int, cfg: FuturesConfig, hist: list[tuple[int, float, float]],
     if k == 2:
         s2 = cfg.strategy2
         before = [h for h in hist if h[0] <= t - round(s2.spike_lookback_secs * 1000)]
-        return s2.enabled and ratio >= s2.spread_ratio_min and bool(before) and last / before[-1][1] >= s2.spike_ratio_min
+        return (
+            s2.enabled and ratio >= s2.spread_ratio_min and bool(before) and last / before[-1][1] >= s2.spike_ratio_min
+        )
     if k == 3:
         s3 = cfg.strategy3
         cut = t - round(s3.baseline_window_secs * 1000)
@@ -334,7 +367,10 @@ def _ref_holds(k: int, cfg: FuturesConfig, hist: list[tuple[int, float, float]],
         window = [older[-1]] + [h for h in hist if h[0] > cut]
         baseline = math.fsum(h[1] for h in window) / len(window)
         fairs = [h[2] for h in window] + [fair]
-        return last / baseline >= s3.pump_vs_baseline_min and (max(fairs) - min(fairs)) / min(fairs) <= s3.mark_stability_max
+        return (
+            last / baseline >= s3.pump_vs_baseline_min
+            and (max(fairs) - min(fairs)) / min(fairs) <= s3.mark_stability_max
+        )
     s4 = cfg.strategy4
     summary = _ref_book(book, s4.depth_band_pct)
     return (s4.enabled and ratio >= s4.spread_ratio_min and last - fair >= s4.min_abs_diff and summary is not None
@@ -419,9 +455,15 @@ _NASTY = [0.0, -1.0, math.nan, math.inf, -math.inf, 1e-300, 1e300]
 _last = st.sampled_from([1.0, 1.1, 1.25, 1.3, 1.5, 1.6, 2.0, 2.5, 3.0, 10.0, 0.005]) | st.floats(0.5, 4.0)
 _fair = st.sampled_from([1.0] * 6 + [1.02, 0.95, 1.3, 2.0]) | st.floats(0.5, 2.0)
 _bad = st.sampled_from(_NASTY)
-_bid = st.tuples(st.sampled_from([0.999, 0.998, 0.99, 0.9, 0.0, math.nan]), st.sampled_from([1.0, 100.0, 5_000.0, 20_000.0, 0.0, math.nan]))
-_ask = st.tuples(st.sampled_from([1.0, 1.001, 1.01, 1.2, 0.95, math.nan]), st.sampled_from([1.0, 100.0, 5_000.0, 20_000.0, 0.0, math.nan]),
-                 st.just(3))  # MEXC's [price, contracts, orderCount]
+_bid = st.tuples(
+    st.sampled_from([0.999, 0.998, 0.99, 0.9, 0.0, math.nan]),
+    st.sampled_from([1.0, 100.0, 5_000.0, 20_000.0, 0.0, math.nan]),
+)
+_ask = st.tuples(
+    st.sampled_from([1.0, 1.001, 1.01, 1.2, 0.95, math.nan]),
+    st.sampled_from([1.0, 100.0, 5_000.0, 20_000.0, 0.0, math.nan]),
+    st.just(3),
+)  # MEXC's [price, contracts, orderCount]
 _symbol = st.sampled_from(["A_USDT", "A_USDT", "B_USDT"])
 _dt = st.sampled_from([0, 100, 500, 1_000, 1_000, 1_500, 2_500, 4_000, 9_000, -700])
 _OPS = {
