@@ -69,7 +69,7 @@ class ThickBookConfig:
 class FuturesConfig:
     """futures: the perpetual-contract feed and its last-vs-fair detector (detectors/futures.py)."""
 
-    enabled: bool = True
+    enabled: bool = False  # off until measured at the full universe (issue #17); config.yaml says so too
     symbols: list[str] = field(default_factory=list)  # [] = every active perpetual
     ws_url: str = "wss://contract.mexc.com/edge"
     rest_url: str = "https://contract.mexc.com"

@@ -57,6 +57,16 @@ class Blocked:
     symbols: list[str] = field(default_factory=list)
 
 
+# --- futures child -> supervisor ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FuturesStats:
+    """The futures feed's and detector's counters, every few seconds, for /metrics (name -> value)."""
+
+    values: dict[str, float]
+
+
 # --- supervisor -> bot ---------------------------------------------------------------------------
 
 
@@ -137,7 +147,7 @@ class Reload:
     req_id: int
 
 
-Message = (Plan | DropLinks | Stop | Ready | Blocked | SignalStored | OutcomeStored | ConfigChanged | Notice | StatusReply
+Message = (Plan | DropLinks | Stop | Ready | Blocked | FuturesStats | SignalStored | OutcomeStored | ConfigChanged | Notice | StatusReply
            | CfgReply | StatusRequest | CfgSet | CfgSave | Reload)  # fmt: skip
 _TYPES: dict[str, type] = {cls.__name__: cls for cls in typing.get_args(Message)}
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from common.config import Config, ConfigError
 from common.logs import install_crash_logging, setup_logging
-from common.messages import Blocked, ConfigChanged, Message, Notice, Stop
+from common.messages import Blocked, ConfigChanged, FuturesStats, Message, Notice, Stop
 from supervisor import early
 from supervisor.children import ChildProcess
 from supervisor.control import Control
@@ -49,6 +49,8 @@ class Supervisor:
         self.store = Store(config.storage.data_dir)
         self.shards: list[ShardHandle] = []  # filled by run(): shared memory is created only by a running service
         self.bot: ChildProcess | None = None
+        self.futures: ChildProcess | None = None
+        self.futures_stats: dict[str, float] = {}
         self.metrics = Metrics(lambda: [(h.index, h.stats.view) for h in self.shards], self._extra_metrics,
                                lambda: [{"name": n, "pid": p} for n, p in self.health.processes()],
                                lambda: dict(self.pipeline.outcome_counts))  # fmt: skip
@@ -58,7 +60,7 @@ class Supervisor:
                                self.status, self.tell_bot)  # fmt: skip
         limits = HealthLimits(config.metrics.health_startup_grace_s, config.metrics.health_links_down_s)
         memory = self.metrics.processes.cached_memory if self.metrics.processes else (lambda pid: {})
-        self.health = Health(self.shards, lambda: self.bot, self.planning, limits, self._status_extra, memory)
+        self.health = Health(self.shards, lambda: [c for c in (self.bot, self.futures) if c], self.planning, limits, self._status_extra, memory)
         self.notifier = SdNotifier()
         self._stop = asyncio.Event()
 
@@ -82,9 +84,15 @@ class Supervisor:
         if isinstance(message, Blocked):
             self.planning.on_blocked(handle, message.symbols)
 
+    def _on_futures_message(self, message: Message) -> None:
+        if isinstance(message, FuturesStats):
+            self.futures_stats = message.values
+        elif isinstance(message, Notice):  # an episode card (futures.cards_enabled)
+            self.tell_bot(message)
+
     def _extra_metrics(self) -> dict[str, float]:
         return {**self.pipeline.figures(), **self.planning.figures(), "bot_restarts_total": float(self.bot.restarts if self.bot else 0),
-                "healthy": float(self.health.check()[0])}  # fmt: skip
+                **self.futures_stats, "healthy": float(self.health.check()[0])}  # fmt: skip
 
     def _status_extra(self) -> dict[str, Any]:
         return {"latency_p95_ms": self.metrics.latency_p95_ms(), "signals_last_hour": self.pipeline.signals_last_hour()}
@@ -113,6 +121,11 @@ class Supervisor:
         if self.config.telegram.token:
             self.bot = ChildProcess("bot", _bot_entry, lambda: (self.config,), on_message=self.control.handle)
             self.bot.start()
+        if self.config.futures.enabled:
+            from supervisor.futures import futures_main
+
+            self.futures = ChildProcess("futures", futures_main, lambda: (self.config,), on_message=self._on_futures_message)
+            self.futures.start()
 
     def _announce(self) -> None:
         """One line saying where signals go, so a new user knows where to look."""
@@ -175,7 +188,7 @@ class Supervisor:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         loop = asyncio.get_running_loop()
-        children = [h.child for h in self.shards if h.child is not None] + ([self.bot] if self.bot else [])
+        children = [h.child for h in self.shards if h.child is not None] + [c for c in (self.bot, self.futures) if c]
         await asyncio.gather(*(child.stop(Stop()) for child in children))
         for handle in self.shards:
             with contextlib.suppress(Exception):

@@ -56,10 +56,10 @@ class HealthLimits:
 class Health:
     """Samples the running figures and judges health from the shards, the bot and planning."""
 
-    def __init__(self, shards: list[ShardHandle], bot: Callable[[], ChildProcess | None], planning: Planning, limits: HealthLimits,
+    def __init__(self, shards: list[ShardHandle], others: Callable[[], list[ChildProcess]], planning: Planning, limits: HealthLimits,
                  extra: Callable[[], dict[str, Any]], memory: Callable[[int], dict[str, float]] = lambda pid: {}) -> None:  # fmt: skip
         self.shards = shards
-        self.bot = bot
+        self.others = others  # the other children (the bot, the futures feed): alive and not dying, or unhealthy
         self.planning = planning
         self.limits = limits
         self.extra = extra
@@ -74,9 +74,7 @@ class Health:
         """Name and pid of every running service process: supervisor, shards, bot."""
         entries = [("supervisor", os.getpid())]
         entries += [(h.child.name, h.child.pid) for h in self.shards if h.child is not None and h.child.pid is not None]
-        bot = self.bot()
-        if bot is not None and bot.alive() and bot.pid is not None:
-            entries.append((bot.name, bot.pid))
+        entries += [(c.name, c.pid) for c in self.others() if c.alive() and c.pid is not None]
         return entries
 
     def _views(self) -> list[Any]:
@@ -117,12 +115,12 @@ class Health:
                 reasons.append(f"shard{h.index} heartbeat is stale")
             if h.child is not None and h.child.keeps_dying():
                 reasons.append(f"shard{h.index} keeps dying ({h.child.restarts} restarts, last exit code {h.child.last_exit})")
-        bot = self.bot()
-        if bot is not None:
-            if bot.keeps_dying():
-                reasons.append(f"bot keeps dying ({bot.restarts} restarts, last exit code {bot.last_exit})")
-            elif not bot.alive():
-                reasons.append("bot is down")
+        others = self.others()
+        for child in others:
+            if child.keeps_dying():
+                reasons.append(f"{child.name} keeps dying ({child.restarts} restarts, last exit code {child.last_exit})")
+            elif not child.alive():
+                reasons.append(f"{child.name} is down")
         views = self._views()
         subscribed = sum(int(v["pairs_subscribed"]) for v in views)
         if now - self.started > self.limits.startup_grace_s and subscribed == 0:
@@ -132,7 +130,7 @@ class Health:
             reasons.append(f"no WebSocket link up for {now - self.links_down_since:.0f} s")
         detail = {"reasons": reasons, "pairs": len(self.planning.assignment), "pairs_subscribed": subscribed,
                   "links_up": sum(int(v["links_up"]) for v in views),
-                  "children": [h.child.status() for h in self.shards if h.child is not None] + ([bot.status()] if bot else []),
+                  "children": [h.child.status() for h in self.shards if h.child is not None] + [c.status() for c in others],
                   "processes": [{"name": n, "pid": p} for n, p in self.processes()]}  # fmt: skip
         return not reasons, detail
 

@@ -90,10 +90,45 @@ def test_bad_options_are_refused_clearly() -> None:
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def origin(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A bare repository whose main is this checkout's HEAD; its file:// URL."""
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout: nothing to publish as the origin")
+    bare = tmp_path_factory.mktemp("origin") / "mexc-pump-scanner.git"
+    subprocess.run(["git", "clone", "--quiet", "--bare", str(REPO), str(bare)], check=True)
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    subprocess.run(["git", "-C", str(bare), "update-ref", "refs/heads/main", head], check=True)
+    return f"file://{bare}"
+
+
+def _piped(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """deploy.sh as `curl ... | bash -s -- ARGS` runs it: the script on stdin, no file, no checkout."""
+    base = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root"), "PYTHON": sys.executable}
+    with open(REPO / "deploy.sh") as script:
+        return subprocess.run(["bash", "-s", "--", *args], stdin=script, env={**base, **(env or {})}, cwd=cwd, capture_output=True, text=True,
+                              timeout=timeout)  # fmt: skip
+
+
+def _head(checkout: Path | str, ref: str = "HEAD") -> str:
+    return subprocess.run(["git", "-C", str(checkout), "rev-parse", ref], check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory, origin: str) -> Iterator[Path]:
+    """One real systemd install for the module, the way the README's one-liner does it: deploy.sh on
+    stdin (`curl ... | bash -s --`), no checkout beside it, cloning REPO_URL (a local bare repository).
+
+    Why one: an install builds a venv and the Cython core (~100 s); every systemd test reads this one.
+    """
+    empty = tmp_path_factory.mktemp("empty")
     prefix = tmp_path_factory.mktemp("deploy") / "scanner"
-    proc = _deploy("--systemd", "--prefix", str(prefix), "--no-systemctl", env={"TG_TOKEN": SECRET, "ALLOWED_IDS": "42"}, timeout=900)
+    start = time.monotonic()
+    proc = _piped("--systemd", "--prefix", str(prefix), "--no-systemctl", cwd=empty,
+                  env={"REPO_URL": origin, "TG_TOKEN": SECRET, "ALLOWED_IDS": "42"}, timeout=900)  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    print(f"fresh piped install: {time.monotonic() - start:.0f}s")
+    assert SECRET not in proc.stdout + proc.stderr
+    assert list(empty.iterdir()) == []
     yield prefix
 
 
@@ -106,7 +141,11 @@ def _unit(prefix: Path) -> dict[str, list[str]]:
     return fields
 
 
-def test_install_writes_a_private_env_file_and_a_unit_systemd_accepts(installed: Path) -> None:
+def test_install_writes_a_private_env_file_and_a_unit_systemd_accepts(installed: Path, origin: str) -> None:
+    app = installed / "app"
+    assert _head(app) == _head(origin.removeprefix("file://"), "main")
+    assert list(app.glob("core/*.so")) and (app / ".venv/bin/python").exists()
+    assert _unit(installed)["ExecStart"] == [f"{app}/.venv/bin/python -m supervisor --config {app}/config.yaml"]
     env_file = installed / ".env"
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     assert env_file.read_text().splitlines() == [f"TG_TOKEN={SECRET}", "ALLOWED_IDS=42"]
@@ -119,13 +158,28 @@ def test_install_writes_a_private_env_file_and_a_unit_systemd_accepts(installed:
     assert proc.returncode == 0, proc.stderr
 
 
-def test_rerunning_upgrades_in_place_and_keeps_env_and_data(installed: Path) -> None:
+def test_rerunning_upgrades_in_place_and_keeps_env_and_data(installed: Path, origin: str, tmp_path: Path) -> None:
+    """A new commit is published; the same one-liner, without secrets this time, upgrades in place."""
+    app = installed / "app"
+    work = tmp_path / "work"
+    subprocess.run(["git", "clone", "--quiet", origin, str(work)], check=True)
+    (work / "UPGRADED").write_text("v2\n")
+    git = ["git", "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run([*git, "add", "UPGRADED"], check=True)
+    subprocess.run([*git, "commit", "--quiet", "-m", "v2"], check=True)
+    subprocess.run([*git, "push", "--quiet", "origin", "HEAD:main"], check=True)
     (installed / "data" / "keep.me").write_text("trader data")
-    proc = _deploy("--systemd", "--prefix", str(installed), "--no-systemctl", timeout=600)  # no secrets in the environment this time
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    venv_cfg = (app / ".venv" / "pyvenv.cfg").stat().st_mtime_ns
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = _piped("--systemd", "--prefix", str(installed), "--no-systemctl", cwd=empty, env={"REPO_URL": origin}, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert f"upgrading the checkout in {app}" in proc.stdout
+    assert _head(app) == _head(work) and (app / "UPGRADED").read_text() == "v2\n"
     assert (installed / "data" / "keep.me").read_text() == "trader data"
     assert f"TG_TOKEN={SECRET}" in (installed / ".env").read_text()
     assert stat.S_IMODE((installed / ".env").stat().st_mode) == 0o600
+    assert (app / ".venv" / "pyvenv.cfg").stat().st_mtime_ns == venv_cfg  # the venv is reused, not rebuilt
 
 
 @pytest.mark.timeout(240)
@@ -199,30 +253,6 @@ def test_the_units_exec_start_runs_the_service_notifies_systemd_reloads_and_stop
 # in for the published one (file:// URL), and `bash -s -- ARGS < deploy.sh` for the pipe.
 
 
-@pytest.fixture(scope="module")
-def origin(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A bare repository whose main is this checkout's HEAD; its file:// URL."""
-    if not (REPO / ".git").exists():
-        pytest.skip("not a git checkout: nothing to publish as the origin")
-    bare = tmp_path_factory.mktemp("origin") / "mexc-pump-scanner.git"
-    subprocess.run(["git", "clone", "--quiet", "--bare", str(REPO), str(bare)], check=True)
-    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
-    subprocess.run(["git", "-C", str(bare), "update-ref", "refs/heads/main", head], check=True)
-    return f"file://{bare}"
-
-
-def _piped(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """deploy.sh as `curl ... | bash -s -- ARGS` runs it: the script on stdin, no file, no checkout."""
-    base = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root"), "PYTHON": sys.executable}
-    with open(REPO / "deploy.sh") as script:
-        return subprocess.run(["bash", "-s", "--", *args], stdin=script, env={**base, **(env or {})}, cwd=cwd, capture_output=True, text=True,
-                              timeout=timeout)  # fmt: skip
-
-
-def _head(checkout: Path | str, ref: str = "HEAD") -> str:
-    return subprocess.run(["git", "-C", str(checkout), "rev-parse", ref], check=True, capture_output=True, text=True).stdout.strip()
-
-
 def test_piped_without_a_checkout_plans_a_clone_then_the_usual_install(tmp_path: Path, origin: str) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -246,47 +276,6 @@ def test_piped_without_a_checkout_plans_a_clone_then_the_usual_install(tmp_path:
     assert list(empty.iterdir()) == [] and not prefix.exists()
     proc = _piped("--dry-run", cwd=empty, env={"PATH": "/usr/bin:/bin"})  # no REPO_URL, and this copy names no published one
     assert proc.returncode != 0 and "set REPO_URL=" in proc.stderr
-
-
-@pytest.mark.timeout(1500)
-def test_piped_systemd_install_clones_builds_and_rerunning_upgrades_in_place(tmp_path: Path, origin: str) -> None:
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    prefix = tmp_path / "scanner"
-    app = prefix / "app"
-    env = {"REPO_URL": origin, "TG_TOKEN": SECRET, "ALLOWED_IDS": "42"}
-    start = time.monotonic()
-    proc = _piped("--systemd", "--prefix", str(prefix), "--no-systemctl", cwd=empty, env=env, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    print(f"fresh piped install: {time.monotonic() - start:.0f}s")
-    bare = origin.removeprefix("file://")
-    assert _head(app) == _head(bare, "main")
-    assert list(app.glob("core/*.so")) and (app / ".venv/bin/python").exists()
-    assert (prefix / ".env").read_text().splitlines() == [f"TG_TOKEN={SECRET}", "ALLOWED_IDS=42"]
-    assert stat.S_IMODE((prefix / ".env").stat().st_mode) == 0o600
-    assert _unit(prefix)["ExecStart"] == [f"{app}/.venv/bin/python -m supervisor --config {app}/config.yaml"]
-    assert SECRET not in proc.stdout + proc.stderr
-    assert list(empty.iterdir()) == []
-
-    # A new commit is published; the same one-liner, without secrets this time, upgrades in place.
-    work = tmp_path / "work"
-    subprocess.run(["git", "clone", "--quiet", origin, str(work)], check=True)
-    (work / "UPGRADED").write_text("v2\n")
-    git = ["git", "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
-    subprocess.run([*git, "add", "UPGRADED"], check=True)
-    subprocess.run([*git, "commit", "--quiet", "-m", "v2"], check=True)
-    subprocess.run([*git, "push", "--quiet", "origin", "HEAD:main"], check=True)
-    (prefix / "data" / "keep.me").write_text("trader data")
-    venv_cfg = (app / ".venv" / "pyvenv.cfg").stat().st_mtime_ns
-    start = time.monotonic()
-    proc = _piped("--systemd", "--prefix", str(prefix), "--no-systemctl", cwd=empty, env={"REPO_URL": origin}, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    print(f"piped upgrade: {time.monotonic() - start:.0f}s")
-    assert f"upgrading the checkout in {app}" in proc.stdout
-    assert _head(app) == _head(work) and (app / "UPGRADED").read_text() == "v2\n"
-    assert (prefix / "data" / "keep.me").read_text() == "trader data"
-    assert f"TG_TOKEN={SECRET}" in (prefix / ".env").read_text()
-    assert (app / ".venv" / "pyvenv.cfg").stat().st_mtime_ns == venv_cfg  # the venv is reused, not rebuilt
 
 
 # --- Docker files, statically ----------------------------------------------------------------------

@@ -44,7 +44,7 @@ def _health(children: list[FakeChild], bot: FakeChild | None = None, subscribed:
         shards.append(ShardHandle(i, None, SimpleNamespace(view=view), child))  # type: ignore[arg-type]
     planning = Planning(Config(), shards)
     planning.assignment = {f"P{i}USDT": 0 for i in range(subscribed)}
-    return Health(shards, lambda: bot, planning, HealthLimits(grace_s, 60.0), lambda: {}), shards  # type: ignore[arg-type, return-value]
+    return Health(shards, lambda: [bot] if bot else [], planning, HealthLimits(grace_s, 60.0), lambda: {}), shards  # type: ignore[arg-type, return-value]
 
 
 def test_status_cpu_is_the_current_rate_not_zero_and_frames_per_s_is_recent() -> None:
