@@ -116,7 +116,8 @@ class Supervisor:
             handle.child = ChildProcess(f"shard{handle.index}", shard_main,
                                         lambda h=handle: (h.index, self.config, h.ring, h.stats, self.n_shards),
                                         on_message=lambda m, h=handle: self._on_shard_message(h, m),
-                                        on_start=lambda h=handle: h.pairs and self.planning.send_plan(h))  # fmt: skip
+                                        on_start=lambda h=handle: h.pairs and self.planning.send_plan(h),
+                                        kind="shard", log_extra={"shard": handle.index})  # fmt: skip
             handle.child.start()
         if self.config.telegram.token:
             self.bot = ChildProcess("bot", _bot_entry, lambda: (self.config,), on_message=self.control.handle)

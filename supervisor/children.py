@@ -49,6 +49,8 @@ class ChildProcess:
     args: Callable[[], tuple[Any, ...]]
     on_message: Callable[[Message], None] = lambda message: None
     on_start: Callable[[], None] = lambda: None
+    kind: str = ""  # what log lines call it ("shard started", "bot died, restarting"); default: the name
+    log_extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"shard": 0}, on every line about it
     process: Any = None
     conn: Connection | None = None
     started_at: float = 0.0
@@ -86,7 +88,7 @@ class ChildProcess:
         # Keep the pipe blocking: the loop switches a watched fd to non-blocking, and Connection then
         # fails with BlockingIOError in the middle of a large message (a 1,000-pair plan is ~40 KB).
         os.set_blocking(parent.fileno(), True)
-        log.info(f"{self.name} started", extra={"child": self.name, "pid": process.pid})
+        log.info(f"{self.kind or self.name} started", extra={"child": self.name, "pid": process.pid, **self.log_extra})
         self.on_start()
 
     def send(self, message: Message) -> bool:
@@ -139,8 +141,9 @@ class ChildProcess:
         self._quick_deaths = self._quick_deaths + 1 if now - self.started_at < RESTART_RESET_S else 1
         delay = min(RESTART_MAX_S, RESTART_MIN_S * 2 ** (self._quick_deaths - 1)) * random.uniform(0.8, 1.2)
         reason = "configuration error (see the line it logged before exiting)" if self.last_exit == EXIT_CONFIG else "crashed"
-        log.error(f"{self.name} died, restarting", extra={"child": self.name, "exitcode": self.last_exit, "reason": reason,
-                                                          "restarts": self.restarts, "restart_in_s": round(delay, 2)})  # fmt: skip
+        log.error(f"{self.kind or self.name} died, restarting", extra={"child": self.name, "exitcode": self.last_exit, "reason": reason,
+                                                                       "restarts": self.restarts, "restart_in_s": round(delay, 2),
+                                                                       **self.log_extra})  # fmt: skip
         loop.call_later(delay, self.start)
 
     async def stop(self, message: Message, timeout_s: float = 5.0) -> None:
