@@ -7,7 +7,7 @@ import copy
 import json
 import math
 import re
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
@@ -346,17 +346,18 @@ def test_every_printed_reason_is_a_true_comparison_of_a_correctly_rounded_value(
                 (age, age_t, None)]  # fmt: skip
     flash_expected = [(rush, rush_t, 1), (ret, ret_t, 100), (buy, buy_t, 100)]
     checked = list(zip(alpha[:-1], expected, strict=True)) + list(zip([flash[0], *flash[2:-1]], flash_expected, strict=True))
-    for reason, value, threshold in ((alpha[-1], prob, prob_t), (flash[-1], fprob, fprob_t)):  # the model's line: truncated
-        shown, op, shown_t, _ = _parse(reason)
-        last_digit = Decimal(1).scaleb(shown.as_tuple().exponent)  # type: ignore[arg-type]
-        assert _CHECK[op](shown, shown_t) and shown_t == Decimal(repr(threshold)), reason
-        assert shown <= Decimal(repr(value)) < shown + last_digit + Decimal("1e-900"), reason  # rounded down, never up
-    for reason, (value, threshold, scale) in checked:
-        shown, op, shown_t, unit = _parse(reason)
-        assert _CHECK[op](shown, shown_t), reason
-        per = {" h": 3600, " min": 60, " s": 1, "%": 1, "": 1}[unit] if scale is None else 1
-        true_v = Decimal(repr(value)) * (scale or 1) / per
-        assert shown_t == Decimal(repr(threshold)) * (scale or 1) / per, reason  # the threshold as configured
-        last_digit = Decimal(1).scaleb(shown.as_tuple().exponent)  # type: ignore[arg-type]
-        assert abs(shown - true_v) <= last_digit / 2 + Decimal("1e-900"), reason  # rounded, not nudged
+    with localcontext(Context(prec=1000)):  # exact arithmetic: the default 28 digits would round long values
+        for reason, value, threshold in ((alpha[-1], prob, prob_t), (flash[-1], fprob, fprob_t)):  # the model's line: truncated
+            shown, op, shown_t, _ = _parse(reason)
+            last_digit = Decimal(1).scaleb(shown.as_tuple().exponent)  # type: ignore[arg-type]
+            assert _CHECK[op](shown, shown_t) and shown_t == Decimal(repr(threshold)), reason
+            assert shown <= Decimal(repr(value)) < shown + last_digit, reason  # rounded down, never up
+        for reason, (value, threshold, scale) in checked:
+            shown, op, shown_t, unit = _parse(reason)
+            assert _CHECK[op](shown, shown_t), reason
+            per = {" h": 3600, " min": 60, " s": 1, "%": 1, "": 1}[unit] if scale is None else 1
+            true_v = Decimal(repr(value)) * (scale or 1) / per
+            assert shown_t == Decimal(repr(threshold)) * (scale or 1) / per, reason  # the threshold as configured
+            last_digit = Decimal(1).scaleb(shown.as_tuple().exponent)  # type: ignore[arg-type]
+            assert abs(shown - true_v) <= last_digit / 2 + Decimal("1e-900"), reason  # rounded, not nudged
     assert alpha[-1].startswith("Pump prob " if trained else "Score ") and flash[-1].startswith("Pump prob " if trained else "Score ")
