@@ -30,9 +30,9 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from sim.futures_market import SECOND_MS, FuturesMarket, FuturesStep
+from sim.outbox import kick_writers
 
 TICKERS_EVERY_MS = 2000
-MAX_OUTBOX = 20_000
 DEPTH_LIMITS = (5, 10, 20)
 # sub.<x> channels and whether they take a symbol
 CHANNELS = {"tickers": False, "ticker": True, "deal": True, "depth": True, "depth.full": True, "fair.price": True,
@@ -239,21 +239,7 @@ class FuturesWs:
             self.frames_sent += 1
 
     def _kick_writers(self) -> None:
-        for conn in list(self.connections.values()):
-            if not conn.outbox or (conn.writer is not None and not conn.writer.done()):
-                continue
-            if len(conn.outbox) > MAX_OUTBOX:
-                asyncio.ensure_future(self.close(conn, "slow consumer"))
-                continue
-            conn.writer = asyncio.ensure_future(self._drain(conn))
-
-    async def _drain(self, conn: FuturesConnection) -> None:
-        ws = conn.ws
-        try:
-            while conn.outbox and not ws.closed:
-                await ws.send_str(conn.outbox.popleft())
-        except (ConnectionError, RuntimeError):
-            conn.outbox.clear()
+        kick_writers(self.connections.values(), self.close, binary=False)
 
     def state(self) -> dict[str, Any]:
         def name(key: Key) -> str:

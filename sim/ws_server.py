@@ -32,6 +32,7 @@ from sim.channels import parse_channel
 from sim.faults import Faults
 from sim.frames import FrameEncoder
 from sim.market import Market
+from sim.outbox import kick_writers
 from sim.updates import PairUpdate
 
 if TYPE_CHECKING:
@@ -41,7 +42,6 @@ log = logging.getLogger("sim.ws")
 
 REFUSAL = "Not Subscribed successfully! [{}].  Reason\uff1a Blocked! "
 INVALID = {"id": 0, "code": -1, "msg": "Invalid message"}
-MAX_OUTBOX = 20_000  # frames queued to one client before it counts as a dead consumer and is closed
 
 
 @dataclass
@@ -272,22 +272,7 @@ class WsEmulator:
             self.bytes_sent += len(payload)
 
     def _kick_writers(self) -> None:
-        for conn in list(self.connections.values()):
-            if not conn.outbox or (conn.writer is not None and not conn.writer.done()):
-                continue
-            if len(conn.outbox) > MAX_OUTBOX:
-                asyncio.ensure_future(self.close(conn, "slow consumer"))
-                continue
-            conn.writer = asyncio.ensure_future(self._drain(conn))
-
-    async def _drain(self, conn: Connection) -> None:
-        """Send a connection's queued frames in order; aiohttp awaits only when the socket is full."""
-        ws = conn.ws
-        try:
-            while conn.outbox and not ws.closed:
-                await ws.send_bytes(conn.outbox.popleft())
-        except (ConnectionError, RuntimeError):
-            conn.outbox.clear()
+        kick_writers(self.connections.values(), self.close, binary=True)
 
     # --- once a second: klines; every 3 s: miniTickers -----------------------------------------------
 
