@@ -214,14 +214,14 @@ def test_envelope_and_contract_parsing_raise_nothing_but_rest_error(body: Any) -
 def test_envelope_errors_name_the_host_and_the_exchange_code() -> None:
     assert unwrap({"success": True, "code": 0, "data": [1]}, "h", "x") == [1]
     with pytest.raises(
-        RestError, match=r"code 1001 from contract\.mexc\.com: contract/detail: Contract doesn't exist"
+        RestError, match=r"code 1001 from 127\.0\.0\.1:9: contract/detail: Contract doesn't exist"
     ) as info:
         unwrap(
             {"success": False, "code": 1001, "message": "Contract doesn't exist"},
-            "contract.mexc.com",
+            "127.0.0.1:9",
             "contract/detail",
         )
-    assert info.value.code == 1001 and info.value.host == "contract.mexc.com"
+    assert info.value.code == 1001 and info.value.host == "127.0.0.1:9"
     with pytest.raises(RestError, match="excessive request frequency"):
         unwrap({"success": False, "code": 510}, "h", "x")
     with pytest.raises(RestError, match="not an envelope"):

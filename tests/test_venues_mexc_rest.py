@@ -89,7 +89,7 @@ async def test_a_garbage_universe_names_the_host_that_sent_it() -> None:
 
 
 def test_host_of_keeps_only_host_and_port() -> None:
-    assert host_of("https://api.mexc.com/api/v3?signature=abc") == "api.mexc.com"
+    assert host_of("https://exchange.example:8443/api/v3?signature=abc") == "exchange.example:8443"
     assert host_of("http://k:s@127.0.0.1:8080/x?y=1") == "127.0.0.1:8080"
     assert host_of("http://[::1]:9/") == "[::1]:9"
     assert host_of("http://[bad") == "?"
