@@ -19,9 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from sim.scenario import ScenarioError
+from sim.scenario import ScenarioError, read_yaml
 
 SPIKE_MAX_APPROACH_S = 5.0
 _SYMBOL = re.compile(r"[A-Z0-9]{1,20}_[A-Z]{2,8}")
@@ -121,12 +119,7 @@ def parse_futures_anomalies(items: Any, section: str = "futures_anomalies") -> l
 
 def load_futures_scenario(path: str | Path) -> list[FuturesAnomaly]:
     """A file holding a `futures_anomalies:` list (other spot sections are not allowed here)."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{path}: not valid YAML ({exc})") from None
+    raw = read_yaml(path)
     if raw is None:
         return []
     if not isinstance(raw, dict) or set(raw) - {"futures_anomalies"}:

@@ -157,11 +157,15 @@ def _listings(items: Any) -> list[Listing]:
     return out
 
 
-def load_scenario(path: str | Path) -> Scenario:
+def read_yaml(path: str | Path) -> Any:
+    """A scenario file's YAML; ScenarioError naming the file when it cannot be read or parsed."""
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{path}: not valid YAML ({exc})") from None
-    return scenario_from_mapping(raw)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    return scenario_from_mapping(read_yaml(path))
