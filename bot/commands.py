@@ -77,6 +77,11 @@ def format_status(status: dict[str, Any]) -> str:
                  f"{_num(status.get('frames_per_s'), '.0f')} frames/s, reconnects {_num(status.get('reconnects'), 'd', '?')}")  # fmt: skip
     lines.append(f"latency p95 {'n/a' if p95 is None else _num(p95, '.1f') + ' ms'}, pairs {_num(status.get('pairs_watched'), 'd', '?')}, "
                  f"signals last hour {_num(status.get('signals_last_hour'), 'd', '?')}")  # fmt: skip
+    futures = status.get("futures")
+    if isinstance(futures, dict):
+        lines.append(f"futures: {'link up' if futures.get('link_up') else 'NO LINK'}, {_num(futures.get('contracts'), 'd', '?')} contracts, "
+                     f"episodes {_num(futures.get('episodes_stored'), 'd', '?')} stored, {_num(futures.get('episodes_open'), 'd', '?')} open")  # fmt: skip
+    lines.extend(f"⚠️ {w}" for w in status.get("warnings") or [] if isinstance(w, str))
     return "\n".join(lines)
 
 

@@ -52,6 +52,7 @@ from trading.trader import Trader
 
 log = logging.getLogger("scanner.bot")
 MAX_TEXT = 4000  # Telegram refuses messages over 4096 characters
+MAX_KEYED_NOTICES = 500  # start cards remembered for their end-of-episode edit (futures episodes last seconds)
 MAX_BACKOFF_S = 30.0
 # Cards carry the pair's MEXC link as text; a preview would make Telegram fetch the page and bury the card under it.
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
@@ -78,7 +79,8 @@ class Bot:
         self.sent_cards = 0
         self.outcomes_seen = 0
         self._pending: dict[int, asyncio.Future[Any]] = {}
-        self._notices: list[str] = []
+        self._notices: list[Notice] = []
+        self._notice_messages: dict[str, dict[int, int]] = {}  # Notice.key -> chat_id -> message_id
         self._ids = itertools.count(1)
         self._send_event = asyncio.Event()
         self._stop = asyncio.Event()
@@ -146,7 +148,7 @@ class Bot:
                 if hasattr(self.trader, "config"):
                     self.trader.config = message.config
         elif isinstance(message, Notice):
-            self._notices.append(message.text)
+            self._notices.append(message)
             self._send_event.set()
         elif isinstance(message, Stop):
             self._stop.set()
@@ -170,14 +172,33 @@ class Bot:
             self._pending.pop(req_id, None)
 
     async def _send_notices(self) -> None:
-        """Owner notices (a refused SIGHUP reload, an unhealthy service) to every allowed chat, best effort."""
+        """Owner notices (a refused SIGHUP reload, an unhealthy service) to every allowed chat, best effort.
+
+        A keyed notice remembers its messages (bounded: the oldest keys are forgotten first) so that
+        its follow-up (Notice.edit) edits them in place; an edit Telegram refuses (message too old,
+        deleted) is sent as a new message instead.
+        """
         while self._notices and not self._stop.is_set():
-            text = self._notices[0]
+            notice = self._notices[0]
+            text = notice.text[:MAX_TEXT]
+            sent = self._notice_messages.get(notice.key, {}) if notice.edit and notice.key else {}
             for chat_id in self.config.telegram.allowed_ids:
                 try:
-                    await self.app.bot.send_message(chat_id, text[:MAX_TEXT])
+                    if chat_id in sent:
+                        try:
+                            await self.app.bot.edit_message_text(text, chat_id=chat_id, message_id=sent[chat_id])
+                            continue
+                        except BadRequest as exc:
+                            log.info("notice edit refused, sending it anew", extra={"chat_id": chat_id, "error": str(exc)[:200]})
+                    message = await self.app.bot.send_message(chat_id, text)
+                    if notice.key and not notice.edit:
+                        self._notice_messages.setdefault(notice.key, {})[chat_id] = message.message_id
                 except (BadRequest, Forbidden) as exc:
                     log.warning("telegram refused a notice for one chat", extra={"chat_id": chat_id, "error": str(exc)[:200]})
+            if notice.edit:
+                self._notice_messages.pop(notice.key, None)
+            while len(self._notice_messages) > MAX_KEYED_NOTICES:
+                self._notice_messages.pop(next(iter(self._notice_messages)))
             self._notices.pop(0)
 
     # --- cards ------------------------------------------------------------------------------------------

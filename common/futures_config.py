@@ -17,6 +17,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 _RATIO = {"min": 1.0, "max": 1000.0}  # last / fair; 1.0 admits the basis-point preset (1.003)
 _SYMBOL = re.compile(r"^[A-Z0-9]+_[A-Z0-9]+$")  # futures symbols are BASE_QUOTE (BTC_USDT)
@@ -69,7 +73,7 @@ class ThickBookConfig:
 class FuturesConfig:
     """futures: the perpetual-contract feed and its last-vs-fair detector (detectors/futures.py)."""
 
-    enabled: bool = False  # off until measured at the full universe (issue #17); config.yaml says so too
+    enabled: bool = True  # on by default (issue #17): a user with only the documented environment gets episodes
     symbols: list[str] = field(default_factory=list)  # [] = every active perpetual
     ws_url: str = "wss://contract.mexc.com/edge"
     rest_url: str = "https://contract.mexc.com"
@@ -99,3 +103,21 @@ def futures_problems(config: FuturesConfig) -> list[str]:
         if not _SYMBOL.match(symbol):
             out.append(f"futures.symbols[{i}]: got {symbol!r}, expected a futures symbol like BTC_USDT")
     return out
+
+
+PRESET_BEGIN, PRESET_END = "  # BEGIN sensitive preset", "  # END sensitive preset"
+
+
+def sensitive_preset(config_file: Path) -> dict[str, Any]:
+    """The sensitive preset's strategy sections, read from the commented block of a config file.
+
+    Why from the file: config.yaml documents the preset as lines a user uncomments, and the
+    figures the README gives for it (perf/futures_presets.py) must be for exactly those lines.
+    Raises ValueError naming the file when the block is missing.
+    """
+    lines = Path(config_file).read_text(encoding="utf-8").splitlines()
+    try:
+        start, end = lines.index(PRESET_BEGIN) + 1, lines.index(PRESET_END)
+    except ValueError:
+        raise ValueError(f"{config_file}: no '{PRESET_BEGIN.strip()}' ... '{PRESET_END.strip()}' block") from None
+    return dict(yaml.safe_load("\n".join(line.strip().removeprefix("# ") for line in lines[start:end])))

@@ -98,9 +98,17 @@ class ConfigChanged:
 
 @dataclass(frozen=True)
 class Notice:
-    """Plain text for the owner (every allowed chat): a refused reload, a child that keeps dying."""
+    """Plain text for the owner (every allowed chat): a refused reload, a child that keeps dying.
+
+    key: a notice that will be followed up (a futures episode's start card). A later Notice with
+    the same key and edit=True replaces that message's text in every chat where it was sent
+    (Telegram editMessageText), instead of adding a second message; when the first is unknown (the
+    bot restarted in between) the follow-up is sent as a new message, so nothing is lost.
+    """
 
     text: str
+    key: str = ""
+    edit: bool = False
 
 
 @dataclass(frozen=True)

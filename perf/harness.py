@@ -128,11 +128,12 @@ def healthz(port: int) -> dict[str, Any]:
 
 
 def feed_command(pairs: int, rate: int, feed: str = "emulator", scenario: Path | None = None,
-                 speed: float | None = None) -> list[str]:  # fmt: skip
+                 speed: float | None = None, futures_contracts: int | None = None) -> list[str]:  # fmt: skip
     """The command line of a feed on seed 1, so every run and the naive baseline see the same market.
 
-    feed "emulator": sim's market with scripted pumps; "blast": perf/blast_feed.py's synthetic
-    frames at rates the emulator cannot make on 2 cores (it takes no scenario).
+    feed "emulator": sim's market with scripted pumps (and the contract API, `futures_contracts`
+    perpetuals; None = the emulator's default); "blast": perf/blast_feed.py's synthetic frames at
+    rates the emulator cannot make on 2 cores (it takes no scenario and has no contract API).
     """
     if feed == "blast":
         cmd = [sys.executable, "-m", "perf.blast_feed", "--pairs", str(pairs), "--rate", str(rate), "--seed", "1"]
@@ -142,15 +143,17 @@ def feed_command(pairs: int, rate: int, feed: str = "emulator", scenario: Path |
         cmd += ["--speed", str(speed)]
     if scenario is not None and feed != "blast":
         cmd += ["--scenario", str(scenario)]
+    if futures_contracts is not None and feed != "blast":
+        cmd += ["--futures-contracts", str(futures_contracts)]
     return cmd
 
 
 @contextlib.contextmanager
 def emulator(
-    pairs: int, rate: int, scenario: Path | None, feed: str = "emulator"
+    pairs: int, rate: int, scenario: Path | None, feed: str = "emulator", futures_contracts: int | None = None
 ) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any]]]:
-    """A running feed (see feed_command) and its ready line (ws, rest); stopped on exit."""
-    proc, ready = start_json(feed_command(pairs, rate, feed, scenario))
+    """A running feed (see feed_command) and its ready line (ws, rest[, futures_ws, futures_rest]); stopped on exit."""
+    proc, ready = start_json(feed_command(pairs, rate, feed, scenario, futures_contracts=futures_contracts))
     try:
         yield proc, ready
     finally:
@@ -167,11 +170,14 @@ def service_env(feed: dict[str, Any], tg: dict[str, Any], data_dir: Path, metric
     """The environment that points `python -m supervisor` at the feed and the fake Bot API.
 
     The service is configured exactly as a user deploys it (environment plus a YAML file), so the
-    benchmarks measure the shipped entry point and not a test double.
+    benchmarks measure the shipped entry point and not a test double. The futures feed (on by
+    default) goes to the feed's contract API, or to a closed loopback port when the feed has none:
+    a benchmark never reaches the real exchange.
     """
     return dict(os.environ, MEXC_WS_URL=feed["ws"], MEXC_REST_URL=feed["rest"], SCANNER_DATA_DIR=str(data_dir),
                 METRICS_PORT=str(metrics_port), TG_TOKEN=token, TG_BASE_URL=tg["base_url"], ALLOWED_IDS=str(allowed_id),
-                LOG_LEVEL="INFO")  # fmt: skip
+                MEXC_FUTURES_WS_URL=feed.get("futures_ws", "ws://127.0.0.1:9/edge"),
+                MEXC_FUTURES_REST_URL=feed.get("futures_rest", "http://127.0.0.1:9"), LOG_LEVEL="INFO")  # fmt: skip
 
 
 def start_service(config: Path, env: dict[str, str], log: IO[Any]) -> subprocess.Popen[bytes]:

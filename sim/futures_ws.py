@@ -70,6 +70,7 @@ class FuturesWs:
         self._last_tickers_ms = -(10**18)
         self._last_funding: dict[int, float] = {}
         self.frames_sent = 0
+        self.handshakes_abandoned = 0
         self.frames_encoded = 0
         self.closed: list[dict[str, Any]] = []
 
@@ -77,7 +78,11 @@ class FuturesWs:
 
     async def handler(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20, timeout=2.0)
-        await ws.prepare(request)
+        try:
+            await ws.prepare(request)
+        except ConnectionError:  # the client gave up before the handshake's answer (an overloaded run): nothing to serve
+            self.handshakes_abandoned += 1
+            return ws
         now = time.monotonic()
         conn = FuturesConnection(self._next_id, ws, now, now)
         self._next_id += 1

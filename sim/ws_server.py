@@ -85,6 +85,7 @@ class WsEmulator:
         self.subscribers: dict[str, set[int]] = {}
         self._next_id = 1
         self.frames_sent = 0
+        self.handshakes_abandoned = 0
         self.bytes_sent = 0
         self.frames_encoded = 0
         self.closed: list[dict[str, Any]] = []
@@ -101,7 +102,11 @@ class WsEmulator:
     async def handler(self, request: web.Request) -> web.WebSocketResponse:
         """One client: read control messages until it or a limit closes the connection."""
         ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20, timeout=2.0)  # timeout: close handshake
-        await ws.prepare(request)
+        try:
+            await ws.prepare(request)
+        except ConnectionError:  # the client gave up before the handshake's answer (an overloaded run): nothing to serve
+            self.handshakes_abandoned += 1
+            return ws
         conn = Connection(self._next_id, ws, time.monotonic())
         conn.last_data = conn.opened
         self._next_id += 1

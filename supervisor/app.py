@@ -60,7 +60,8 @@ class Supervisor:
                                self.status, self.tell_bot)  # fmt: skip
         limits = HealthLimits(config.metrics.health_startup_grace_s, config.metrics.health_links_down_s)
         memory = self.metrics.processes.cached_memory if self.metrics.processes else (lambda pid: {})
-        self.health = Health(self.shards, lambda: [c for c in (self.bot, self.futures) if c], self.planning, limits, self._status_extra, memory)
+        self.health = Health(self.shards, lambda: [c for c in (self.bot, self.futures) if c], self.planning, limits, self._status_extra, memory,
+                             lambda: self.futures_stats if self.config.futures.enabled else None)  # fmt: skip
         self.notifier = SdNotifier()
         self._stop = asyncio.Event()
 

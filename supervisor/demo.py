@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         emulator, ready = start_emulator(args.pairs, args.speed, args.scenario, args.seed)
         env = dict(os.environ)
-        env.update(MEXC_WS_URL=ready["ws"], MEXC_REST_URL=ready["rest"], SCANNER_DATA_DIR=data_dir, METRICS_PORT=env.get("METRICS_PORT", "8000"))
+        env.update(MEXC_WS_URL=ready["ws"], MEXC_REST_URL=ready["rest"], SCANNER_DATA_DIR=data_dir, METRICS_PORT=env.get("METRICS_PORT", "8000"),
+                   MEXC_FUTURES_WS_URL=ready["futures_ws"], MEXC_FUTURES_REST_URL=ready["futures_rest"])  # fmt: skip
         if args.telegram:
             telegram, tg = start_fake_telegram(args.telegram_port, args.telegram_user)
             env.update(TG_TOKEN=DEMO_TG_TOKEN, TG_BASE_URL=tg["base_url"], ALLOWED_IDS=str(args.telegram_user))

@@ -23,7 +23,7 @@ from common.config import Config
 from common.logs import setup_logging
 from common.messages import FuturesStats, MessageError, Notice, Stop, decode, encode
 from detectors.futures import FairPriceDetector
-from detectors.futures_episodes import Episode, EpisodeEvent, format_log_line
+from detectors.futures_episodes import Episode, format_log_line
 from store.episodes import EpisodeStore
 from venues.mexc.futures_feed import FuturesFeed
 from venues.mexc.futures_rest import ContractRest
@@ -77,7 +77,7 @@ class FuturesWatch:
             if event.kind == "ended":
                 self._store(event.episode)
             elif event.kind == "started" and self.config.futures.cards_enabled:
-                self._tell(Notice(_start_card(event)))
+                self._tell(Notice(_start_card(event.episode), key=_card_key(event.episode)))
 
     def _store(self, ep: Episode) -> None:
         extra = {"start_last": ep.start_last, "start_fair": ep.start_fair, "start_index": ep.start_index,
@@ -92,9 +92,8 @@ class FuturesWatch:
             self.episodes_stored += 1
             log.info("futures episode", extra={"symbol": ep.symbol, "strategy": ep.strategy, "peak_ratio": ep.peak_ratio,
                                                "duration_s": ep.duration, "ended_by": ep.ended_by})  # fmt: skip
-            if self.config.futures.cards_enabled:
-                self._tell(Notice(f"📉 {ep.symbol} strategy {ep.strategy} episode ended ({ep.ended_by}): {ep.duration:g} s, "
-                                  f"peak last/fair {ep.peak_ratio:.4g} (last {ep.peak_last:g}, fair {ep.peak_fair:g})"))  # fmt: skip
+            if self.config.futures.cards_enabled:  # the start card, edited in place with the end and the peak
+                self._tell(Notice(_start_card(ep) + "\n" + _end_line(ep), key=_card_key(ep), edit=True))
 
     # --- pipe and housekeeping -------------------------------------------------------------------
 
@@ -155,10 +154,20 @@ class FuturesWatch:
         self.store.close()
 
 
-def _start_card(event: EpisodeEvent) -> str:
-    ep = event.episode
+def _card_key(ep: Episode) -> str:
+    """One episode's card: the end edits the message its start sent (common/messages.py Notice)."""
+    return f"futures:{ep.strategy}:{ep.symbol}:{ep.start_ms}"
+
+
+def _end_line(ep: Episode) -> str:
+    return (f"📉 ended ({ep.ended_by}) after {ep.duration:g} s; peak last/fair {ep.peak_ratio:.4g} "
+            f"(last {ep.peak_last:g}, fair {ep.peak_fair:g})")  # fmt: skip
+
+
+def _start_card(ep: Episode) -> str:
     book = "" if ep.start_depth_usdt is None else f", book {ep.start_depth_usdt:,.0f} USDT within the band"
-    return (f"📈 {ep.symbol}: last {ep.start_last:g} is {ep.peak_ratio:.4g}x the fair price {ep.start_fair:g} "
+    ratio = ep.start_last / ep.start_fair if ep.start_fair else float("nan")
+    return (f"📈 {ep.symbol}: last {ep.start_last:g} is {ratio:.4g}x the fair price {ep.start_fair:g} "
             f"(index {ep.start_index:g}{book}) — strategy {ep.strategy}. Futures: no Buy button.")  # fmt: skip
 
 

@@ -57,13 +57,15 @@ class Health:
     """Samples the running figures and judges health from the shards, the bot and planning."""
 
     def __init__(self, shards: list[ShardHandle], others: Callable[[], list[ChildProcess]], planning: Planning, limits: HealthLimits,
-                 extra: Callable[[], dict[str, Any]], memory: Callable[[int], dict[str, float]] = lambda pid: {}) -> None:  # fmt: skip
+                 extra: Callable[[], dict[str, Any]], memory: Callable[[int], dict[str, float]] = lambda pid: {},
+                 futures: Callable[[], dict[str, float] | None] = lambda: None) -> None:  # fmt: skip
         self.shards = shards
         self.others = others  # the other children (the bot, the futures feed): alive and not dying, or unhealthy
         self.planning = planning
         self.limits = limits
         self.extra = extra
         self.memory = memory  # the metrics collector's cached PSS/USS (reading smaps costs ms per process)
+        self.futures = futures  # the futures child's last FuturesStats ({} before the first), None when futures are off
         self.started = time.monotonic()
         self.frames = RateWindow()
         self.cpu: dict[int, RateWindow] = {}
@@ -131,8 +133,28 @@ class Health:
         detail = {"reasons": reasons, "pairs": len(self.planning.assignment), "pairs_subscribed": subscribed,
                   "links_up": sum(int(v["links_up"]) for v in views),
                   "children": [h.child.status() for h in self.shards if h.child is not None] + [c.status() for c in others],
-                  "processes": [{"name": n, "pid": p} for n, p in self.processes()]}  # fmt: skip
+                  "processes": [{"name": n, "pid": p} for n, p in self.processes()],
+                  "warnings": self._futures_warnings(now)}  # fmt: skip
         return not reasons, detail
+
+    def _futures_warnings(self, now: float) -> list[str]:
+        """The futures feed without a link, as a warning, not a reason.
+
+        Why not unhealthy: the spot scanner, the product's core, still watches every pair and sends
+        cards; a restart would not bring back a contract API that is unreachable or blocked. So
+        /healthz stays 200 and says it in `warnings` (and /status shows it), after the same start-up
+        grace as the spot links.
+        """
+        stats = self.futures()
+        if stats is None or now - self.started <= self.limits.startup_grace_s:
+            return []
+        if not stats:
+            return ["futures feed: no figures from the futures child yet"]
+        if stats.get("futures_link_up"):
+            return []
+        age = stats.get("futures_last_frame_age_seconds", float("nan"))
+        since = f"last frame {age:.0f} s ago" if age == age else "never connected"
+        return [f"futures feed: no link to the contract API ({since})"]
 
     def status(self) -> dict[str, Any]:
         """The /status figures, current (rates over the last RATE_WINDOW_S), not averages since start."""
@@ -151,6 +173,8 @@ class Health:
             processes.append({"name": name, "pid": pid, "cpu_percent": None if rate is None else 100.0 * rate,
                               "rss_bytes": mem.rss, "pss_bytes": self.memory(pid).get("pss"), "uptime_s": uptime})  # fmt: skip
         views = self._views()
+        healthy, detail = self.check()
+        futures = self.futures()
         return {
             "processes": processes,
             "links": int(sum(int(v["links_up"]) for v in views)),
@@ -158,6 +182,11 @@ class Health:
             "frames_per_s": self.frames.rate(),
             "reconnects": int(sum(int(v["reconnects"]) for v in views)),
             "pairs_watched": len(self.planning.assignment),
-            "healthy": self.check()[0],
+            "healthy": healthy,
+            "warnings": detail["warnings"],
+            "futures": None if futures is None else {"link_up": bool(futures.get("futures_link_up")),
+                                                     "contracts": int(futures.get("futures_universe_size", 0)),
+                                                     "episodes_stored": int(futures.get("futures_episodes_stored_total", 0)),
+                                                     "episodes_open": int(futures.get("futures_episodes_open", 0))},
             **self.extra(),
         }

@@ -117,6 +117,9 @@ def test_demo_with_telegram_sends_the_card_to_the_fake_bot_api_and_answers_comma
         status, body = _post(control + "/inject", {"kind": "message", "text": "/status"})
         assert status == 200 and body["ok"], body
         assert _wait(lambda: any("frames/s" in m["text"] for m in _get_json(control + "/messages")), timeout=20), _get_json(control + "/messages")
+        # The futures feed is on by default and the demo points it at the emulator's contract API.
+        status_text = next(m["text"] for m in _get_json(control + "/messages") if "frames/s" in m["text"])
+        assert "futures: link up, 50 contracts" in status_text, status_text
         status, body = _post(control + "/inject", {"kind": "press", "button": "Skip"})
         assert status == 200 and body["ok"], body
 

@@ -202,6 +202,7 @@ def test_the_units_exec_start_runs_the_service_notifies_systemd_reloads_and_stop
     notify.settimeout(1.0)
     port = _free_port()
     env.update(MEXC_WS_URL=ready["ws"], MEXC_REST_URL=ready["rest"], TG_BASE_URL=tg_ready["base_url"], METRICS_PORT=str(port),
+               MEXC_FUTURES_WS_URL=ready["futures_ws"], MEXC_FUTURES_REST_URL=ready["futures_rest"],
                NOTIFY_SOCKET=str(tmp_path / "notify.sock"), WATCHDOG_USEC="2000000")  # fmt: skip
     log = open(tmp_path / "service.log", "w")  # noqa: SIM115 - closed below
     service = subprocess.Popen(shlex.split(unit["ExecStart"][0]), cwd=unit["WorkingDirectory"][0], env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common.config import ConfigError, config_from_mapping, load_config, set_value
-from common.futures_config import FuturesConfig
+from common.futures_config import FuturesConfig, sensitive_preset
 from detectors.futures import FairPriceDetector
 from detectors.futures_episodes import (
     ENDED_BY,
@@ -37,7 +36,7 @@ def test_futures_defaults_load_from_config_yaml() -> None:
     config = load_config(REPO / "config.yaml", environ={})
     assert config.futures == FuturesConfig()  # the file and the dataclass say the same
     f = config.futures
-    assert f.enabled is False and f.symbols == [] and f.cards_enabled is False and f.per_symbol_seconds == 60  # off until measured (#17)
+    assert f.enabled is True and f.symbols == [] and f.cards_enabled is False and f.per_symbol_seconds == 60  # on by default, cards off (#17)
     assert f.ws_url.startswith("wss://") and f.ws_url.endswith("/edge") and f.rest_url.startswith("https://")  # live MEXC unless overridden
     assert (f.strategy1.spread_ratio_min, f.strategy1.min_abs_diff, f.strategy1.min_price) == (1.5, 0.0001, 0.01)
     assert (f.strategy2.spread_ratio_min, f.strategy2.spike_lookback_secs, f.strategy2.spike_ratio_min) == (1.3, 5, 1.2)
@@ -59,10 +58,10 @@ def test_futures_urls_come_from_the_environment() -> None:
     assert config.futures.ws_url == "ws://127.0.0.1:9/edge" and config.futures.rest_url == "http://127.0.0.1:9"
 
 
-def test_demo_config_keeps_the_futures_feed_off() -> None:
-    """The demo runs against the emulator on loopback; it has no futures feed to connect to."""
+def test_demo_config_runs_the_futures_feed_like_the_shipped_one() -> None:
+    """The demo's futures section is the shipped one (on); supervisor/demo.py points its URLs at the emulator."""
     demo = load_config(REPO / "config.demo.yaml", environ={})
-    assert demo.futures == dataclasses.replace(FuturesConfig(), enabled=False)
+    assert demo.futures == FuturesConfig() and demo.futures.enabled
 
 
 @pytest.mark.parametrize(
@@ -112,19 +111,12 @@ def test_cfg_sets_a_nested_futures_key_and_refuses_a_bad_one() -> None:
         set_value(config, "futures.reconnect_min_s", "100")  # the copy is checked as a whole
 
 
-def _preset_block(path: Path) -> dict[str, object]:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    start = lines.index("  # BEGIN sensitive preset") + 1
-    end = lines.index("  # END sensitive preset")
-    return yaml.safe_load("\n".join(line.strip().removeprefix("# ") for line in lines[start:end]))
-
-
 @pytest.mark.parametrize("name", ["config.yaml", "config.demo.yaml"])
 def test_the_documented_sensitive_preset_is_a_valid_section(name: str) -> None:
-    preset = _preset_block(REPO / name)
+    preset = sensitive_preset(REPO / name)
     assert set(preset) == {"strategy1", "strategy2", "strategy3", "strategy4"}
     config = config_from_mapping({"futures": preset}, environ={})
-    assert config.futures.strategy1.spread_ratio_min == 1.003
+    assert config.futures.strategy1.spread_ratio_min == 1.01
 
 
 # ------------------------------------------------------------------------------------- log line

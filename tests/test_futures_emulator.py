@@ -1,9 +1,12 @@
 """The futures child end to end: the emulator's contract API → feed → detector → episodes in SQLite and the log file.
 
-The service runs with the futures feed switched on by the saved-overrides file (as `/cfg save`
-would write it) and pointed at the emulator's futures endpoints on loopback; one scripted anomaly
-(last 60 % above fair for 12 s of market time) must give exactly one strategy-1 episode for its
-contract, stored once, logged once in the original's line format, and nothing for the other contracts.
+The service runs with the shipped demo config (the futures feed is on by default) pointed at the
+emulator's futures endpoints on loopback, and futures cards switched on by the saved-overrides file
+(as `/cfg save` would write it); one scripted anomaly (last 60 % above fair for 12 s of market time)
+must give exactly one strategy-1 episode for its contract, stored once, logged once in the
+original's line format, and nothing for the other contracts. Its Telegram card is sent at the
+start and edited in place at the end (duration, peak) through the fake Bot API — one message, no
+Buy button.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 from tests.test_pipeline_emulator import REPO, _free_port, _wait
 
@@ -42,12 +47,15 @@ def test_a_scripted_anomaly_becomes_one_stored_and_logged_episode(tmp_path: Path
                                  "--futures-contracts", "12", "--futures-scenario", str(scenario)],
                                 cwd=REPO, stdout=subprocess.PIPE, text=True)  # fmt: skip
     ready = json.loads(emulator.stdout.readline())  # type: ignore[union-attr]
+    token, user = "424242:futures-card-token", 777
+    tg = subprocess.Popen([sys.executable, "-m", "sim", "telegram", "--token", token], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    tg_ready = json.loads(tg.stdout.readline())  # type: ignore[union-attr]
     data = tmp_path / "data"
     data.mkdir()
-    (data / "config.overrides.yaml").write_text("futures.enabled: 'true'\n")
+    (data / "config.overrides.yaml").write_text("futures.cards_enabled: 'true'\n")
     env = {**os.environ, "MEXC_WS_URL": ready["ws"], "MEXC_REST_URL": ready["rest"], "MEXC_FUTURES_WS_URL": ready["futures_ws"],
-           "MEXC_FUTURES_REST_URL": ready["futures_rest"], "SCANNER_DATA_DIR": str(data), "METRICS_PORT": str(_free_port())}  # fmt: skip
-    env.pop("TG_TOKEN", None)
+           "MEXC_FUTURES_REST_URL": ready["futures_rest"], "SCANNER_DATA_DIR": str(data), "METRICS_PORT": str(_free_port()),
+           "TG_TOKEN": token, "TG_BASE_URL": tg_ready["base_url"], "ALLOWED_IDS": str(user)}  # fmt: skip
     with open(tmp_path / "service.log", "w") as err:
         service = subprocess.Popen([sys.executable, "-m", "supervisor", "--config", str(REPO / "config.demo.yaml")], cwd=REPO, env=env,
                                    stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
@@ -55,11 +63,14 @@ def test_a_scripted_anomaly_becomes_one_stored_and_logged_episode(tmp_path: Path
             # 20 s of market time to the anomaly, 12 s of it, then the first ticker below the ratio ends it.
             assert _wait(lambda: _episodes(data / "scanner.sqlite3"), timeout=60), "no episode stored"
             time.sleep(3)
+            assert _wait(lambda: _card_calls(tg_ready["control"], "editMessageText"), timeout=20), "the start card was never edited"
+            calls = _card_calls(tg_ready["control"], None)
         finally:
             service.send_signal(signal.SIGTERM)
             code = service.wait(30)
-            emulator.send_signal(signal.SIGTERM)
-            emulator.wait(10)
+            for proc in (emulator, tg):
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(10)
     assert code == 0
     episodes = _episodes(data / "scanner.sqlite3")
     symbols = {e[1] for e in episodes}
@@ -69,5 +80,22 @@ def test_a_scripted_anomaly_becomes_one_stored_and_logged_episode(tmp_path: Path
     lines = (data / "logs" / "strategy1_episodes.log").read_text().splitlines()
     assert len(lines) == 1 and (m := LINE.match(lines[0])) and m["sym"] == strategy1[0][1], lines
     assert float(m["ratio"]) >= 1.5 and 10 <= int(m["dur"]) <= 12 + 10 + 4  # exchange time: the hold, then the default 10 s decay
+    sent = [c for c in calls if c["method"] == "sendMessage"]
+    edits = [c for c in calls if c["method"] == "editMessageText"]
+    # One start card per strategy that fired, each edited once in place with its end; never a button.
+    assert sent and len(edits) == len(sent) == len(episodes), (sent, edits, episodes)
+    card = next(c for c in sent if "strategy 1" in c["params"]["text"])
+    assert card["params"]["text"].startswith(f"📈 {strategy1[0][1]}: last") and "reply_markup" not in card["params"]
+    edit = next(c for c in edits if int(c["params"]["message_id"]) == card["result"]["message_id"])
+    assert edit["params"]["text"].startswith(card["params"]["text"]) and "ended (condition)" in edit["params"]["text"]
+    assert f"peak last/fair {strategy1[0][2]:.4g}" in edit["params"]["text"]
     log = [json.loads(x) for x in (tmp_path / "service.log").read_text().splitlines()]
     assert any(r["proc"] == "futures" and r["msg"] == "futures episode" for r in log)
+
+
+def _card_calls(control: str, method: str | None) -> list[dict[str, Any]]:
+    """The fake Bot API's successful futures-card calls (sendMessage / editMessageText with a 📈 card)."""
+    with urllib.request.urlopen(control + "/calls", timeout=10) as r:
+        calls = json.loads(r.read())
+    return [c for c in calls if c.get("ok", True) and (method is None or c["method"] == method)
+            and c["method"] in ("sendMessage", "editMessageText") and "📈" in str(c["params"].get("text", ""))]  # fmt: skip
