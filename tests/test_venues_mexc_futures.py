@@ -457,3 +457,31 @@ def test_the_feed_never_raises_on_any_json_frame(channel: str, data: Any) -> Non
     feed = FuturesFeed("ws://127.0.0.1:9/edge", lambda *a: None, on_book=lambda *a: None)
     feed._handle(json.dumps({"channel": channel, "data": data, "symbol": "BTC_USDT", "ts": T0}, allow_nan=True))
     assert feed.counts["frames"] == 1
+
+
+_FIELD_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-5, max_value=2**64), st.integers(min_value=10**300, max_value=10**400),
+    st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(["0.5", "abc", "", "1e999", "12"]), st.lists(st.integers(), max_size=1),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    row=st.one_of(
+        st.dictionaries(st.sampled_from(["symbol", "timestamp", "lastPrice", "fairPrice", "indexPrice"]),
+                        st.one_of(_FIELD_VALUES, st.sampled_from(["BTC_USDT", "X" * 65])), max_size=5),
+        st.fixed_dictionaries({"symbol": st.sampled_from(["BTC_USDT", "", "X" * 65]), "timestamp": _FIELD_VALUES,
+                               "lastPrice": _FIELD_VALUES, "fairPrice": _FIELD_VALUES, "indexPrice": _FIELD_VALUES}),
+        _FIELD_VALUES,
+    ),
+    fallback=st.one_of(st.none(), st.integers(min_value=0, max_value=2**62)),
+)
+def test_the_ticker_fast_path_equals_the_checked_parser(row: object, fallback: int | None) -> None:
+    """push.tickers' fast path gives what the field-by-field parser gives: the same Ticker or the same error."""
+    def run(parse: object) -> object:
+        try:
+            return parse(row, fx.TICKERS, fallback)  # type: ignore[operator]
+        except ValueError as exc:
+            return ("error", str(exc))
+
+    assert run(fx.parse_ticker_row) == run(fx.parse_ticker_row_checked)

@@ -245,8 +245,31 @@ def parse_message(raw: str | bytes) -> Message:
     )
 
 
+_PLAIN_NUMBER = (float, int)  # exact types: bool (an int subclass) and strings take the checked path
+_BIG = 1e300  # above it (and NaN, inf, a huge JSON int float() refuses) the checked path decides
+
+
 def parse_ticker_row(row: Any, where: str = TICKERS, fallback_ts: int | None = None) -> Ticker:
-    """One contract of push.tickers / push.ticker / REST ticker: symbol, timestamp, last/fair/index price."""
+    """One contract of push.tickers / push.ticker / REST ticker: symbol, timestamp, last/fair/index price.
+
+    Why a fast path: push.tickers carries ~1,200 rows every 2 s and nearly all are well formed
+    (JSON numbers, an int timestamp); checking those with plain type and range tests and no error
+    text costs a third of the checked path. Anything else (strings, bools, missing or bad fields)
+    goes through parse_ticker_row_checked, which gives the same result or the error naming the
+    field; tests/test_venues_mexc_futures.py proves the two equal on random rows.
+    """
+    if type(row) is dict:
+        symbol, ts = row.get("symbol"), row.get("timestamp", fallback_ts)
+        last, fair, index = row.get("lastPrice"), row.get("fairPrice"), row.get("indexPrice")
+        if (type(symbol) is str and 0 < len(symbol) <= 64 and type(ts) is int and 0 <= ts < _MAX_MS
+                and type(last) in _PLAIN_NUMBER and type(fair) in _PLAIN_NUMBER and type(index) in _PLAIN_NUMBER
+                and 0 < last < _BIG and 0 < fair < _BIG and 0 < index < _BIG):  # fmt: skip
+            return Ticker(symbol=symbol, t_ms=ts, last=float(last), fair=float(fair), index=float(index))
+    return parse_ticker_row_checked(row, where, fallback_ts)
+
+
+def parse_ticker_row_checked(row: Any, where: str = TICKERS, fallback_ts: int | None = None) -> Ticker:
+    """parse_ticker_row with every field checked and a ValueError naming the first bad one."""
     if not isinstance(row, dict):
         raise ValueError(f"{where}: row {str(row)[:40]!r} is not an object")
     symbol = _symbol(row, where)
