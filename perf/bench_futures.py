@@ -2,8 +2,10 @@
 
 Issue #17's budget: the futures feed at ~1,200 perpetuals (every ticker, plus books where a
 strategy needs them) adds at most 2 % of the machine to the spot scanner's figures at 2,000 spot
-pairs. Measured the only way that separates the two on a noisy 2-core machine: one emulator (spot
-market + contract API on the same clock) and the whole service run in turns with
+pairs. Measured the only way that separates the two on a noisy 2-core machine: the same feeds (the spot
+feed, by default perf/blast_feed.py's synthetic frames, which cost a fraction of the emulator's CPU
+for 2,000 pairs; and the emulator's contract API alone for the perpetuals) and the whole service
+run in turns with
 `futures.enabled` false and true (ABBA when --rounds 2, so a slow spell does not land on one
 side), each measured over the same window after the same warm-up. The figure is the difference of
 the service's CPU between the turns, and the futures child's own CPU from the per-process table.
@@ -15,7 +17,7 @@ standard JSON module is the cost on this path (the reason to reach for a faster 
 
 Usage:
     python -m perf.bench_futures [--pairs 2000] [--rate 6000] [--contracts 1200] [--warmup 60]
-        [--duration 60] [--rounds 2] [--json OUT]
+        [--duration 60] [--rounds 2] [--spot-feed blast|emulator] [--json OUT]
 Progress goes to stderr; the summary table and the JSON to stdout (and OUT).
 """
 
@@ -214,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=60.0)
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--rounds", type=int, default=2, help="1: off, on; 2: off, on, on, off (ABBA)")
+    parser.add_argument("--spot-feed", choices=("blast", "emulator"), default="blast",
+                        help="the spot frames: the synthetic blast feed (cheap) or the emulator's market (default: %(default)s)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     order = [False, True] if args.rounds == 1 else ([False, True, True, False] * ((args.rounds + 1) // 2))[: 2 * args.rounds]
@@ -222,7 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     tg, tg_ready = start_fake_telegram(TG_TOKEN)
     try:
         with Progress(total, f"bench_futures {args.pairs} pairs + {args.contracts} perpetuals", "s", leave=False) as bar, \
-                emulator(args.pairs, args.rate, None, futures_contracts=args.contracts) as (_, ready):  # fmt: skip
+                emulator(args.pairs, args.rate, None, args.spot_feed, futures_contracts=0) as (_, spot), \
+                emulator(10, 20, None, futures_contracts=args.contracts) as (_, contract):  # fmt: skip
+            ready = {"ws": spot["ws"], "rest": spot["rest"], "futures_ws": contract["futures_ws"], "futures_rest": contract["futures_rest"]}
             turns = []
             for i, on in enumerate(order):
                 turns.append(measure_turn(ready, tg_ready, on, args.warmup, args.duration, workdir, bar, i * (args.warmup + args.duration)))
@@ -233,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         stop(tg)
         shutil.rmtree(workdir, ignore_errors=True)
     result = {"command": "python -m perf.bench_futures " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "cpu": cpu_model(), "cores": CORES, "pairs": args.pairs, "rate": args.rate, "contracts": args.contracts,
+              "cpu": cpu_model(), "cores": CORES, "pairs": args.pairs, "rate": args.rate, "contracts": args.contracts, "spot_feed": args.spot_feed,
               "warmup_s": args.warmup, "window_s": args.duration, "turns": turns, "baseline": baseline}  # fmt: skip
     result["summary"] = summarise(turns, baseline)
     print(table(result))

@@ -67,7 +67,7 @@ async def consume(ws_url: str, books: list[str], ready: dict[str, Any]) -> None:
         print(json.dumps(counters), flush=True)
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, report)
-    async with websockets.connect(ws_url, max_size=2**24, ping_interval=None) as ws:
+    async with websockets.connect(ws_url, max_size=2**24, ping_interval=None, open_timeout=60) as ws:
         await ws.send(json.dumps({"method": "sub.tickers", "param": {}}))
         for symbol in books:
             await ws.send(json.dumps({"method": "sub.depth.full", "param": {"symbol": symbol, "limit": 20}}))
