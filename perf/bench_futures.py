@@ -96,6 +96,7 @@ def measure_turn(ready: dict[str, Any], tg: dict[str, Any], futures_on: bool, wa
                 bar.advance_to(offset + warmup + time.monotonic() - t0)
             dt = time.monotonic() - t0
             by_pid = meter.seconds_by_pid()
+            last_memory = meter.memory()["by_pid"]
             m1 = scrape_metrics(port)
             names = {int(p["pid"]): str(p["name"]) for p in get_json(f"http://127.0.0.1:{port}/healthz").get("processes", [])}
         finally:
@@ -116,6 +117,8 @@ def measure_turn(ready: dict[str, Any], tg: dict[str, Any], futures_on: bool, wa
         "futures_child_pct_of_core": 100 * futures_cpu / dt,
         "futures_child_ms_per_1000_tickers": 1000 * 1000 * futures_cpu / tickers if tickers else None,
         "pss_mb_max": max(memory, default=0.0),
+        "pss_mb_by_process": {names.get(pid, "supervisor" if pid == service.pid else str(pid)): round(m["pss_mb"], 1)
+                              for pid, m in last_memory.items()},
     }
 
 

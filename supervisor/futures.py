@@ -21,6 +21,7 @@ from typing import Any
 from common.children import reset_child_signals
 from common.config import Config
 from common.logs import setup_logging
+from common.memtrim import release_free_memory
 from common.messages import FuturesStats, MessageError, Notice, Stop, decode, encode
 from detectors.futures import FairPriceDetector
 from detectors.futures_episodes import Episode, format_log_line
@@ -126,6 +127,7 @@ class FuturesWatch:
                 floor = 1.0 + (s4.spread_ratio_min - 1.0) / 2
                 hot = sorted((r, s) for s, r in self.ratios.items() if r >= floor)
                 self.feed.set_books([s for _, s in hot[::-1]])
+            release_free_memory()  # each push.tickers parse frees ~1,200 dicts: give the pages back (common/memtrim.py)
             if time.monotonic() - last_stats >= STATS_EVERY_S:
                 last_stats = time.monotonic()
                 self._tell(FuturesStats({**self.feed.metrics(), "futures_episodes_stored_total": float(self.episodes_stored),
