@@ -32,6 +32,7 @@ from common.futures_config import FuturesConfig, sensitive_preset
 from common.progress import Progress
 from detectors.futures import FairPriceDetector
 from perf.harness import REPO, start_json, stop
+from supervisor.futures import book_candidates
 from venues.mexc.futures_feed import FuturesFeed
 from venues.mexc.futures_rest import ContractRest
 
@@ -76,11 +77,9 @@ async def measure(ws: str, rest_url: str, duration: float, speed: float, bar: Pr
     rest = ContractRest(rest_url)
     feed = FuturesFeed(ws, on_ticker, rest=rest, on_book=on_book)
     task = asyncio.create_task(feed.run())
-    s4 = configs["sensitive"].strategy4
-    floor = 1.0 + (s4.spread_ratio_min - 1.0) / 2  # as supervisor/futures.py picks its books
     t0 = time.monotonic()
     while (elapsed := time.monotonic() - t0) < duration:
-        feed.set_books([s for r, s in sorted(((r, s) for s, r in ratios.items() if r >= floor), reverse=True)])
+        feed.set_books(book_candidates(ratios, configs["sensitive"].strategy4))  # the service's own pick
         await asyncio.sleep(BOOK_PICK_EVERY_S)
         bar.advance_to(min(duration, elapsed))
     await feed.stop()

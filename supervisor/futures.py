@@ -20,6 +20,7 @@ from typing import Any
 
 from common.children import reset_child_signals
 from common.config import Config
+from common.futures_config import ThickBookConfig
 from common.logs import setup_logging
 from common.memtrim import release_free_memory
 from common.messages import FuturesStats, MessageError, Notice, Stop, decode, encode
@@ -122,11 +123,8 @@ class FuturesWatch:
         a few dozen, not 1,200), and the counters for the supervisor's /metrics."""
         last_stats = 0.0
         while not self._stop.is_set():
-            s4 = self.config.futures.strategy4
-            if s4.enabled:
-                floor = 1.0 + (s4.spread_ratio_min - 1.0) / 2
-                hot = sorted((r, s) for s, r in self.ratios.items() if r >= floor)
-                self.feed.set_books([s for _, s in hot[::-1]])
+            if self.config.futures.strategy4.enabled:
+                self.feed.set_books(book_candidates(self.ratios, self.config.futures.strategy4))
             release_free_memory()  # each push.tickers parse frees ~1,200 dicts: give the pages back (common/memtrim.py)
             if time.monotonic() - last_stats >= STATS_EVERY_S:
                 last_stats = time.monotonic()
@@ -154,6 +152,16 @@ class FuturesWatch:
         with contextlib.suppress(Exception):
             await self.rest.close()
         self.store.close()
+
+
+def book_candidates(ratios: dict[str, float], s4: ThickBookConfig) -> list[str]:
+    """The contracts to book for strategy 4, nearest first: last/fair at least halfway to its ratio.
+
+    Why halfway: a book must be there when the ratio crosses, and a link carries a few dozen
+    subscriptions, not 1,200 (the feed caps the list and drops the tail).
+    """
+    floor = 1.0 + (s4.spread_ratio_min - 1.0) / 2
+    return [s for _, s in sorted(((r, s) for s, r in ratios.items() if r >= floor), reverse=True)]
 
 
 def _card_key(ep: Episode) -> str:
