@@ -7,7 +7,8 @@ all or nothing; Control already does exactly that for /cfg, so the swap goes thr
 The trainer (supervisor/selftrain.py, run daily) never touches a file the service reads: it writes
 the winning model to a new file under SCANNER_DATA_DIR/models/ and then, last, replaces
 models/install.json (write + os.replace, atomic). The supervisor polls that file's content; a
-new install id is applied once: config copy with the new model_path and prob_threshold, models
+new install id is applied once (models/install.applied keeps it across restarts, so a record
+written while the service was down is applied at start): config copy with the new model_path and prob_threshold, models
 loaded and validated, then scorer and config switched in one call (Control.apply), the keys saved
 to the overrides file, a log line and an owner notice. A model that fails to load changes nothing.
 """
@@ -28,6 +29,7 @@ from supervisor.overrides import overrides_path, save_overrides
 log = logging.getLogger("scanner.supervisor.models")
 
 INSTALL_FILE = "install.json"
+APPLIED_FILE = "install.applied"  # the id of the last record this service applied (or refused)
 # Validation figures /model shows from a model's "trained" block (supervisor/train.py, selftrain.py).
 CHECK_KEYS = ("recall", "events_meeting_target", "median_delay_after_cross10_s", "false_signals_per_coin_day",
               "background_coin_days")  # fmt: skip
@@ -70,10 +72,12 @@ class ModelInstaller:
 
     def __init__(self, control: Any) -> None:
         self.control = control
-        self.applied: str | None = None
-        record = self._read()
-        if record is not None:  # what a previous run already applied (or refused): not applied again
-            self.applied = str(record.get("id"))
+        # What a previous run already applied or refused is not applied again; a record written while
+        # the service was down is applied at the first poll.
+        try:
+            self.applied: str | None = (models_dir(control.config) / APPLIED_FILE).read_text(encoding="utf-8").strip()
+        except OSError:
+            self.applied = None
 
     def _read(self) -> dict[str, Any] | None:
         path = models_dir(self.control.config) / INSTALL_FILE
@@ -92,6 +96,10 @@ class ModelInstaller:
         if record is None or str(record.get("id")) == self.applied:
             return False
         self.applied = str(record.get("id"))
+        try:
+            (models_dir(self.control.config) / APPLIED_FILE).write_text(self.applied + "\n", encoding="utf-8")
+        except OSError as exc:
+            log.warning("could not note the applied model install", extra={"error": str(exc)[:200]})
         try:
             return self.install(record)
         except Exception:  # noqa: BLE001 - the tick loop (health, watchdog) must outlive any bad record

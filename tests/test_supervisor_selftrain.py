@@ -21,8 +21,8 @@ from supervisor import selftrain
 from supervisor.control import Control
 from supervisor.detection import Detection, load_models
 from supervisor.overrides import load_effective_config, overrides_path
-from supervisor.running_models import ModelInstaller
-from tests.test_supervisor_train import T_MS, _rows_of, _trades
+from supervisor.running_models import ModelInstaller, write_install
+from tests.test_supervisor_train import REPO, T_MS, _rows_of, _trades
 
 DAY_MS = 86_400_000
 NOW_MS = T_MS + 2 * DAY_MS + 3_600_000  # an hour after the third day's pumps
@@ -80,6 +80,7 @@ def test_a_better_candidate_replaces_the_running_model_without_a_restart(service
     assert report["installed"] and report["reason"].startswith("installed: beats the running model")
     assert report["candidate"]["recall"] == 1.0 and report["running"]["recall"] == 0.0
     assert service["installer"].poll() is True and service["installer"].poll() is False  # applied once
+    assert ModelInstaller(service["control"]).poll() is False  # ... also after a restart
     model = scorer.models["flash"]
     assert model.trained is not None and model.trained["source"].startswith("self-training")
     assert model.trained["holdout"]["verdict"] == report["reason"]
@@ -105,6 +106,23 @@ def test_a_candidate_that_does_not_beat_the_running_model_is_kept_out_with_the_r
     assert any(r.getMessage() == "self-training: " + report["reason"] for r in caplog.records)
     assert service["installer"].poll() is False
     assert service["detection"].scorers["pump"].models["flash"] is before
+
+
+def test_an_install_written_while_the_service_was_down_is_applied_at_start_and_a_bad_one_changes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(f"storage: {{data_dir: {tmp_path / 'data'}}}\n")
+    config = load_effective_config(tmp_path / "config.yaml")
+    told: list[Any] = []
+    applied: list[Any] = []
+    control = Control(tmp_path / "config.yaml", config, lambda c: load_models(c, tmp_path), lambda c, m: applied.append((c, m)), dict,
+                      lambda m: told.append(m) or True)  # fmt: skip
+    write_install(tmp_path / "data" / "models", {"id": "a", "detector": "pump", "profile": "alpha1",
+                                                 "model_path": str(tmp_path / "missing.json"), "prob_threshold": 0.7})  # fmt: skip
+    assert ModelInstaller(control).poll() is False  # the file is missing: refused, config unchanged, owner told
+    assert applied == [] and control.config is config and "refused" in told[-1].text
+    write_install(tmp_path / "data" / "models", {"id": "b", "detector": "pump", "profile": "alpha1",
+                                                 "model_path": str(REPO / "model.json"), "prob_threshold": 0.7})  # fmt: skip
+    assert ModelInstaller(control).poll() is True  # a new process (a restart) applies what it has not applied yet
+    assert applied[-1][0].detectors.pump.profiles.alpha1.prob_threshold == 0.7
 
 
 def test_outcome_labels_turn_the_services_own_signals_into_positives_and_negatives() -> None:
