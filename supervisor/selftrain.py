@@ -6,7 +6,8 @@ table, and swap it in only if it beats the running model on the most recent held
 Data: the tick recorder's finished hourly dumps (recorder.dir, shards/recorder.py; needs
 recorder.enabled: true) of the last --days days, per symbol, through the same feature code as the
 offline trainer (supervisor/train.py: feature_rows). Trades only, so only trade-based profiles
-(flash) are trained here.
+(flash) are trained here. At most --max-symbols symbols (those that pumped, then the most traded):
+the feature pass costs time and memory per traded second.
 
 Labels, per symbol: a pump is the first trade >= 10 % above the lowest trade of the 20 minutes
 before it (the target the outcome tracker checks, seen from the bottom); like train.py's onset
@@ -58,12 +59,15 @@ Ticks = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # time ms, side (
 
 
 def read_ticks(directory: Path, since_ms: int) -> dict[str, Ticks]:
-    """Every finished hourly dump of the recorder from since_ms on, per symbol, in time order."""
-    import pyarrow as pa
+    """Every finished hourly dump of the recorder from since_ms on, per symbol, in time order.
+
+    Symbols are dictionary-encoded while reading: ~29 bytes per trade in memory, not a string each.
+    """
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    tables = []
+    names: dict[str, int] = {}
+    parts: list[tuple[np.ndarray, ...]] = []
     for path in sorted(directory.glob("ticks-s*-*.parquet")):  # *.parquet.part is still being written
         try:
             hour_ms = int(dt.datetime.strptime(path.stem.rsplit("-", 1)[1], "%Y%m%dT%H").replace(tzinfo=dt.UTC).timestamp() * 1000)
@@ -72,19 +76,31 @@ def read_ticks(directory: Path, since_ms: int) -> dict[str, Ticks]:
         if hour_ms + 3_600_000 <= since_ms:
             continue
         table = pq.read_table(path, columns=["ts_ms", "symbol", "price", "qty", "side"])
-        tables.append(table.filter(pc.greater_equal(table["ts_ms"], since_ms)))
-    if not tables:
+        table = table.filter(pc.greater_equal(table["ts_ms"], since_ms)).combine_chunks()
+        if table.num_rows == 0:
+            continue
+        codes = table["symbol"].dictionary_encode().combine_chunks()
+        local = np.array([names.setdefault(str(n), len(names)) for n in codes.dictionary.to_pylist()], np.int32)
+        parts.append((local[codes.indices.to_numpy()], table["ts_ms"].to_numpy(), table["side"].to_numpy().astype(np.int32),
+                      table["price"].to_numpy(), table["qty"].to_numpy()))  # fmt: skip
+    if not parts:
         return {}
-    table = pa.concat_tables(tables)
-    symbols = table["symbol"].to_numpy(zero_copy_only=False).astype(str)
-    t = table["ts_ms"].to_numpy()
-    order = np.lexsort((t, symbols))  # stable per symbol: same-ms trades keep the recorder's order
-    symbols, t = symbols[order], t[order]
-    side = table["side"].to_numpy()[order].astype(np.int32)
-    price, qty = table["price"].to_numpy()[order], table["qty"].to_numpy()[order]
-    names, starts = np.unique(symbols, return_index=True)
-    ends = np.append(starts[1:], len(symbols))
-    return {str(n): (t[a:b], side[a:b], price[a:b], qty[a:b]) for n, a, b in zip(names, starts, ends, strict=True)}
+    sym, t, side, price, qty = (np.concatenate(cols) for cols in zip(*parts, strict=True))
+    order = np.lexsort((t, sym))  # stable per symbol: same-ms trades keep the recorder's order
+    sym, t, side, price, qty = sym[order], t[order], side[order], price[order], qty[order]
+    ids, starts = np.unique(sym, return_index=True)
+    ends = np.append(starts[1:], len(sym))
+    by_id = {v: k for k, v in names.items()}
+    return {by_id[int(i)]: (t[a:b], side[a:b], price[a:b], qty[a:b]) for i, a, b in zip(ids, starts, ends, strict=True)}
+
+
+def choose(ticks: dict[str, Ticks], max_symbols: int) -> dict[str, Ticks]:
+    """At most max_symbols symbols (the feature pass costs time and memory per traded second):
+    every symbol that pumped first, then the most traded ones."""
+    if len(ticks) <= max_symbols:
+        return ticks
+    rank = sorted(ticks, key=lambda s: (-len(crossings(ticks[s][0], ticks[s][2])), -len(ticks[s][0]), s))
+    return {s: ticks[s] for s in rank[:max_symbols]}
 
 
 def crossings(t: np.ndarray, price: np.ndarray) -> list[int]:
@@ -165,7 +181,7 @@ def verdict(candidate: dict[str, Any], running: dict[str, Any] | None, min_coin_
 
 def run(config_path: Path, profile: str, days: int, holdout_days: int, folds: int = 5, c: float = 0.05,
         max_fp: float = 0.1, min_coin_days: float = 1.0, install: bool = True, ticks_dir: Path | None = None,
-        now_ms: int | None = None) -> dict[str, Any]:  # fmt: skip
+        now_ms: int | None = None, max_symbols: int = 300) -> dict[str, Any]:  # fmt: skip
     """One self-training run; returns its report (also written to models/selftrain-last.json)."""
     from store.history import Store
     from supervisor.overrides import load_effective_config
@@ -174,7 +190,9 @@ def run(config_path: Path, profile: str, days: int, holdout_days: int, folds: in
     directory = ticks_dir or Path(config.recorder.dir)
     now_ms = now_ms if now_ms is not None else int(dt.datetime.now(dt.UTC).timestamp() * 1000)
     ticks = read_ticks(directory, now_ms - days * DAY_MS)
-    report: dict[str, Any] = {"profile": profile, "ticks_dir": str(directory), "symbols": len(ticks), "installed": False}
+    report: dict[str, Any] = {"profile": profile, "ticks_dir": str(directory), "symbols_recorded": len(ticks), "installed": False}
+    ticks = choose(ticks, max_symbols)
+    report["symbols"] = len(ticks)
     store = Store(config.storage.data_dir)
     try:
         labelled = store.labelled_signals(now_ms - days * DAY_MS)
@@ -247,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--C", type=float, default=0.05)
     ap.add_argument("--max-fp-per-day", type=float, default=0.1)
+    ap.add_argument("--max-symbols", type=int, default=300, help="symbols to train on: those that pumped, then the most traded")
     ap.add_argument("--dry-run", action="store_true", help="evaluate and report, never install")
     args = ap.parse_args(argv)
     try:
@@ -256,6 +275,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     setup_logging(config.logging.level, "selftrain", config.secrets(), config.storage.data_dir)
     report = run(args.config, args.profile, args.days, args.holdout_days, args.folds, args.C, args.max_fp_per_day,
-                 args.min_holdout_coin_days, not args.dry_run, args.ticks)  # fmt: skip
+                 args.min_holdout_coin_days, not args.dry_run, args.ticks, max_symbols=args.max_symbols)  # fmt: skip
     print(json.dumps(report, indent=2, default=str))
     return 3 if str(report.get("reason", "")).startswith("no data") else 0

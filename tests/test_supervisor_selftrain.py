@@ -156,3 +156,14 @@ def test_without_recorded_ticks_the_job_says_so_and_exits_3(tmp_path: Path, caps
     assert train.main(["--self-train", "--config", str(tmp_path / "config.yaml")]) == 3
     assert "is recorder.enabled on?" in json.loads(capsys.readouterr().out)["reason"]
     assert not (tmp_path / "data" / "models" / "install.json").exists()
+
+
+def test_the_symbol_cap_keeps_the_pumps_then_the_most_traded() -> None:
+    def ticks(n: int, pump: bool) -> selftrain.Ticks:
+        t = np.arange(n, dtype=np.int64) * 1000
+        price = np.where(np.arange(n) > n // 2, 1.2, 1.0) if pump else np.ones(n)
+        return t, np.ones(n, np.int32), price, np.ones(n)
+
+    data = {"BUSY": ticks(500, False), "QUIET": ticks(100, False), "PUMP": ticks(50, True)}
+    assert list(selftrain.choose(data, 2)) == ["PUMP", "BUSY"]
+    assert selftrain.choose(data, 5) is data
