@@ -207,7 +207,9 @@ def run(config_path: Path, profile: str, days: int, holdout_days: int, folds: in
     report.update(events_fit=len(fit), events_held_back=len(held), pumps_fit=sum(e.meets for e in fit),
                   pumps_held_back=sum(e.meets for e in held), outcome_labels=sum(map(len, labelled.values())))  # fmt: skip
     if not any(e.meets for e in fit) or len(fit) < 2 or not held:
-        report["reason"] = "no data: need pumps and background before the held-back days, and held-back days (is recorder.enabled on?)"
+        report["reason"] = (f"no data: {len(fit)} events ({report['pumps_fit']} pumps) before the held-back days and {len(held)} in them;"
+                            f" need a pump and 2 events to fit and held-back events: more than --holdout-days {holdout_days} days of "
+                            f"recorded ticks in {directory} (is recorder.enabled on?)")  # fmt: skip
         return _finish(config, report)
     candidate = train.train(None, profile, folds, c, max_fp, events=fit)
     threshold = float(candidate["trained"]["threshold"])
