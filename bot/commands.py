@@ -117,7 +117,7 @@ def format_stats(s: dict[str, Any]) -> str:
     budget = s.get("suppressed_budget", 0)
     held = (f"\nNo card for {s.get('suppressed', 0)} of them; {budget} held back by the card budget (strongest prob "
             f"{_num(s.get('suppressed_budget_top_prob'), '.3f')}; scanner.max_cards_per_hour / max_cards_per_day)."
-            if budget else f"\nNo card for {s['suppressed']} of them (paused or undeliverable)." if s.get("suppressed") else "")  # fmt: skip
+            if budget else "")  # fmt: skip
     return (f"Last 24 h: {s.get('signals', 0)} signals ({_num(s.get('signals_per_hour', 0.0), '.2f')}/h), "
             f"{s.get('buys', 0)} buys, {s.get('skips', 0)} skips, {s.get('paper_orders', 0)} paper and "
             f"{s.get('live_orders', 0)} live orders." + held)  # fmt: skip

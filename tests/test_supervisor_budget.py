@@ -170,8 +170,11 @@ def test_budget_unit_restore_expires_a_day_old_card() -> None:
     assert budget.check(T0 + 24 * 3_600_000, 0.9, limits) is None  # type: ignore[arg-type]
 
 
-def test_stats_without_budget_suppression_say_what_else_held_cards() -> None:
+def test_stats_name_the_budget_only_when_it_held_cards_back() -> None:
     base = {"signals": 3, "signals_per_hour": 0.1, "buys": 0, "skips": 0, "paper_orders": 0, "live_orders": 0}
-    assert commands.format_stats(base) == "Last 24 h: 3 signals (0.10/h), 0 buys, 0 skips, 0 paper and 0 live orders."
-    assert commands.format_stats({**base, "suppressed": 2, "suppressed_budget": 0}).endswith(
-        "\nNo card for 2 of them (paused or undeliverable).")
+    plain = "Last 24 h: 3 signals (0.10/h), 0 buys, 0 skips, 0 paper and 0 live orders."
+    assert commands.format_stats(base) == plain
+    assert commands.format_stats({**base, "suppressed": 2, "suppressed_budget": 0}) == plain  # paused: /pause says so
+    assert commands.format_stats({**base, "suppressed": 2, "suppressed_budget": 1, "suppressed_budget_top_prob": 0.7}) == (
+        plain + "\nNo card for 2 of them; 1 held back by the card budget (strongest prob 0.700; "
+        "scanner.max_cards_per_hour / max_cards_per_day).")
