@@ -20,7 +20,7 @@ Rules, per window (the last 60 min and the last 24 h of exchange time; a cap of 
   3. Second half: once a window holds half its cap, a new card must be at least as strong as the
      median card of that window sent before this pass; the rest of the budget is kept for signals
      stronger than usual, so a steady drizzle of weak signals does not spend it all in the first
-     minutes. (Cards of the same pass do not raise the bar: a burst is judged by rank only.)
+     minutes. (Cards of the same exchange second do not raise the bar: a burst is judged by rank.)
 A later, stronger signal never goes over the cap (the cap is a promise to the chat); it is stored
 suppressed like the others, and /stats shows how many were held back and the strongest of them.
 
@@ -69,20 +69,15 @@ class CardBudget:
     """The cards of the last 24 h (exchange ms, strength) and the verdict for the next one."""
 
     def __init__(self) -> None:
-        self.cards: deque[tuple[int, float, int]] = deque()  # (exchange ms, strength, pass number)
+        self.cards: deque[tuple[int, float]] = deque()  # (exchange ms, strength)
         self.suppressed = 0  # signals held back by the budget since start
         self.newest_ms = 0
-        self.pass_no = 0
 
     def restore(self, cards: Iterable[tuple[int, float]]) -> None:
         """Cards a previous run sent (exchange ms, strength), so a restart does not reopen a spent budget."""
-        self.cards = deque((t, s, -1) for t, s in sorted(cards))
+        self.cards = deque(sorted(cards))
         if self.cards:
             self.newest_ms = max(self.newest_ms, self.cards[-1][0])
-
-    def begin_pass(self) -> None:
-        """A new scoring pass: its cards are judged by rank among themselves (rule 1), not by each other's median."""
-        self.pass_no += 1
 
     def _expire(self, now_ms: int) -> None:
         while self.cards and self.cards[0][0] <= now_ms - DAY_MS:
@@ -95,10 +90,10 @@ class CardBudget:
         for name, span, cap in (("hour", HOUR_MS, config.max_cards_per_hour), ("day", DAY_MS, config.max_cards_per_day)):
             if cap <= 0:
                 continue
-            window = [(s, n) for t, s, n in self.cards if t > self.newest_ms - span]
+            window = [(t, s) for t, s in self.cards if t > self.newest_ms - span]
             if len(window) >= cap:
                 return f"{REASON_PREFIX}: {cap} cards per {name} used"
-            earlier = [s for s, n in window if n != self.pass_no]
+            earlier = [s for t, s in window if t // 1000 != t_ms // 1000]  # a burst's own cards do not raise its bar
             if 2 * len(window) >= cap and earlier and value < (bar := statistics.median(earlier)):
                 return (f"{REASON_PREFIX}: half of the {cap} cards per {name} used and strength {value:.3f} "
                         f"is below the median card's {bar:.3f}")  # fmt: skip
@@ -106,11 +101,11 @@ class CardBudget:
 
     def record(self, t_ms: int, value: float) -> None:
         """A card went out."""
-        self.cards.append((t_ms, value, self.pass_no))
+        self.cards.append((t_ms, value))
 
     def figures(self) -> dict[str, float]:
         """Prometheus gauges: cards in the windows and signals held back since start."""
-        last_hour = sum(1 for t, _, _ in self.cards if t > self.newest_ms - HOUR_MS)
+        last_hour = sum(1 for t, _ in self.cards if t > self.newest_ms - HOUR_MS)
         return {"cards_last_hour": float(last_hour), "cards_last_day": float(len(self.cards)),
                 "cards_suppressed_by_budget_total": float(self.suppressed)}  # fmt: skip
 

@@ -95,7 +95,6 @@ class Pipeline:
         self.price_history.update(rows)  # before scoring, so emit() sees this batch too
         now_ns = time.time_ns()
         decisions = self.detection.score(rows, now_ns)
-        self.budget.begin_pass()
         for decision in strongest_first(decisions, self.config.detectors):  # the card budget's order
             self.emit(decision, now_ns)
         # After the signals: a watch opened by this batch also sees the batch's later rows.
