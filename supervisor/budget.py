@@ -14,8 +14,8 @@ so profiles with different thresholds (alpha1 0.60, flash 0.98) compare fairly; 
 larger magnitude (the detector's re-alert field, PM for pumps).
 
 Rules, per window (the last 60 min and the last 24 h of exchange time; a cap of 0 = no limit):
-  1. The signals of one scoring pass (the pairs that fired in the same second) are judged strongest
-     first, so a burst larger than the budget left sends its strongest signals.
+  1. The signals scored together (one batch of a shard's rows) are judged strongest first, so a
+     burst larger than the budget left sends its strongest signals.
   2. Full: a window that already holds `cap` cards lets nothing through.
   3. Second half: once a window holds half its cap, a new card must be at least as strong as the
      median card of that window sent before this pass; the rest of the budget is kept for signals
