@@ -167,3 +167,35 @@ def test_the_symbol_cap_keeps_the_pumps_then_the_most_traded() -> None:
     data = {"BUSY": ticks(500, False), "QUIET": ticks(100, False), "PUMP": ticks(50, True)}
     assert list(selftrain.choose(data, 2)) == ["PUMP", "BUSY"]
     assert selftrain.choose(data, 5) is data
+
+
+def test_the_running_supervisor_picks_up_an_install_on_its_tick_without_a_restart(tmp_path: Path) -> None:
+    import asyncio
+
+    from supervisor.app import Supervisor
+
+    (tmp_path / "config.yaml").write_text(f"storage: {{data_dir: {tmp_path / 'data'}}}\n"
+                                          f"detectors: {{pump: {{profiles: {{alpha1: {{model_path: {REPO / 'model.json'}}}}}}}}}\n")  # fmt: skip
+    sup = Supervisor(tmp_path / "config.yaml")
+    scorer = sup.detection.scorers["pump"]
+    before = scorer.models["alpha1"]
+    model = json.loads((REPO / "model.json").read_text())
+    model["trained"] = {"date": "2026-12-01T03:00:00Z", "source": "self-training: test"}
+    (tmp_path / "new.json").write_text(json.dumps(model))
+    write_install(tmp_path / "data" / "models", {"id": "t1", "detector": "pump", "profile": "alpha1",
+                                                 "model_path": str(tmp_path / "new.json"), "prob_threshold": 0.65})  # fmt: skip
+    polled = sup.installer.poll
+
+    def poll_once() -> bool:
+        sup.request_stop()
+        return polled()
+
+    sup.installer.poll = poll_once  # type: ignore[method-assign]
+    asyncio.run(sup._tick_loop())
+    try:
+        assert scorer.models["alpha1"] is not before and scorer.models["alpha1"].trained["source"] == "self-training: test"
+        assert sup.config.detectors.pump.profiles.alpha1.prob_threshold == 0.65
+        (shown,) = sup.status()["models"]
+        assert shown["model_path"] == str(tmp_path / "new.json") and shown["trained"]["source"] == "self-training: test"
+    finally:
+        sup.store.close()
