@@ -169,10 +169,13 @@ def test_the_symbol_cap_keeps_the_pumps_then_the_most_traded() -> None:
     assert selftrain.choose(data, 5) is data
 
 
-def test_the_running_supervisor_picks_up_an_install_on_its_tick_without_a_restart(tmp_path: Path) -> None:
+def test_the_running_supervisor_picks_up_an_install_on_its_tick_without_a_restart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import asyncio
 
+    from supervisor import app
     from supervisor.app import Supervisor
+
+    monkeypatch.setattr(app, "SAMPLE_EVERY_S", 0.01)  # one short tick, not five seconds
 
     (tmp_path / "config.yaml").write_text(f"storage: {{data_dir: {tmp_path / 'data'}}}\n"
                                           f"detectors: {{pump: {{profiles: {{alpha1: {{model_path: {REPO / 'model.json'}}}}}}}}}\n")  # fmt: skip
