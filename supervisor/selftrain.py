@@ -19,7 +19,8 @@ the running model got wrong is what the next one should learn).
 Held back: every pump and background day in the newest --holdout-days UTC days is kept out of the
 fit. The candidate is fitted on the older days (train.train: GroupKFold by event, threshold from
 the out-of-fold false-signal rate), then candidate and running model (at its running
-prob_threshold) are checked on the held-back days with the same event check (train.event_check).
+prob_threshold, both under the running rule settings) are checked on the held-back days with the
+same event check (train.event_check).
 The candidate beats the running model when it is at least as good on both event recall and false
 signals per coin-day and better on one; a tie or a trade-off keeps the running model, and so does
 a held-back set shorter than --min-holdout-coin-days.
@@ -152,12 +153,13 @@ def start_ms(event: train.Event) -> int:
     return event.t_ms if event.meets else int(event.rows["row_time_ms"].min())
 
 
-def check(events: list[train.Event], model: Model, threshold: float) -> dict[str, Any]:
-    """The event check of a model on events, as the scorer applies it (ready flag, rules, prob >= threshold)."""
+def check(events: list[train.Event], model: Model, threshold: float, settings: Any) -> dict[str, Any]:
+    """The event check of a model on events, as the scorer applies it (ready flag, the running rules, prob >= threshold)."""
     spec = train.PROFILES[model.profile]
+    profile = PUMP.profile(model.profile)
     probs, readies = [], []
     for ev in events:
-        ok = ((ev.rows["flags"] & spec["ready_flag"]) != 0) & train.rules_mask(ev.rows, model.profile)
+        ok = ((ev.rows["flags"] & spec["ready_flag"]) != 0) & profile.rule_mask(ev.rows, settings)
         probs.append(np.where(ok, model.probability(ev.rows), 0.0))
         readies.append(ok)
     return train.event_check(events, probs, readies, threshold)
@@ -213,15 +215,15 @@ def run(config_path: Path, profile: str, days: int, holdout_days: int, folds: in
         return _finish(config, report)
     candidate = train.train(None, profile, folds, c, max_fp, events=fit)
     threshold = float(candidate["trained"]["threshold"])
-    cand_check = check(held, model_from_dict(candidate), threshold)
     settings = PUMP.settings(config.detectors.pump, profile)
+    cand_check = check(held, model_from_dict(candidate), threshold, settings)
     path = Path(settings.model_path) if Path(settings.model_path).is_absolute() else config_path.parent / settings.model_path
     try:
         running: Model | None = load_model(path)
     except ModelError as exc:
         log.warning("running model unreadable, the candidate only has to be valid", extra={"error": str(exc)[:200]})
         running = None
-    run_check = check(held, running, settings.prob_threshold) if running is not None else None
+    run_check = check(held, running, settings.prob_threshold, settings) if running is not None else None
     ok, reason = verdict(cand_check, run_check, min_coin_days)
     candidate["trained"].update(source="self-training: recorder ticks + outcomes", outcome_labels=report["outcome_labels"],
                                 holdout={"days": holdout_days, "candidate": cand_check, "running": run_check, "verdict": reason})  # fmt: skip
