@@ -157,7 +157,9 @@ async def answer(bot: BotState, name: str, args: list[str]) -> str:
         return format_stats(bot.stats(now - 24 * 3600 * 10**9)) + "\n" + format_outcomes(windows)
     if name == "model":
         reply = await bot.ask_supervisor(StatusRequest)
-        return no_answer.replace("; nothing changed", "") if reply is None else format_models(reply.status.get("models"))
+        if reply is None:
+            return no_answer.replace("; nothing changed", "")
+        return format_models(reply.status.get("models"), reply.status.get("selftrain_last"))
     if name in ("status", "health"):
         reply = await bot.ask_supervisor(StatusRequest)
         if reply is None:

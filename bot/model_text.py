@@ -19,10 +19,13 @@ def _n(value: Any, fmt: str) -> str:
     return format(value, fmt) if ok else "n/a"
 
 
-def format_models(models: Any) -> str:
-    """One block per running model; odd or missing fields show as n/a."""
+def format_models(models: Any, selftrain: Any = None) -> str:
+    """One block per running model, then the last self-training run; odd or missing fields show as n/a."""
+    last = ""
+    if isinstance(selftrain, dict):
+        last = f"\nLast self-training run {selftrain.get('finished') or '?'} ({selftrain.get('profile') or '?'}): {selftrain.get('reason') or '?'}"
     if not isinstance(models, list) or not models:
-        return "No model is running (no enabled profile reported one)."
+        return "No model is running (no enabled profile reported one)." + last
     blocks = []
     for m in models:
         if not isinstance(m, dict):
@@ -44,4 +47,4 @@ def format_models(models: Any) -> str:
             if hold:
                 lines.append(f"  held-back days {hold.get('days', '?')}: {hold.get('verdict', '')}")
         blocks.append("\n".join(lines))
-    return "\n".join(blocks) or "No model is running."
+    return ("\n".join(blocks) or "No model is running.") + last

@@ -30,7 +30,7 @@ from supervisor.metrics import Metrics, serve_metrics
 from supervisor.overrides import load_effective_config
 from supervisor.pipeline import Pipeline
 from supervisor.planning import Planning, ShardHandle
-from supervisor.running_models import ModelInstaller, summaries
+from supervisor.running_models import ModelInstaller, last_selftrain, summaries
 from supervisor.sdnotify import SdNotifier
 
 log = logging.getLogger("scanner.supervisor")
@@ -98,7 +98,8 @@ class Supervisor:
 
     def _status_extra(self) -> dict[str, Any]:
         return {"latency_p95_ms": self.metrics.latency_p95_ms(), "signals_last_hour": self.pipeline.signals_last_hour(),
-                "models": summaries(self.config, {n: s.models for n, s in self.detection.scorers.items()})}  # fmt: skip
+                "models": summaries(self.config, {n: s.models for n, s in self.detection.scorers.items()}),
+                "selftrain_last": last_selftrain(self.config)}  # fmt: skip
 
     def status(self) -> dict[str, Any]:
         return self.health.status()

@@ -57,6 +57,15 @@ def summaries(config: Config, models: dict[str, dict[str, Any]]) -> list[dict[st
     return out
 
 
+def last_selftrain(config: Config) -> dict[str, Any] | None:
+    """When the self-training job last ran and what it decided (models/selftrain-last.json), for /model."""
+    try:
+        report = json.loads((models_dir(config) / "selftrain-last.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return {k: report.get(k) for k in ("finished", "profile", "installed", "reason")} if isinstance(report, dict) else None
+
+
 def write_install(directory: Path, record: dict[str, Any]) -> Path:
     """The trainer's last step: install.json replaced atomically (a reader sees the old or the new, never half)."""
     directory.mkdir(parents=True, exist_ok=True)

@@ -247,6 +247,7 @@ def run(config_path: Path, profile: str, days: int, holdout_days: int, folds: in
 
 
 def _finish(config: Any, report: dict[str, Any]) -> dict[str, Any]:
+    report["finished"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     (log.info if report["installed"] else log.warning)("self-training: " + str(report.get("reason")), extra={"profile": report["profile"]})
     directory = models_dir(config)
     directory.mkdir(parents=True, exist_ok=True)

@@ -43,3 +43,10 @@ def test_model_without_an_answer_or_with_odd_data_never_fails() -> None:
     odd = format_models([{"profile": "x", "trained": {"date": "d", "auc_oof": "bad"}, "check": None}, "junk"])
     assert "AUC n/a" in odd and "recall n/a" in odd
     assert "/model" in commands.HELP and "model" in commands.NAMES
+
+
+def test_model_ends_with_the_last_self_training_run_so_the_owner_sees_the_job_ran() -> None:
+    last = {"finished": "2026-12-06T03:07:12Z", "profile": "flash", "installed": False, "reason": "kept out: does not beat ..."}
+    reply = StatusReply(1, {"models": [], "selftrain_last": last})
+    text = asyncio.run(commands.answer(_Bot(reply), "model", []))  # type: ignore[arg-type]
+    assert text.endswith("\nLast self-training run 2026-12-06T03:07:12Z (flash): kept out: does not beat ...")

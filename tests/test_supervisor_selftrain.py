@@ -21,7 +21,7 @@ from supervisor import selftrain
 from supervisor.control import Control
 from supervisor.detection import Detection, load_models
 from supervisor.overrides import load_effective_config, overrides_path
-from supervisor.running_models import ModelInstaller, write_install
+from supervisor.running_models import ModelInstaller, last_selftrain, write_install
 from tests.test_supervisor_train import REPO, T_MS, _rows_of, _trades
 
 DAY_MS = 86_400_000
@@ -92,8 +92,8 @@ def test_a_better_candidate_replaces_the_running_model_without_a_restart(service
     assert len(notice) == 1 and notice[0].text.startswith("🧠 New flash model running (model.flash.")
     saved = overrides_path(config).read_text()  # a restart or /reload keeps the new model
     assert report["model_path"] in saved and "prob_threshold" in saved
-    last = json.loads((Path(config.storage.data_dir) / "models" / "selftrain-last.json").read_text())
-    assert last["installed"] is True
+    last = last_selftrain(config)  # what /model shows under the models
+    assert last is not None and last["installed"] is True and last["reason"] == report["reason"] and last["finished"]
 
 
 def test_a_candidate_that_does_not_beat_the_running_model_is_kept_out_with_the_reason_logged(
