@@ -29,7 +29,8 @@ Install (supervisor/running_models.py): the winner is written to a new file
 SCANNER_DATA_DIR/models/model.<profile>.<UTC stamp>.json, then models/install.json is replaced
 atomically; the running supervisor applies it within seconds without a restart (log line + owner
 notice). Every run's report goes to models/selftrain-last.json and stdout; the reason of a refusal
-is logged. Exit 0: ran (installed or kept out); 3: no data to train on (is the recorder on?).
+is logged. Exit 0: ran (installed or kept out); 1: the fit failed (e.g. too few pumps for --folds);
+3: no data to train on (is the recorder on?).
 """
 
 from __future__ import annotations
@@ -213,7 +214,11 @@ def run(config_path: Path, profile: str, days: int, holdout_days: int, folds: in
                             f" need a pump and 2 events to fit and held-back events: more than --holdout-days {holdout_days} days of "
                             f"recorded ticks in {directory} (is recorder.enabled on?)")  # fmt: skip
         return _finish(config, report)
-    candidate = train.train(None, profile, folds, c, max_fp, events=fit)
+    try:
+        candidate = train.train(None, profile, folds, c, max_fp, events=fit)
+    except ValueError as exc:  # e.g. a fold without a positive row: too few pumps for --folds
+        report["reason"] = f"training failed, the running model stays: {exc}"
+        return _finish(config, report)
     threshold = float(candidate["trained"]["threshold"])
     settings = PUMP.settings(config.detectors.pump, profile)
     cand_check = check(held, model_from_dict(candidate), threshold, settings)
@@ -282,4 +287,5 @@ def main(argv: list[str] | None = None) -> int:
     report = run(args.config, args.profile, args.days, args.holdout_days, args.folds, args.C, args.max_fp_per_day,
                  args.min_holdout_coin_days, not args.dry_run, args.ticks, max_symbols=args.max_symbols)  # fmt: skip
     print(json.dumps(report, indent=2, default=str))
-    return 3 if str(report.get("reason", "")).startswith("no data") else 0
+    reason = str(report.get("reason", ""))
+    return 3 if reason.startswith("no data") else 1 if reason.startswith("training failed") else 0

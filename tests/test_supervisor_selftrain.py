@@ -202,3 +202,19 @@ def test_the_running_supervisor_picks_up_an_install_on_its_tick_without_a_restar
         assert shown["model_path"] == str(tmp_path / "new.json") and shown["trained"]["source"] == "self-training: test"
     finally:
         sup.store.close()
+
+
+def test_a_fit_that_cannot_run_keeps_the_running_model(tmp_path: Path) -> None:
+    ticks = tmp_path / "ticks"
+    ticks.mkdir()
+    for day in range(2):  # one pump a day: the fold that tests it trains on no positive row
+        rows = [(t + day * DAY_MS, f"{'PUMP' if j == 0 else 'CALM'}USDT", p, q, 1 if s == "buy" else 2)
+                for j in range(2) for t, s, p, q in _trades(10 * day + j, pump=j == 0, hours_before=0.5)]  # fmt: skip
+        ts, sym, price, qty, side = zip(*rows, strict=True)
+        stamp = np.datetime64(T_MS + day * DAY_MS, "ms").astype("datetime64[h]").item().strftime("%Y%m%dT%H")
+        pq.write_table(pa.table({"ts_ms": pa.array(ts, pa.int64()), "symbol": list(sym), "price": list(price), "qty": list(qty),
+                                 "side": pa.array(side, pa.int8())}), ticks / f"ticks-s0-{stamp}.parquet")  # fmt: skip
+    (tmp_path / "config.yaml").write_text(f"storage: {{data_dir: {tmp_path / 'data'}}}\nrecorder: {{dir: {ticks}}}\n")
+    report = selftrain.run(tmp_path / "config.yaml", "flash", days=7, holdout_days=1, now_ms=NOW_MS)
+    assert report["reason"].startswith("training failed, the running model stays:") and not report["installed"]
+    assert not (tmp_path / "data" / "models" / "install.json").exists()
