@@ -47,12 +47,13 @@ def summaries(config: Config, models: dict[str, dict[str, Any]]) -> list[dict[st
         for profile, model in by_profile.items():
             settings = DETECTORS[name].settings(section, profile)
             trained = dict(model.trained or {})
+            oof = trained.get("event_check_oof") if isinstance(trained.get("event_check_oof"), dict) else {}  # a hand-edited file
             out.append({
                 "detector": name, "profile": profile, "model_path": settings.model_path,
                 "prob_threshold": settings.prob_threshold, "features": len(model.features),
                 "trained": {k: trained[k] for k in ("date", "events", "rows", "label", "cv", "auc_oof", "threshold", "source",
                                                      "holdout") if k in trained},
-                "check": {k: (trained.get("event_check_oof") or {}).get(k) for k in CHECK_KEYS} if trained else {},
+                "check": {k: oof.get(k) for k in CHECK_KEYS} if trained else {},
             })  # fmt: skip
     return out
 

@@ -50,3 +50,14 @@ def test_model_ends_with_the_last_self_training_run_so_the_owner_sees_the_job_ra
     reply = StatusReply(1, {"models": [], "selftrain_last": last})
     text = asyncio.run(commands.answer(_Bot(reply), "model", []))  # type: ignore[arg-type]
     assert text.endswith("\nLast self-training run 2026-12-06T03:07:12Z (flash): kept out: does not beat ...")
+
+
+def test_a_hand_edited_training_record_never_breaks_the_status() -> None:
+    from common.config import Config
+    from detectors.model import model_from_dict
+
+    model = model_from_dict({"profile": "alpha1", "features": ["vsr"], "norm": {"vsr": {"center": 0, "scale": 1}}, "weights": {"vsr": 1},
+                             "beta0": 0, "beta": 1, "trained": {"event_check_oof": 5, "date": "x"}})  # fmt: skip
+    (shown,) = summaries(Config(), {"pump": {"alpha1": model}})
+    assert shown["trained"] == {"date": "x"} and shown["check"]["recall"] is None
+    assert "recall n/a" in format_models([shown])
