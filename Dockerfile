@@ -9,8 +9,10 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY requirements.txt ./
-RUN python -m venv /venv && /venv/bin/pip install --no-cache-dir -r requirements.txt
+# requirements-train.txt adds scikit-learn and scipy for the self-training image (docker-compose.yml: trainer).
+ARG REQUIREMENTS=requirements.txt
+COPY requirements.txt requirements-train.txt ./
+RUN python -m venv /venv && /venv/bin/pip install --no-cache-dir -r ${REQUIREMENTS}
 COPY setup.py pyproject.toml ./
 COPY core ./core
 COPY shards ./shards

@@ -36,6 +36,8 @@ PREFIX=""
 DATA_DIR=""
 SERVICE_USER=""
 UNIT_NAME="mexc-pump-scanner.service"
+TRAIN_UNITS=(mexc-pump-scanner-train.service mexc-pump-scanner-train.timer)
+TRAINING=0
 UNIT_DIR="/etc/systemd/system"
 PYTHON_BIN="${PYTHON:-python3}"
 HEALTH_TIMEOUT_S="${HEALTH_TIMEOUT_S:-180}"
@@ -58,6 +60,9 @@ usage: ./deploy.sh [--docker | --systemd] [options]
   --no-start         install and build only; do not start or restart the service
   --no-systemctl     --systemd: write the unit next to the install instead of calling systemctl
                      (no root needed; for trying the install, and for tests)
+  --self-training    also the daily self-training job at 03:00 UTC (systemd timer, or the compose
+                     profile "training"); it trains on the tick recorder's dumps: set
+                     recorder.enabled: true in config.yaml
   -h, --help         this help
 
 Environment read for .env: TG_TOKEN ALLOWED_IDS MEXC_KEY MEXC_SECRET TG_BASE_URL MEXC_WS_URL
@@ -203,6 +208,7 @@ deploy_docker() {
     fetch_sources "$SRC_DIR"
   fi
   local compose=(docker compose --project-directory "$SRC_DIR" -f "$SRC_DIR/docker-compose.yml")
+  if [ "$TRAINING" = 1 ]; then compose+=(--profile training); fi
   DATA_DIR="${DATA_DIR:-$SRC_DIR/data}"
   if ! command -v docker >/dev/null 2>&1; then
     is_root || [ "$DRY_RUN" = 1 ] || die "Docker is missing; run as root to install it, or use --systemd"
@@ -230,12 +236,13 @@ metrics_port() {
 }
 
 render_unit() {
-  if [ ! -f "$SRC_DIR/deploy/$UNIT_NAME" ] && [ "$DRY_RUN" = 1 ]; then
-    printf '    (deploy/%s of the fetched sources, with the paths above)\n' "$UNIT_NAME"  # a dry run fetched nothing
+  local name="${1:-$UNIT_NAME}"
+  if [ ! -f "$SRC_DIR/deploy/$name" ] && [ "$DRY_RUN" = 1 ]; then
+    printf '    (deploy/%s of the fetched sources, with the paths above)\n' "$name"  # a dry run fetched nothing
     return
   fi
   sed -e "s|@APP_DIR@|$APP_DIR|g" -e "s|@DATA_DIR@|$DATA_DIR|g" -e "s|@ENV_FILE@|$ENV_FILE|g" \
-      -e "s|@USER@|$SERVICE_USER|g" -e "s|@GROUP@|$SERVICE_GROUP|g" "$SRC_DIR/deploy/$UNIT_NAME"
+      -e "s|@USER@|$SERVICE_USER|g" -e "s|@GROUP@|$SERVICE_GROUP|g" "$SRC_DIR/deploy/$name"
 }
 
 deploy_systemd() {
@@ -275,19 +282,28 @@ deploy_systemd() {
   if [ "$DRY_RUN" = 1 ] || [ ! -x "$APP_DIR/.venv/bin/python" ]; then
     run "$PYTHON_BIN" -m venv "$APP_DIR/.venv"
   fi
-  run "$APP_DIR/.venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$APP_DIR/requirements.txt"
+  local requirements="requirements.txt"
+  if [ "$TRAINING" = 1 ]; then requirements="requirements-train.txt"; fi  # + scikit-learn, scipy for the trainer
+  run "$APP_DIR/.venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$APP_DIR/$requirements"
   run env -C "$APP_DIR" "$APP_DIR/.venv/bin/python" setup.py --quiet build_ext --inplace
   write_env "$ENV_FILE"
   if is_root; then run chown -R "$SERVICE_USER:$SERVICE_GROUP" "$DATA_DIR"; fi
   if [ "$USE_SYSTEMCTL" = 0 ]; then
     render_unit | write_file "$PREFIX/$UNIT_NAME" 644
+    if [ "$TRAINING" = 1 ]; then
+      for unit in "${TRAIN_UNITS[@]}"; do render_unit "$unit" | write_file "$PREFIX/$unit" 644; done
+    fi
     say "unit written to $PREFIX/$UNIT_NAME (not installed: --no-systemctl)"
     say "start by hand: env \$(cat $ENV_FILE) SCANNER_DATA_DIR=$DATA_DIR $APP_DIR/.venv/bin/python -m supervisor --config $APP_DIR/config.yaml"
     return
   fi
   render_unit | write_file "$UNIT_DIR/$UNIT_NAME" 644
+  if [ "$TRAINING" = 1 ]; then
+    for unit in "${TRAIN_UNITS[@]}"; do render_unit "$unit" | write_file "$UNIT_DIR/$unit" 644; done
+  fi
   run systemctl daemon-reload
   run systemctl enable "$UNIT_NAME"
+  if [ "$TRAINING" = 1 ]; then run systemctl enable --now mexc-pump-scanner-train.timer; fi
   [ "$START" = 1 ] || { say "installed, not started (--no-start)"; return; }
   run systemctl restart "$UNIT_NAME"
   wait_healthy_url "http://127.0.0.1:$(metrics_port)/healthz"
@@ -309,6 +325,7 @@ main() {
       --user) [ $# -ge 2 ] || die "--user needs a name"; SERVICE_USER="$2"; shift ;;
       --no-start) START=0 ;;
       --no-systemctl) USE_SYSTEMCTL=0 ;;
+      --self-training) TRAINING=1 ;;
       -h|--help) usage; exit 0 ;;
       *) usage >&2; die "unknown option: $1" ;;
     esac

@@ -10,6 +10,7 @@ import math
 import time
 from typing import Any, Protocol
 
+from bot.model_text import format_models
 from common.config import Config
 from common.messages import CfgSave, CfgSet, Reload, StatusRequest
 
@@ -22,6 +23,7 @@ HELP = (
     "/cfg or /show_config — live config (secrets masked); /cfg section.key — one value; /cfg section.key value — change it "
     "until the next reload; /cfg save — keep the changes\n"
     "/reload — re-read config.yaml\n"
+    "/model — the running model of each profile: when trained, validation figures\n"
     "/pause, /resume — stop / restart cards (signals are still stored while paused)\n"
     "/health, /version, /help"
 )
@@ -117,9 +119,13 @@ def show_value(public: dict[str, dict[str, Any]], dotted_key: str) -> str:
 
 
 def format_stats(s: dict[str, Any]) -> str:
+    budget = s.get("suppressed_budget", 0)
+    held = (f"\nNo card for {s.get('suppressed', 0)} of them; {budget} held back by the card budget (strongest prob "
+            f"{_num(s.get('suppressed_budget_top_prob'), '.3f')}; scanner.max_cards_per_hour / max_cards_per_day)."
+            if budget else "")  # fmt: skip
     return (f"Last 24 h: {s.get('signals', 0)} signals ({_num(s.get('signals_per_hour', 0.0), '.2f')}/h), "
             f"{s.get('buys', 0)} buys, {s.get('skips', 0)} skips, {s.get('paper_orders', 0)} paper and "
-            f"{s.get('live_orders', 0)} live orders.")  # fmt: skip
+            f"{s.get('live_orders', 0)} live orders." + held)  # fmt: skip
 
 
 OUTCOME_WINDOWS = (("24 h", 24 * 3600), ("7 d", 7 * 86400), ("all", None))
@@ -154,6 +160,11 @@ async def answer(bot: BotState, name: str, args: list[str]) -> str:
         now = time.time_ns()
         windows = [(name, bot.outcome_stats(0 if span is None else now - span * 10**9)) for name, span in OUTCOME_WINDOWS]
         return format_stats(bot.stats(now - 24 * 3600 * 10**9)) + "\n" + format_outcomes(windows)
+    if name == "model":
+        reply = await bot.ask_supervisor(StatusRequest)
+        if reply is None:
+            return no_answer.replace("; nothing changed", "")
+        return format_models(reply.status.get("models"), reply.status.get("selftrain_last"))
     if name in ("status", "health"):
         reply = await bot.ask_supervisor(StatusRequest)
         if reply is None:
@@ -186,4 +197,4 @@ async def answer(bot: BotState, name: str, args: list[str]) -> str:
     return "Unknown command. /help lists them."
 
 
-NAMES = ("start", "help", "status", "stats", "cfg", "show_config", "reload", "pause", "resume", "health", "version")
+NAMES = ("start", "help", "status", "stats", "cfg", "show_config", "reload", "pause", "resume", "health", "version", "model")

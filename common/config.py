@@ -50,6 +50,10 @@ class ScannerConfig:
 
     shards: int = field(default=0, metadata={"min": 0, "max": 64})  # 0 = one per CPU
     ring_rows: int = field(default=32768, metadata={"min": 64})
+    # Card budget (supervisor/budget.py): beyond it only the strongest signals become cards, the
+    # rest are stored suppressed (/stats counts them). 0 = no limit.
+    max_cards_per_hour: int = field(default=20, metadata={"min": 0, "max": 100_000})
+    max_cards_per_day: int = field(default=100, metadata={"min": 0, "max": 1_000_000})
     # Detector settings (thresholds, models, cooldown) live under detectors: (common/detector_config.py).
 
 
@@ -336,6 +340,9 @@ def _check_cross_field(config: Config) -> None:
         section = getattr(config.detectors, f.name)
         if hasattr(section, "enabled_profiles"):
             _check_profiles(f"detectors.{f.name}", section)
+    per_hour, per_day = config.scanner.max_cards_per_hour, config.scanner.max_cards_per_day
+    if per_hour and per_day and per_day < per_hour:
+        raise ConfigError(f"scanner.max_cards_per_day: got {per_day!r}, expected 0 (no limit) or >= scanner.max_cards_per_hour ({per_hour})")
     if config.ws.reconnect_max_s < config.ws.reconnect_min_s:
         raise ConfigError(
             f"ws.reconnect_max_s: got {config.ws.reconnect_max_s!r}, expected >= ws.reconnect_min_s ({config.ws.reconnect_min_s})"

@@ -22,6 +22,7 @@ from common.signal import Signal, context_fields
 from store.schema import (
     ACTIONS,
     ADDED_COLUMNS,
+    BUDGET_REASON,
     CONTEXT_FIELDS,
     ORDER_MODES,
     OUTCOME_COLUMNS,
@@ -63,8 +64,12 @@ class Store:
 
     # --- signals ---------------------------------------------------------------------------------
 
-    def add_signal(self, signal: Signal) -> bool:
-        """Store a signal; False when its id is already stored (never stored twice)."""
+    def add_signal(self, signal: Signal, suppressed: str | None = None) -> bool:
+        """Store a signal; False when its id is already stored (never stored twice).
+
+        suppressed: why no card goes out (e.g. the card budget), stored in the same INSERT so a
+        bot reading the outbox never sees it as unsent.
+        """
         for name in ("price", "prob"):
             value = getattr(signal, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -72,10 +77,10 @@ class Store:
         data = signal.to_dict()
         cur = self.db.execute(
             "INSERT OR IGNORE INTO signals (signal_id, symbol, profile, exchange_time_ms, recv_ns, created_ns, price, prob,"
-            " features, reasons, escalation, stored_ns, context) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " features, reasons, escalation, stored_ns, context, suppressed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (signal.signal_id, signal.symbol, signal.profile, signal.exchange_time_ms, signal.recv_ns, signal.created_ns,
              signal.price, signal.prob, json.dumps(data["features"]), json.dumps(signal.reasons), signal.escalation, time.time_ns(),
-             json.dumps({k: data[k] for k in CONTEXT_FIELDS})),
+             json.dumps({k: data[k] for k in CONTEXT_FIELDS}), suppressed),
         )  # fmt: skip
         return cur.rowcount == 1
 
@@ -114,6 +119,21 @@ class Store:
     def mark_suppressed(self, signal_id: str, reason: str) -> None:
         self.db.execute("UPDATE signals SET suppressed = ? WHERE signal_id = ?", (reason, signal_id))
 
+    def budget_cards(self, since_ms: int, prefix: str = BUDGET_REASON) -> list[tuple[int, str, float]]:
+        """(exchange ms, profile, prob) of signals since since_ms the card budget let through (supervisor/budget.py)."""
+        return self.db.execute(
+            "SELECT exchange_time_ms, profile, prob FROM signals WHERE exchange_time_ms > ? AND (suppressed IS NULL"
+            " OR substr(suppressed, 1, ?) != ?) ORDER BY exchange_time_ms", (since_ms, len(prefix), prefix)).fetchall()  # fmt: skip
+
+    def suppressed_stats(self, since_ns: int, prefix: str = BUDGET_REASON) -> dict[str, Any]:
+        """Signals stored since since_ns without a card: all of them, those the card budget held back, and
+        the strongest (highest prob) of those."""
+        total, budget, top = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(substr(suppressed, 1, ?) = ?), 0), MAX(CASE WHEN substr(suppressed, 1, ?) = ?"
+            " THEN prob END) FROM signals WHERE stored_ns >= ? AND suppressed IS NOT NULL",
+            (len(prefix), prefix, len(prefix), prefix, since_ns)).fetchone()  # fmt: skip
+        return {"suppressed": total, "suppressed_budget": budget, "suppressed_budget_top_prob": top}
+
     # --- outcomes (supervisor/outcome.py) -------------------------------------------------------
 
     def add_outcome(self, outcome: dict[str, Any]) -> bool:
@@ -145,6 +165,15 @@ class Store:
             " LEFT JOIN outcomes o ON o.signal_id = s.signal_id WHERE o.signal_id IS NULL ORDER BY s.exchange_time_ms, s.signal_id"
         ).fetchall()
         return [self._signal(r) for r in rows]
+
+    def labelled_signals(self, since_ms: int) -> dict[str, list[tuple[int, str]]]:
+        """symbol -> [(exchange ms, "hit" | "miss")] of signals since since_ms whose watch decided (self-training labels)."""
+        out: dict[str, list[tuple[int, str]]] = {}
+        for symbol, t_ms, outcome in self.db.execute(
+            "SELECT s.symbol, s.exchange_time_ms, o.outcome FROM signals s JOIN outcomes o ON o.signal_id = s.signal_id"
+            " WHERE s.exchange_time_ms >= ? AND o.outcome IN ('hit', 'miss') ORDER BY s.exchange_time_ms", (since_ms,)):  # fmt: skip
+            out.setdefault(symbol, []).append((int(t_ms), outcome))
+        return out
 
     def outcome_counts(self, since_ns: int = 0) -> dict[tuple[str, str], int]:
         """(label, profile) -> count of outcomes closed since since_ns; labels are hit/miss/unknown and TP/SL/TIMEOUT."""
@@ -213,6 +242,7 @@ class Store:
             (since_ns,)).fetchall())  # fmt: skip
         hours = max((time.time_ns() - since_ns) / 3.6e12, 1e-9)
         return {
+            **self.suppressed_stats(since_ns, BUDGET_REASON),
             "signals": signals,
             "signals_per_hour": signals / hours,
             "buys": actions.get("buy", 0),

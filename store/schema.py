@@ -113,6 +113,8 @@ CREATE INDEX IF NOT EXISTS episodes_end ON episodes(end_ms);
 """
 EPISODE_STRATEGIES = (1, 2, 3, 4)
 ACTIONS = ("buy", "skip")
+# signals.suppressed starts with this when the card budget (supervisor/budget.py) held the card back.
+BUDGET_REASON = "card budget"
 ORDER_MODES = ("paper", "live")
 
 

@@ -30,6 +30,7 @@ from supervisor.metrics import Metrics, serve_metrics
 from supervisor.overrides import load_effective_config
 from supervisor.pipeline import Pipeline
 from supervisor.planning import Planning, ShardHandle
+from supervisor.running_models import ModelInstaller, last_selftrain, summaries
 from supervisor.sdnotify import SdNotifier
 
 log = logging.getLogger("scanner.supervisor")
@@ -62,6 +63,7 @@ class Supervisor:
         memory = self.metrics.processes.cached_memory if self.metrics.processes else (lambda pid: {})
         self.health = Health(self.shards, lambda: [c for c in (self.bot, self.futures) if c], self.planning, limits, self._status_extra, memory,
                              lambda: self.futures_stats if self.config.futures.enabled else None)  # fmt: skip
+        self.installer = ModelInstaller(self.control)  # self-trained models (supervisor/running_models.py)
         self.notifier = SdNotifier()
         self._stop = asyncio.Event()
 
@@ -96,7 +98,9 @@ class Supervisor:
                 **self.futures_stats, "healthy": float(self.health.check()[0])}  # fmt: skip
 
     def _status_extra(self) -> dict[str, Any]:
-        return {"latency_p95_ms": self.metrics.latency_p95_ms(), "signals_last_hour": self.pipeline.signals_last_hour()}
+        return {"latency_p95_ms": self.metrics.latency_p95_ms(), "signals_last_hour": self.pipeline.signals_last_hour(),
+                "models": summaries(self.config, {n: s.models for n, s in self.detection.scorers.items()}),
+                "selftrain_last": last_selftrain(self.config)}  # fmt: skip
 
     def status(self) -> dict[str, Any]:
         return self.health.status()
@@ -170,6 +174,7 @@ class Supervisor:
         interval = self.notifier.watchdog_interval_s() if self.notifier.enabled else SAMPLE_EVERY_S
         ready, last_ok = False, True
         while not self._stop.is_set():
+            self.installer.poll()
             self.health.sample()
             ok, detail = self.health.check()
             if ok and not ready and self.notifier.enabled:

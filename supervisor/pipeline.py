@@ -18,6 +18,7 @@ from typing import Any
 from common.config import Config
 from common.messages import Message, OutcomeStored, SignalStored
 from common.signal import Signal, make_signal_id
+from supervisor.budget import DAY_MS, CardBudget, signal_strength, strongest_first
 from supervisor.detection import Detection
 from supervisor.metrics import Metrics
 from supervisor.outcome import OutcomeTracker
@@ -54,6 +55,9 @@ class Pipeline:
         self.restored_alerts: dict[str, list[tuple[str, tuple[int, float, int]]]] = {}
         for (profile, symbol), alert in store.recent_alerts(time.time_ns() - RESTORE_ALERTS_NS).items():
             self.restored_alerts.setdefault(symbol, []).append((profile, alert))
+        self.budget = CardBudget()  # supervisor/budget.py: the cards of the last 24 h, a restart included
+        self.budget.restore((t, signal_strength(p, profile, config.detectors))
+                            for t, profile, p in store.budget_cards(time.time_ns() // 10**6 - DAY_MS))  # fmt: skip
 
     def on_new_pair(self, pair_id: int, symbol: str) -> None:
         """A pair got its id: re-open the cooldown a previous run left for it."""
@@ -90,7 +94,8 @@ class Pipeline:
         self.planning.quality_check(rows, self.tracker.watched_pair_ids())
         self.price_history.update(rows)  # before scoring, so emit() sees this batch too
         now_ns = time.time_ns()
-        for decision in self.detection.score(rows, now_ns):
+        decisions = self.detection.score(rows, now_ns)
+        for decision in strongest_first(decisions, self.config.detectors):  # the card budget's order
             self.emit(decision, now_ns)
         # After the signals: a watch opened by this batch also sees the batch's later rows.
         for outcome in self.tracker.update(rows):
@@ -116,13 +121,20 @@ class Pipeline:
             model_trained=bool(decision.model_trained),
             **self._card_context(symbol, int(decision.pair_id), row),
         )
-        if not self.store.add_signal(signal):
+        value = signal_strength(signal.prob, signal.profile, self.config.detectors)
+        held = self.budget.check(signal.exchange_time_ms, value, self.config.scanner)
+        if not self.store.add_signal(signal, suppressed=held):
             return  # already stored (replayed rows after a restart): never signal twice
         self.tracker.open(signal.signal_id, symbol, signal.profile, int(decision.pair_id), signal.exchange_time_ms, signal.price)
         latency_ms = (now_ns - signal.recv_ns) / 1e6
         self.metrics.observe_latency(latency_ms)
         self.metrics.signals.observe(signal.prob)
         self.signals_emitted.append(time.time())
+        if held is not None:  # stored and watched, but no card: the budget is spent (/stats counts it)
+            self.budget.suppressed += 1
+            log.info("signal suppressed", extra={"symbol": symbol, "prob": round(signal.prob, 3), "reason": held})
+            return
+        self.budget.record(signal.exchange_time_ms, value)
         if self.config.telegram.token:
             self.tell_bot(SignalStored(signal.signal_id))
         else:
@@ -159,7 +171,8 @@ class Pipeline:
     def figures(self) -> dict[str, float]:
         """Metrics of the signal path."""
         return {"signals_per_hour": float(self.signals_last_hour()), "rows_scored_total": float(self.rows_scored),
-                "score_passes_total": float(self.score_passes), "outcome_watches_open": float(len(self.tracker))}  # fmt: skip
+                "score_passes_total": float(self.score_passes), "outcome_watches_open": float(len(self.tracker)),
+                **self.budget.figures()}  # fmt: skip
 
     def signals_last_hour(self) -> int:
         now = time.time()

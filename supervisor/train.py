@@ -241,9 +241,12 @@ def rules_mask(rows: np.ndarray, profile: str) -> np.ndarray:
     return PUMP.profile(profile).rule_mask(rows, PUMP.settings(PumpConfig(), profile))
 
 
-def train(data: Path, profile: str, folds: int = 5, c: float = 0.05, max_fp: float = 0.1,
-          limit: int = 0, label: str = "onset", log: Any = sys.stderr) -> dict[str, Any]:  # fmt: skip
-    """Build rows, cross-validate, fit on all rows; returns the model JSON as a dict."""
+def train(data: Path | None, profile: str, folds: int = 5, c: float = 0.05, max_fp: float = 0.1,
+          limit: int = 0, label: str = "onset", log: Any = sys.stderr, events: list[Event] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Build rows, cross-validate, fit on all rows; returns the model JSON as a dict.
+
+    events: already built (supervisor/selftrain.py, from the recorder's ticks) instead of read from data.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import GroupKFold
@@ -252,7 +255,9 @@ def train(data: Path, profile: str, folds: int = 5, c: float = 0.05, max_fp: flo
 
     spec = PROFILES[profile]
     started = time.monotonic()
-    events = load_events(data, limit)
+    if events is None:
+        assert data is not None, "train() needs data or events"
+        events = load_events(data, limit)
     print(f"feature pass: {len(events)} events, {sum(len(e.rows) for e in events)} rows, "
           f"{time.monotonic() - started:.0f} s", file=log)  # fmt: skip
     rows = np.concatenate([e.rows for e in events])
@@ -307,7 +312,7 @@ def train(data: Path, profile: str, folds: int = 5, c: float = 0.05, max_fp: flo
                             f"(config detectors.pump.profiles.{profile}.prob_threshold) and the profile's rules pass")  # fmt: skip
     model["trained"] = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "data_sha256_16": data_hash(data),
+        "data_sha256_16": data_hash(data) if data is not None else None,
         "events": len(events),
         "rows": int(len(rows)),
         "rows_fitted": int(fit_rows.sum()),
@@ -343,7 +348,14 @@ def check(data: Path, model_path: Path, threshold: float, limit: int = 0) -> dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m supervisor.train", description=__doc__.split("\n\n")[0])
+    if argv is None:
+        argv = sys.argv[1:]
+    if "--self-train" in argv:  # the daily job on the recorder's ticks (supervisor/selftrain.py)
+        from supervisor.selftrain import main as selftrain_main
+
+        return selftrain_main([a for a in argv if a != "--self-train"])
+    ap = argparse.ArgumentParser(prog="python -m supervisor.train", description=__doc__.split("\n\n")[0],
+                                 epilog="python -m supervisor.train --self-train -h: the daily self-training job")  # fmt: skip
     ap.add_argument("--data", required=True, type=Path, help="folder with events_index.csv and trades/")
     ap.add_argument("--out", type=Path, help="model JSON to write")
     ap.add_argument("--check", type=Path, help="instead of training: event-level check of this model file")
