@@ -140,6 +140,9 @@ def run_child(name: str, entry: Any, *args: Any) -> None:
     with code 1 (SystemExit, e.g. EXIT_CONFIG, passes through), which the supervisor sees and
     answers with a restart after a backoff.
     """
+    from common import memprofile
+
+    memprofile.start(name)  # a no-op unless SCANNER_MEMPROFILE_DIR is set (perf/soak_long.py)
     try:
         entry(*args)
     except SystemExit:

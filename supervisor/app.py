@@ -18,6 +18,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from common import memprofile
 from common.config import Config, ConfigError
 from common.logs import install_crash_logging, setup_logging
 from common.messages import Blocked, ConfigChanged, FuturesStats, Message, Notice, Stop
@@ -241,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     setup_logging(config.logging.level, "supervisor", config.secrets(), config.storage.data_dir)
     install_crash_logging()
+    memprofile.start("supervisor")  # issue #23: a no-op unless SCANNER_MEMPROFILE_DIR is set (perf/soak_long.py)
     try:
         supervisor = Supervisor(args.config, config)
         uvloop.run(supervisor.run())
