@@ -33,6 +33,7 @@ import os
 import random
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,11 @@ class Schedule:
 
 
 def inject(world: World, kind: str, victim: str) -> None:
-    """One fault; noted in world.events the way perf/soak_verdict.py reads them (fault=..., victim=...)."""
+    """One fault; noted in world.events the way perf/soak_verdict.py reads them (fault=..., victim=...).
+
+    Called on a thread of its own: a busy emulator may take seconds to answer a control request,
+    and the run loop (Buy presses, samples) must not wait for it.
+    """
     try:
         if kind == "drop":
             world.fault({"kind": "drop", "count": 1})
@@ -186,7 +191,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         "per_hour": 3600 * m.get("scanner_ws_reconnects_total", 0.0) / (now - t0)}  # fmt: skip
             if now >= chaos_from:
                 for kind in schedule.due(now):
-                    inject(world, kind, args.kill_victim)
+                    threading.Thread(target=inject, args=(world, kind, args.kill_victim), daemon=True).start()
             if now >= next_report:
                 samples.append(long_sample(world, t0))
                 log.write(json.dumps(samples[-1]) + "\n")
