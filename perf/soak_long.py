@@ -245,6 +245,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=120.0, help="wall-clock length (1440 = a day)")
@@ -266,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--out", default="/work/h6-soak/run")
     args = parser.parse_args(argv)
+    # SIGTERM (a VPS run stopped early) ends the run like Ctrl-C: the service, the emulator and the
+    # fake Bot API are stopped by run()'s finally, and samples.jsonl already holds what was measured.
+    signal.signal(signal.SIGTERM, _interrupt)
     result = run(args)
     out = Path(args.out)
     (out / "result.json").write_text(json.dumps(result, indent=2, default=str))
