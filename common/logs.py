@@ -132,15 +132,19 @@ def install_crash_logging() -> None:
 EXIT_CONFIG = 78
 
 
-def run_child(name: str, entry: Any, *args: Any) -> None:
+def run_child(name: str, entry: Any, *args: Any, breadcrumb: Any = None) -> None:
     """Run a forked child's entry point; an escaping exception becomes one masked JSON log line.
 
     Why: multiprocessing prints a child's uncaught traceback raw on stderr (secrets and all) before
     the process exits; here it is logged through the masking formatter instead and the child exits
     with code 1 (SystemExit, e.g. EXIT_CONFIG, passes through), which the supervisor sees and
-    answers with a restart after a backoff.
+    answers with a restart after a backoff. breadcrumb (common/breadcrumb.py) becomes this
+    process's pair marker, read by the supervisor after a death to find a poisoned pair.
     """
+    from common import breadcrumb as crumbs
     from common import memprofile
+
+    crumbs.install(breadcrumb)
 
     memprofile.start(name)  # a no-op unless SCANNER_MEMPROFILE_DIR is set (perf/soak_long.py)
     try:

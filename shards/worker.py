@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+from common import breadcrumb
 from common.children import reset_child_signals
 from common.config import Config
 from common.logs import setup_logging
@@ -182,11 +183,12 @@ class ShardWorker:
         return link
 
     def _add_pair(self, pair_id: int, symbol: str) -> None:
-        channels = list(pair_channels(symbol, self.config.mexc.deals_interval, self.config.mexc.depth_interval))
-        self.engine.add_pair(pair_id, symbol)
-        link = self._link_with_room(len(channels))
-        link.add(channels)
-        self.pairs[symbol] = PairSlot(pair_id, symbol, link)
+        with breadcrumb.on(symbol):  # a pair that kills the shard here is quarantined (supervisor/children.py)
+            channels = list(pair_channels(symbol, self.config.mexc.deals_interval, self.config.mexc.depth_interval))
+            self.engine.add_pair(pair_id, symbol)
+            link = self._link_with_room(len(channels))
+            link.add(channels)
+            self.pairs[symbol] = PairSlot(pair_id, symbol, link)
         self._queue_resync(symbol)
         self._seed_queue.append(symbol)
         self._seed_event.set()
@@ -237,7 +239,9 @@ class ShardWorker:
                 if symbol not in self.pairs:
                     self._resync_pending.discard(symbol)
                     continue
-                if self.engine.apply_snapshot(symbol, snapshot.last_update_id, snapshot.bids, snapshot.asks):
+                with breadcrumb.on(symbol):
+                    applied = self.engine.apply_snapshot(symbol, snapshot.last_update_id, snapshot.bids, snapshot.asks)
+                if applied:
                     self._resync_pending.discard(symbol)
                 else:
                     # Snapshot older than the buffered diffs (or a gap): fetch again shortly.
@@ -265,9 +269,10 @@ class ShardWorker:
                     self._seed_queue.append(symbol)
                     continue
                 if symbol in self.pairs:
-                    self.engine.seed_klines(symbol, seed)
-                    if listing_ms > 0:
-                        self.engine.set_listing(symbol, listing_ms)
+                    with breadcrumb.on(symbol):
+                        self.engine.seed_klines(symbol, seed)
+                        if listing_ms > 0:
+                            self.engine.set_listing(symbol, listing_ms)
                     slot.seeded = True
             release_free_memory()  # the seeding burst's JSON is garbage now (common/memtrim.py)
 
@@ -313,7 +318,7 @@ class ShardWorker:
                 self._send(Blocked(self._blocked_unreported))
                 self._blocked_unreported = []
             self.engine.set_pair_counts(len(self.pairs), len(self.blocked), sum(len(link.confirmed) for link in self.links))
-            self.engine.heartbeat(time.time_ns())
+            self.engine.heartbeat(time.monotonic_ns())  # monotonic: a wall-clock step must not make a beat look stale
             now = time.monotonic()
             for link in list(self.links):
                 if link.state == LINK_UP and now - link.connected_at > planned and link.link_id not in self._retiring:

@@ -118,7 +118,8 @@ class Supervisor:
                                         lambda h=handle: (h.index, self.config, h.ring, h.stats, self.n_shards),
                                         on_message=lambda m, h=handle: self._on_shard_message(h, m),
                                         on_start=lambda h=handle: h.pairs and self.planning.send_plan(h),
-                                        kind="shard", log_extra={"shard": handle.index})  # fmt: skip
+                                        kind="shard", log_extra={"shard": handle.index},
+                                        on_poisoned=lambda sym, n, h=handle: self.planning.quarantine(h, sym, n))  # fmt: skip
             handle.child.start()
         if self.config.telegram.token:
             self.bot = ChildProcess("bot", _bot_entry, lambda: (self.config,), on_message=self.control.handle)

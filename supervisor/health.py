@@ -104,7 +104,9 @@ class Health:
 
     def check(self, now_ns: int | None = None) -> tuple[bool, dict[str, Any]]:
         """(ok, detail): ok only while shards run and beat, the bot lives, and pairs are watched over live links."""
-        now_ns = time.time_ns() if now_ns is None else now_ns
+        # The shards beat on CLOCK_MONOTONIC (one clock for every process): an NTP step of the wall
+        # clock neither makes a live shard look stale nor hides a dead one.
+        now_ns = time.monotonic_ns() if now_ns is None else now_ns
         now = time.monotonic()
         reasons: list[str] = []
         for h in self.shards:
@@ -131,7 +133,8 @@ class Health:
         detail = {"reasons": reasons, "pairs": len(self.planning.assignment), "pairs_subscribed": subscribed,
                   "links_up": sum(int(v["links_up"]) for v in views),
                   "children": [h.child.status() for h in self.shards if h.child is not None] + [c.status() for c in others],
-                  "processes": [{"name": n, "pid": p} for n, p in self.processes()]}  # fmt: skip
+                  "processes": [{"name": n, "pid": p} for n, p in self.processes()],
+                  "quarantined_pairs": self.planning.quarantined}  # fmt: skip
         return not reasons, detail
 
     def status(self) -> dict[str, Any]:
@@ -158,6 +161,8 @@ class Health:
             "frames_per_s": self.frames.rate(),
             "reconnects": int(sum(int(v["reconnects"]) for v in views)),
             "pairs_watched": len(self.planning.assignment),
+            # Poisoned pairs (supervisor/children.py QUARANTINE_AFTER): out of the plan until a restart.
+            "quarantined_pairs": self.planning.quarantined,
             "healthy": self.check()[0],
             **self.extra(),
         }
