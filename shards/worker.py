@@ -377,7 +377,7 @@ def shard_main(conn: Connection, index: int, config: Config, ring: Any, stats: A
     import uvloop
 
     reset_child_signals()
-    setup_logging(config.logging.level, f"shard{index}", config.secrets(), config.storage.data_dir)
+    setup_logging(config.logging.level, f"shard{index}", config.secrets(), config.storage.data_dir, config.logging)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the supervisor owns reloads
 
     async def main() -> None:

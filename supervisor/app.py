@@ -22,6 +22,7 @@ from common import memprofile
 from common.config import Config, ConfigError
 from common.logs import install_crash_logging, setup_logging
 from common.messages import Blocked, ConfigChanged, FuturesStats, Message, Notice, Stop
+from store.retention import retention_loop
 from supervisor import early
 from supervisor.children import ChildProcess
 from supervisor.control import Control
@@ -160,7 +161,8 @@ class Supervisor:
             runner = await serve_metrics(self.metrics, self.healthy, self.config.metrics.host, self.config.metrics.port)
         except OSError as exc:
             log.error("metrics server could not start", extra={"error": str(exc)})
-        tasks = [loop.create_task(self.planning.scout_loop(self._stop, self.n_shards)), loop.create_task(self._tick_loop())]
+        tasks = [loop.create_task(self.planning.scout_loop(self._stop, self.n_shards)), loop.create_task(self._tick_loop()),
+                 loop.create_task(retention_loop(self.store.db, lambda: self.config.storage.retention_days, self._stop))]  # issue #23
         self._announce()
         await self._stop.wait()
         self.notifier.notify("STOPPING=1")
@@ -241,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
-    setup_logging(config.logging.level, "supervisor", config.secrets(), config.storage.data_dir)
+    setup_logging(config.logging.level, "supervisor", config.secrets(), config.storage.data_dir, config.logging)
     install_crash_logging()
     memprofile.start("supervisor")  # issue #23: a no-op unless SCANNER_MEMPROFILE_DIR is set (perf/soak_long.py)
     try:
