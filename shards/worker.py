@@ -47,6 +47,21 @@ NOTIFY_MIN_INTERVAL_S = 0.01
 KLINE_BASELINE_ROWS = 72  # the 72 five-minute volumes of the last 6 h
 
 
+PLANNED_SPREAD = 0.1  # planned reconnects spread over the last 10 % of ws.planned_reconnect_s (23 h: from 20.7 h on)
+
+
+def planned_lifetime(link_id: int, planned_s: float) -> float:
+    """How long link link_id lives before its planned handover: planned_s less a per-link share of PLANNED_SPREAD.
+
+    Why: a shard opens all its links within seconds at start, so one fixed lifetime would renew
+    every link in the same second 23 h later (60 new connections and their subscriptions at once,
+    for every shard). The share is the fractional part of link_id times the golden ratio, which
+    spreads any run of consecutive ids evenly over the window; never more than planned_s, so
+    MEXC's 24 h limit is never reached.
+    """
+    return planned_s * (1.0 - PLANNED_SPREAD * ((link_id * 0.6180339887498949) % 1.0))
+
+
 @dataclass
 class PairSlot:
     pair_id: int
@@ -320,9 +335,12 @@ class ShardWorker:
             self.engine.set_pair_counts(len(self.pairs), len(self.blocked), sum(len(link.confirmed) for link in self.links))
             self.engine.heartbeat(time.monotonic_ns())  # monotonic: a wall-clock step must not make a beat look stale
             now = time.monotonic()
-            for link in list(self.links):
-                if link.state == LINK_UP and now - link.connected_at > planned and link.link_id not in self._retiring:
-                    self._start_handover(link)
+            if not self._replacing:  # one planned handover at a time: the links are never renewed together
+                for link in self.links:
+                    if (link.state == LINK_UP and link.link_id not in self._retiring
+                            and now - link.connected_at > planned_lifetime(link.link_id, planned)):  # fmt: skip
+                        self._start_handover(link)
+                        break
             for old_id, (new, started) in list(self._replacing.items()):
                 if new.wanted <= new.confirmed or now - started > 15.0:
                     await self._finish_handover(old_id, new)
