@@ -23,6 +23,8 @@ from common.config import Config, ConfigError
 from common.logs import install_crash_logging, setup_logging
 from common.messages import Blocked, ConfigChanged, FuturesStats, Message, Notice, Stop
 from store.retention import retention_loop
+from store.spill import spill_loop
+from store.spill import status as spill_status
 from supervisor import early
 from supervisor.children import ChildProcess
 from supervisor.control import Control
@@ -97,7 +99,8 @@ class Supervisor:
                 **self.futures_stats, "healthy": float(self.health.check()[0])}  # fmt: skip
 
     def _status_extra(self) -> dict[str, Any]:
-        return {"latency_p95_ms": self.metrics.latency_p95_ms(), "signals_last_hour": self.pipeline.signals_last_hour()}
+        return {"latency_p95_ms": self.metrics.latency_p95_ms(), "signals_last_hour": self.pipeline.signals_last_hour(),
+                "storage": spill_status(self.store)}  # issue #23: a full data dir is said here  # fmt: skip
 
     def status(self) -> dict[str, Any]:
         return self.health.status()
@@ -162,7 +165,8 @@ class Supervisor:
         except OSError as exc:
             log.error("metrics server could not start", extra={"error": str(exc)})
         tasks = [loop.create_task(self.planning.scout_loop(self._stop, self.n_shards)), loop.create_task(self._tick_loop()),
-                 loop.create_task(retention_loop(self.store.db, lambda: self.config.storage.retention_days, self._stop))]  # issue #23
+                 loop.create_task(retention_loop(self.store.db, lambda: self.config.storage.retention_days, self._stop)),  # issue #23
+                 loop.create_task(spill_loop(self.store, self._stop, lambda text: self.tell_bot(Notice(text))))]  # issue #23: disk full
         self._announce()
         await self._stop.wait()
         self.notifier.notify("STOPPING=1")
