@@ -325,6 +325,9 @@ class ShardWorker:
         planned = self.config.ws.planned_reconnect_s
         while not self._stop.is_set():
             await asyncio.sleep(0.25)
+            # No per-pair step is running here (they never await): a mark left by a step whose
+            # exception the loop caught is stale, and must not blame that pair for a later death.
+            breadcrumb.clear()
             self.engine.tick()
             self.engine.flush_notify()
             if self.recorder is not None:
