@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from perf.soak_long import Schedule, per_process_slopes
 
@@ -29,3 +30,29 @@ def test_memory_slopes_follow_each_process_life_not_its_name() -> None:
     slopes = per_process_slopes(samples, settle_s=600.0)
     assert abs(slopes["supervisor"]["slope_mb_per_hour"] - 1.0) < 1e-6 and slopes["supervisor"]["lives_after_settle"] == 1
     assert abs(slopes["shard1"]["slope_mb_per_hour"] - 2.0) < 1e-6 and slopes["shard1"]["lives_after_settle"] == 2
+
+
+def test_the_memory_profile_names_the_line_that_grew(tmp_path: Path) -> None:
+    import json
+    import tracemalloc
+
+    from common.memprofile import MemProfile
+
+    tracemalloc.start(1)
+    try:
+        profile = MemProfile("shard0", tmp_path, trace=True)
+        profile.sample()
+        hoard = [bytes(1000) + bytes([i % 256]) for i in range(3000)]  # ~3 MB held on one line
+        row = profile.sample()
+    finally:
+        tracemalloc.stop()
+    assert row["smaps_kb"]["Pss"] > 0 and row["malloc"]["uordblks"] > 0 and row["traced"]["current"] >= 3_000_000
+    top = row["top_growth"][0]
+    assert top["where"].endswith(f"test_soak_long.py:{_line_of('hoard = [')}") and top["size_diff"] >= 3_000_000
+    assert len(hoard) == 3000
+    lines = [json.loads(x) for x in (tmp_path / "shard0.jsonl").read_text().splitlines()]
+    assert [x["proc"] for x in lines] == ["shard0", "shard0"]
+
+
+def _line_of(text: str) -> int:
+    return next(i for i, line in enumerate(Path(__file__).read_text().splitlines(), 1) if text in line and "_line_of" not in line)
