@@ -391,7 +391,7 @@ class Bot:
 def run_bot(config: Config, conn: Connection) -> None:
     """Process entry point (started by the supervisor); blocks until told to stop."""
     reset_child_signals()
-    setup_logging(config.logging.level, "bot", config.secrets(), config.storage.data_dir)
+    setup_logging(config.logging.level, "bot", config.secrets(), config.storage.data_dir, config.logging)
     with contextlib.suppress(ValueError):
         signals.signal(signals.SIGHUP, signals.SIG_IGN)
 

@@ -92,6 +92,8 @@ class TelegramConfig:
 class StorageConfig:
     data_dir: str = "./data"
     parquet: bool = True
+    # Signals, outcomes, decisions and futures episodes older than this leave SQLite (store/retention.py); 0 keeps all.
+    retention_days: int = field(default=365, metadata={"min": 0, "max": 36500})
 
 
 @dataclass
@@ -144,6 +146,10 @@ class LoggingConfig:
     level: str = field(
         default="INFO", metadata={"choices": ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")}
     )
+    # Also write JSON lines to this file, rotated (common/logs.py); empty: stderr only (Docker, journald).
+    file: str = ""
+    file_max_mb: float = field(default=20.0, metadata={"min": 1.0, "max": 10000.0})
+    file_backups: int = field(default=5, metadata={"min": 1, "max": 100})
 
 
 @dataclass

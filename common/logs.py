@@ -72,11 +72,29 @@ ALERTS_MAX_BYTES = 5 * 2**20
 ALERTS_BACKUPS = 5
 
 
-def setup_logging(level: str = "INFO", process_name: str = "main", secrets: Iterable[str] = (), data_dir: str | None = None) -> None:
+def log_file_path(file: str, process_name: str, data_dir: str | None) -> Path:
+    """The file one process writes: logging.file for the supervisor, NAME.PROCESS.EXT for each child.
+
+    Why one file per process: each process rotates its own file; several processes renaming one
+    shared file at 20 MB would lose or interleave lines. A relative path lies under the data dir.
+    """
+    path = Path(file)
+    if not path.is_absolute() and data_dir:
+        path = Path(data_dir) / path
+    if process_name != "supervisor":
+        path = path.with_name(f"{path.stem}.{process_name}{path.suffix or '.log'}")
+    return path
+
+
+def setup_logging(level: str = "INFO", process_name: str = "main", secrets: Iterable[str] = (), data_dir: str | None = None,
+                  log_file: Any = None) -> None:  # fmt: skip
     """Route all logging to stderr as JSON lines at level, masking the given secrets.
 
     With data_dir, ERROR and worse also go to data_dir/alerts.log (rotated at 5 MB, 5 kept): the
     one file an operator tails to see what went wrong, without the INFO chatter of stderr.
+    With log_file (config.logging) naming a file, every line also goes there, rotated at
+    file_max_mb with file_backups kept: for a service run without Docker or journald, whose
+    stderr nobody rotates.
     """
     MASKER.set_secrets(secrets)
     handler = logging.StreamHandler(sys.stderr)
@@ -97,6 +115,17 @@ def setup_logging(level: str = "INFO", process_name: str = "main", secrets: Iter
             alerts.setLevel(logging.ERROR)
             alerts.setFormatter(JsonFormatter(process_name))
             root.addHandler(alerts)
+    if log_file is not None and log_file.file:
+        path = log_file_path(log_file.file, process_name, data_dir)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            rotating = RotatingFileHandler(path, maxBytes=int(log_file.file_max_mb * 2**20), backupCount=log_file.file_backups,
+                                           encoding="utf-8", delay=True)  # fmt: skip
+        except OSError as exc:  # an unwritable log dir must not stop the service; stderr still has every line
+            print(f"log file {path} unavailable: {exc}", file=sys.stderr)
+        else:
+            rotating.setFormatter(JsonFormatter(process_name))
+            root.addHandler(rotating)
     root.setLevel(level)
     # Libraries that log request URLs (the Bot API puts the token in the path) stay quiet.
     for noisy in ("httpx", "httpcore", "telegram", "aiohttp.access"):
@@ -132,14 +161,21 @@ def install_crash_logging() -> None:
 EXIT_CONFIG = 78
 
 
-def run_child(name: str, entry: Any, *args: Any) -> None:
+def run_child(name: str, entry: Any, *args: Any, breadcrumb: Any = None) -> None:
     """Run a forked child's entry point; an escaping exception becomes one masked JSON log line.
 
     Why: multiprocessing prints a child's uncaught traceback raw on stderr (secrets and all) before
     the process exits; here it is logged through the masking formatter instead and the child exits
     with code 1 (SystemExit, e.g. EXIT_CONFIG, passes through), which the supervisor sees and
-    answers with a restart after a backoff.
+    answers with a restart after a backoff. breadcrumb (common/breadcrumb.py) becomes this
+    process's pair marker, read by the supervisor after a death to find a poisoned pair.
     """
+    from common import breadcrumb as crumbs
+    from common import memprofile
+
+    crumbs.install(breadcrumb)
+
+    memprofile.start(name)  # a no-op unless SCANNER_MEMPROFILE_DIR is set (perf/soak_long.py)
     try:
         entry(*args)
     except SystemExit:

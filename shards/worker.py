@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+from common import breadcrumb
 from common.children import reset_child_signals
 from common.config import Config
 from common.logs import setup_logging
@@ -44,6 +45,21 @@ log = logging.getLogger("scanner.shard")
 # wait at most this long, far inside the card-latency budget.
 NOTIFY_MIN_INTERVAL_S = 0.01
 KLINE_BASELINE_ROWS = 72  # the 72 five-minute volumes of the last 6 h
+
+
+PLANNED_SPREAD = 0.1  # planned reconnects spread over the last 10 % of ws.planned_reconnect_s (23 h: from 20.7 h on)
+
+
+def planned_lifetime(link_id: int, planned_s: float) -> float:
+    """How long link link_id lives before its planned handover: planned_s less a per-link share of PLANNED_SPREAD.
+
+    Why: a shard opens all its links within seconds at start, so one fixed lifetime would renew
+    every link in the same second 23 h later (60 new connections and their subscriptions at once,
+    for every shard). The share is the fractional part of link_id times the golden ratio, which
+    spreads any run of consecutive ids evenly over the window; never more than planned_s, so
+    MEXC's 24 h limit is never reached.
+    """
+    return planned_s * (1.0 - PLANNED_SPREAD * ((link_id * 0.6180339887498949) % 1.0))
 
 
 @dataclass
@@ -182,11 +198,12 @@ class ShardWorker:
         return link
 
     def _add_pair(self, pair_id: int, symbol: str) -> None:
-        channels = list(pair_channels(symbol, self.config.mexc.deals_interval, self.config.mexc.depth_interval))
-        self.engine.add_pair(pair_id, symbol)
-        link = self._link_with_room(len(channels))
-        link.add(channels)
-        self.pairs[symbol] = PairSlot(pair_id, symbol, link)
+        with breadcrumb.on(symbol):  # a pair that kills the shard here is quarantined (supervisor/children.py)
+            channels = list(pair_channels(symbol, self.config.mexc.deals_interval, self.config.mexc.depth_interval))
+            self.engine.add_pair(pair_id, symbol)
+            link = self._link_with_room(len(channels))
+            link.add(channels)
+            self.pairs[symbol] = PairSlot(pair_id, symbol, link)
         self._queue_resync(symbol)
         self._seed_queue.append(symbol)
         self._seed_event.set()
@@ -237,7 +254,9 @@ class ShardWorker:
                 if symbol not in self.pairs:
                     self._resync_pending.discard(symbol)
                     continue
-                if self.engine.apply_snapshot(symbol, snapshot.last_update_id, snapshot.bids, snapshot.asks):
+                with breadcrumb.on(symbol):
+                    applied = self.engine.apply_snapshot(symbol, snapshot.last_update_id, snapshot.bids, snapshot.asks)
+                if applied:
                     self._resync_pending.discard(symbol)
                 else:
                     # Snapshot older than the buffered diffs (or a gap): fetch again shortly.
@@ -265,9 +284,10 @@ class ShardWorker:
                     self._seed_queue.append(symbol)
                     continue
                 if symbol in self.pairs:
-                    self.engine.seed_klines(symbol, seed)
-                    if listing_ms > 0:
-                        self.engine.set_listing(symbol, listing_ms)
+                    with breadcrumb.on(symbol):
+                        self.engine.seed_klines(symbol, seed)
+                        if listing_ms > 0:
+                            self.engine.set_listing(symbol, listing_ms)
                     slot.seeded = True
             release_free_memory()  # the seeding burst's JSON is garbage now (common/memtrim.py)
 
@@ -305,6 +325,9 @@ class ShardWorker:
         planned = self.config.ws.planned_reconnect_s
         while not self._stop.is_set():
             await asyncio.sleep(0.25)
+            # No per-pair step is running here (they never await): a mark left by a step whose
+            # exception the loop caught is stale, and must not blame that pair for a later death.
+            breadcrumb.clear()
             self.engine.tick()
             self.engine.flush_notify()
             if self.recorder is not None:
@@ -313,11 +336,14 @@ class ShardWorker:
                 self._send(Blocked(self._blocked_unreported))
                 self._blocked_unreported = []
             self.engine.set_pair_counts(len(self.pairs), len(self.blocked), sum(len(link.confirmed) for link in self.links))
-            self.engine.heartbeat(time.time_ns())
+            self.engine.heartbeat(time.monotonic_ns())  # monotonic: a wall-clock step must not make a beat look stale
             now = time.monotonic()
-            for link in list(self.links):
-                if link.state == LINK_UP and now - link.connected_at > planned and link.link_id not in self._retiring:
-                    self._start_handover(link)
+            if not self._replacing:  # one planned handover at a time: the links are never renewed together
+                for link in self.links:
+                    if (link.state == LINK_UP and link.link_id not in self._retiring
+                            and now - link.connected_at > planned_lifetime(link.link_id, planned)):  # fmt: skip
+                        self._start_handover(link)
+                        break
             for old_id, (new, started) in list(self._replacing.items()):
                 if new.wanted <= new.confirmed or now - started > 15.0:
                     await self._finish_handover(old_id, new)
@@ -372,7 +398,7 @@ def shard_main(conn: Connection, index: int, config: Config, ring: Any, stats: A
     import uvloop
 
     reset_child_signals()
-    setup_logging(config.logging.level, f"shard{index}", config.secrets(), config.storage.data_dir)
+    setup_logging(config.logging.level, f"shard{index}", config.secrets(), config.storage.data_dir, config.logging)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the supervisor owns reloads
 
     async def main() -> None:

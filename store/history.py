@@ -11,6 +11,7 @@ pyarrow is imported only inside store/parquet.py's mirror: it costs ~56 MB per p
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import sqlite3
@@ -32,6 +33,10 @@ from store.schema import (
     TRADES,
     OrderRecord,
 )
+from store.spill import TABLES as _KEYS
+from store.spill import Spill, storage_failure
+
+log = logging.getLogger("scanner.store")
 
 
 class Store:
@@ -49,6 +54,52 @@ class Store:
         self._add_columns()
         if self.db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        # Disk full: writes go to the RAM spill (store/spill.py) until the supervisor moves them back.
+        self.spill = Spill(self.data_dir)
+        self.storage_error: str | None = None
+        self.storage_since: str | None = None
+
+    # --- writes that survive a full disk (store/spill.py) ------------------------------------------
+
+    def note_storage_failure(self, exc: BaseException) -> None:
+        """Remember (and log once per episode) that the data dir cannot take writes."""
+        if self.storage_error is None:
+            self.storage_since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            log.error("history storage failed: writes go to RAM until the data dir takes them again; signals are still sent",
+                      extra={"error": str(exc)[:200], "data_dir": str(self.data_dir), "spill": str(self.spill.path)})  # fmt: skip
+        self.storage_error = str(exc)[:200]
+
+    def _insert_once(self, table: str, key: str, sql: str, params: tuple[Any, ...]) -> bool:
+        """INSERT OR IGNORE into the main file or, when it cannot be written, the spill; False when the key is stored already."""
+        if self.spill.has(table, key):
+            return False
+        try:
+            return self.db.execute(sql, params).rowcount == 1
+        except sqlite3.OperationalError as exc:
+            if not storage_failure(exc):
+                raise
+            self.note_storage_failure(exc)
+            if self._reader(table, key).execute(f"SELECT 1 FROM {table} WHERE {_KEYS[table]} = ?", (key,)).fetchone():
+                return False
+            return self.spill.execute(sql, params).rowcount == 1
+
+    def _update(self, table: str, key: str, sql: str, params: tuple[Any, ...]) -> None:
+        """UPDATE (or upsert) one keyed row where its newest copy lives; a failing main file moves the row to the spill first."""
+        if self.spill.has(table, key):
+            self.spill.execute(sql, params)
+            return
+        try:
+            self.db.execute(sql, params)
+        except sqlite3.OperationalError as exc:
+            if not storage_failure(exc):
+                raise
+            self.note_storage_failure(exc)
+            self.spill.copy_row(self.db, table, key)
+            self.spill.execute(sql, params)
+
+    def _reader(self, table: str, key: str) -> sqlite3.Connection:
+        """The connection holding the newest copy of a keyed row: the spill if it has it, else the main file."""
+        return self.spill.db if self.spill.has(table, key) and self.spill.db is not None else self.db
 
     def _add_columns(self) -> None:
         """ALTER an older file to today's columns; under a write lock, since the supervisor and the bot open it at once."""
@@ -75,14 +126,14 @@ class Store:
             if not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError(f"signal {signal.signal_id}: {name} is {value!r}, expected a finite number")
         data = signal.to_dict()
-        cur = self.db.execute(
+        return self._insert_once(
+            "signals", signal.signal_id,
             "INSERT OR IGNORE INTO signals (signal_id, symbol, profile, exchange_time_ms, recv_ns, created_ns, price, prob,"
             " features, reasons, escalation, stored_ns, context, suppressed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (signal.signal_id, signal.symbol, signal.profile, signal.exchange_time_ms, signal.recv_ns, signal.created_ns,
              signal.price, signal.prob, json.dumps(data["features"]), json.dumps(signal.reasons), signal.escalation, time.time_ns(),
              json.dumps({k: data[k] for k in CONTEXT_FIELDS}), suppressed),
         )  # fmt: skip
-        return cur.rowcount == 1
 
     @staticmethod
     def _signal(row: tuple[Any, ...]) -> Signal:
@@ -97,27 +148,29 @@ class Store:
     _COLUMNS = "signal_id, symbol, profile, exchange_time_ms, recv_ns, created_ns, price, prob, features, reasons, escalation, context"
 
     def get_signal(self, signal_id: str) -> Signal | None:
-        row = self.db.execute(f"SELECT {self._COLUMNS} FROM signals WHERE signal_id = ?", (signal_id,)).fetchone()
+        row = self._reader("signals", signal_id).execute(f"SELECT {self._COLUMNS} FROM signals WHERE signal_id = ?", (signal_id,)).fetchone()
         return self._signal(row) if row else None
 
     def unsent_signals(self) -> list[Signal]:
-        rows = self.db.execute(
-            f"SELECT {self._COLUMNS} FROM signals WHERE card_sent_ns IS NULL AND suppressed IS NULL ORDER BY stored_ns, signal_id"
-        ).fetchall()
-        return [self._signal(r) for r in rows]
+        sql = f"SELECT {self._COLUMNS}, stored_ns FROM signals WHERE card_sent_ns IS NULL AND suppressed IS NULL"
+        rows = self.db.execute(sql).fetchall()
+        spill = self.spill.open()
+        if spill is not None:  # the spill's copy of a row is the newer one
+            in_spill = {r[0] for r in spill.execute("SELECT signal_id FROM signals")}
+            rows = [r for r in rows if r[0] not in in_spill] + spill.execute(sql).fetchall()
+        return [self._signal(r[:-1]) for r in sorted(rows, key=lambda r: (r[-1], r[0]))]
 
     def mark_card_sent(self, signal_id: str, chat_id: int, message_id: int, sent_ns: int) -> None:
-        self.db.execute(
-            "UPDATE signals SET card_sent_ns = ?, chat_id = ?, message_id = ? WHERE signal_id = ? AND card_sent_ns IS NULL",
-            (sent_ns, chat_id, message_id, signal_id),
-        )
+        self._update("signals", signal_id,
+                     "UPDATE signals SET card_sent_ns = ?, chat_id = ?, message_id = ? WHERE signal_id = ? AND card_sent_ns IS NULL",
+                     (sent_ns, chat_id, message_id, signal_id))  # fmt: skip
 
     def card_sent_ns(self, signal_id: str) -> int | None:
-        row = self.db.execute("SELECT card_sent_ns FROM signals WHERE signal_id = ?", (signal_id,)).fetchone()
+        row = self._reader("signals", signal_id).execute("SELECT card_sent_ns FROM signals WHERE signal_id = ?", (signal_id,)).fetchone()
         return row[0] if row else None
 
     def mark_suppressed(self, signal_id: str, reason: str) -> None:
-        self.db.execute("UPDATE signals SET suppressed = ? WHERE signal_id = ?", (reason, signal_id))
+        self._update("signals", signal_id, "UPDATE signals SET suppressed = ? WHERE signal_id = ?", (reason, signal_id))
 
     def budget_cards(self, since_ms: int, prefix: str = BUDGET_REASON) -> list[tuple[int, str, float]]:
         """(exchange ms, profile, prob) of signals since since_ms the card budget let through (supervisor/budget.py)."""
@@ -144,14 +197,15 @@ class Store:
             raise ValueError(f"outcome {outcome.get('signal_id')!r}: trade {outcome.get('trade')!r}, expected one of {', '.join(TRADES)}")
         values = [outcome.get(c) for c in OUTCOME_COLUMNS]
         values[OUTCOME_COLUMNS.index("resumed")] = int(bool(outcome.get("resumed")))
-        cur = self.db.execute(
+        return self._insert_once(
+            "outcomes", str(outcome.get("signal_id")),
             f"INSERT OR IGNORE INTO outcomes ({', '.join(OUTCOME_COLUMNS)}, closed_ns) VALUES ({', '.join('?' * len(OUTCOME_COLUMNS))}, ?)",
             (*values, time.time_ns()),
-        )
-        return cur.rowcount == 1
+        )  # fmt: skip
 
     def get_outcome(self, signal_id: str) -> dict[str, Any] | None:
-        row = self.db.execute(f"SELECT {', '.join(OUTCOME_COLUMNS)} FROM outcomes WHERE signal_id = ?", (signal_id,)).fetchone()
+        row = self._reader("outcomes", signal_id).execute(f"SELECT {', '.join(OUTCOME_COLUMNS)} FROM outcomes WHERE signal_id = ?",
+                                                         (signal_id,)).fetchone()  # fmt: skip
         if row is None:
             return None
         data = dict(zip(OUTCOME_COLUMNS, row, strict=True))
@@ -200,13 +254,11 @@ class Store:
         """The first decision on a signal wins; False when it was already decided."""
         if action not in ACTIONS:
             raise ValueError(f"action: got {action!r}, expected one of {', '.join(ACTIONS)}")
-        cur = self.db.execute(
-            "INSERT OR IGNORE INTO actions (signal_id, user_id, action, at_ns) VALUES (?,?,?,?)", (signal_id, user_id, action, at_ns)
-        )
-        return cur.rowcount == 1
+        return self._insert_once("actions", signal_id, "INSERT OR IGNORE INTO actions (signal_id, user_id, action, at_ns) VALUES (?,?,?,?)",
+                                 (signal_id, user_id, action, at_ns))  # fmt: skip
 
     def get_action(self, signal_id: str) -> tuple[str, int] | None:
-        row = self.db.execute("SELECT action, user_id FROM actions WHERE signal_id = ?", (signal_id,)).fetchone()
+        row = self._reader("actions", signal_id).execute("SELECT action, user_id FROM actions WHERE signal_id = ?", (signal_id,)).fetchone()
         return (row[0], row[1]) if row else None
 
     def upsert_order(self, order: OrderRecord) -> None:
@@ -214,7 +266,8 @@ class Store:
         if order.mode not in ORDER_MODES:
             raise ValueError(f"order mode: got {order.mode!r}, expected paper or live")
         now = time.time_ns()
-        self.db.execute(
+        self._update(
+            "orders", order.client_order_id,
             "INSERT INTO orders (client_order_id, signal_id, symbol, mode, quote_qty, status, exchange_order_id, price, qty,"
             " error_code, error_msg, created_ns, updated_ns) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT(client_order_id) DO UPDATE SET status=excluded.status, exchange_order_id=excluded.exchange_order_id,"
@@ -225,7 +278,7 @@ class Store:
         )  # fmt: skip
 
     def get_order(self, client_order_id: str) -> OrderRecord | None:
-        row = self.db.execute(
+        row = self._reader("orders", client_order_id).execute(
             "SELECT client_order_id, signal_id, symbol, mode, quote_qty, status, exchange_order_id, price, qty, error_code,"
             " error_msg, created_ns, updated_ns FROM orders WHERE client_order_id = ?",
             (client_order_id,),

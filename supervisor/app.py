@@ -18,9 +18,13 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from common import memprofile
 from common.config import Config, ConfigError
 from common.logs import install_crash_logging, setup_logging
 from common.messages import Blocked, ConfigChanged, FuturesStats, Message, Notice, Stop
+from store.retention import retention_loop
+from store.spill import spill_loop
+from store.spill import status as spill_status
 from supervisor import early
 from supervisor.children import ChildProcess
 from supervisor.control import Control
@@ -100,7 +104,8 @@ class Supervisor:
     def _status_extra(self) -> dict[str, Any]:
         return {"latency_p95_ms": self.metrics.latency_p95_ms(), "signals_last_hour": self.pipeline.signals_last_hour(),
                 "models": summaries(self.config, {n: s.models for n, s in self.detection.scorers.items()}),
-                "selftrain_last": last_selftrain(self.config)}  # fmt: skip
+                "selftrain_last": last_selftrain(self.config),
+                "storage": spill_status(self.store)}  # issue #23: a full data dir is said here  # fmt: skip
 
     def status(self) -> dict[str, Any]:
         return self.health.status()
@@ -122,7 +127,8 @@ class Supervisor:
                                         lambda h=handle: (h.index, self.config, h.ring, h.stats, self.n_shards),
                                         on_message=lambda m, h=handle: self._on_shard_message(h, m),
                                         on_start=lambda h=handle: h.pairs and self.planning.send_plan(h),
-                                        kind="shard", log_extra={"shard": handle.index})  # fmt: skip
+                                        kind="shard", log_extra={"shard": handle.index},
+                                        on_poisoned=lambda sym, n, h=handle: self.planning.quarantine(h, sym, n))  # fmt: skip
             handle.child.start()
         if self.config.telegram.token:
             self.bot = ChildProcess("bot", _bot_entry, lambda: (self.config,), on_message=self.control.handle)
@@ -163,7 +169,9 @@ class Supervisor:
             runner = await serve_metrics(self.metrics, self.healthy, self.config.metrics.host, self.config.metrics.port)
         except OSError as exc:
             log.error("metrics server could not start", extra={"error": str(exc)})
-        tasks = [loop.create_task(self.planning.scout_loop(self._stop, self.n_shards)), loop.create_task(self._tick_loop())]
+        tasks = [loop.create_task(self.planning.scout_loop(self._stop, self.n_shards)), loop.create_task(self._tick_loop()),
+                 loop.create_task(retention_loop(self.store.db, lambda: self.config.storage.retention_days, self._stop)),  # issue #23
+                 loop.create_task(spill_loop(self.store, self._stop, lambda text: self.tell_bot(Notice(text))))]  # issue #23: disk full
         self._announce()
         await self._stop.wait()
         self.notifier.notify("STOPPING=1")
@@ -245,8 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
-    setup_logging(config.logging.level, "supervisor", config.secrets(), config.storage.data_dir)
+    setup_logging(config.logging.level, "supervisor", config.secrets(), config.storage.data_dir, config.logging)
     install_crash_logging()
+    memprofile.start("supervisor")  # issue #23: a no-op unless SCANNER_MEMPROFILE_DIR is set (perf/soak_long.py)
     try:
         supervisor = Supervisor(args.config, config)
         uvloop.run(supervisor.run())

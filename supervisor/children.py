@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+from common.breadcrumb import Breadcrumb
 from common.logs import EXIT_CONFIG, run_child
 from common.messages import Message, MessageError, decode, encode
 
@@ -34,6 +35,7 @@ RESTART_MAX_S = 60.0
 RESTART_RESET_S = 60.0  # a child that lived this long died of something new: restart fast again
 DEATHS_WINDOW_S = 300.0  # health: "keeps dying" means this many deaths within this window ...
 DEATHS_UNHEALTHY = 3  # ... or more
+QUARANTINE_AFTER = 3  # deaths while working on the same pair before that pair is quarantined
 
 
 @dataclass
@@ -41,7 +43,9 @@ class ChildProcess:
     """One child process and its pipe; restarted after an exit until stop() is called.
 
     entry(conn, *args()) runs in the forked child; on_message(message) gets each decoded message;
-    on_start() runs after every (re)start (e.g. to resend the shard's plan).
+    on_start() runs after every (re)start (e.g. to resend the shard's plan). on_poisoned(symbol,
+    deaths) runs when QUARANTINE_AFTER deaths happened while the child worked on that one pair
+    (common/breadcrumb.py): the owner takes the pair out of the plan before the restart.
     """
 
     name: str
@@ -51,6 +55,9 @@ class ChildProcess:
     on_start: Callable[[], None] = lambda: None
     kind: str = ""  # what log lines call it ("shard started", "bot died, restarting"); default: the name
     log_extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"shard": 0}, on every line about it
+    on_poisoned: Callable[[str, int], None] | None = None
+    breadcrumb: Breadcrumb = field(default_factory=Breadcrumb)
+    deaths_by_pair: dict[str, int] = field(default_factory=dict)
     process: Any = None
     conn: Connection | None = None
     started_at: float = 0.0
@@ -78,7 +85,9 @@ class ChildProcess:
         if self._stopping:
             return
         parent, child = _FORK.Pipe(duplex=True)
-        process = _FORK.Process(target=run_child, args=(self.name, self.entry, child, *self.args()), name=self.name, daemon=True)
+        self.breadcrumb.clear()
+        process = _FORK.Process(target=run_child, args=(self.name, self.entry, child, *self.args()), kwargs={"breadcrumb": self.breadcrumb},
+                                name=self.name, daemon=True)  # fmt: skip
         _fork_frozen(process)
         child.close()
         self.process, self.conn, self.started_at, self.down_since = process, parent, time.monotonic(), None
@@ -141,10 +150,21 @@ class ChildProcess:
         self._quick_deaths = self._quick_deaths + 1 if now - self.started_at < RESTART_RESET_S else 1
         delay = min(RESTART_MAX_S, RESTART_MIN_S * 2 ** (self._quick_deaths - 1)) * random.uniform(0.8, 1.2)
         reason = "configuration error (see the line it logged before exiting)" if self.last_exit == EXIT_CONFIG else "crashed"
+        pair = self.breadcrumb.read()  # the pair it was working on when it died, if any
+        extra = {"pair": pair, "deaths_on_pair": self.deaths_by_pair.get(pair, 0) + 1} if pair else {}
         log.error(f"{self.kind or self.name} died, restarting", extra={"child": self.name, "exitcode": self.last_exit, "reason": reason,
                                                                        "restarts": self.restarts, "restart_in_s": round(delay, 2),
-                                                                       **self.log_extra})  # fmt: skip
+                                                                       **extra, **self.log_extra})  # fmt: skip
+        if pair:
+            self._blame(pair)
         loop.call_later(delay, self.start)
+
+    def _blame(self, pair: str) -> None:
+        """Count a death against the pair it happened on; at QUARANTINE_AFTER, hand the pair to on_poisoned."""
+        self.deaths_by_pair[pair] = deaths = self.deaths_by_pair.get(pair, 0) + 1
+        if deaths >= QUARANTINE_AFTER and self.on_poisoned is not None:
+            self.on_poisoned(pair, deaths)
+            self.deaths_by_pair.pop(pair, None)
 
     async def stop(self, message: Message, timeout_s: float = 5.0) -> None:
         """Ask the child to stop (message), wait up to timeout_s, then terminate it."""

@@ -186,7 +186,7 @@ def futures_main(conn: Connection, config: Config) -> None:
     import uvloop
 
     reset_child_signals()
-    setup_logging(config.logging.level, "futures", config.secrets(), config.storage.data_dir)
+    setup_logging(config.logging.level, "futures", config.secrets(), config.storage.data_dir, config.logging)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the supervisor owns reloads
 
     async def main() -> None:

@@ -106,7 +106,9 @@ class Health:
 
     def check(self, now_ns: int | None = None) -> tuple[bool, dict[str, Any]]:
         """(ok, detail): ok only while shards run and beat, the bot lives, and pairs are watched over live links."""
-        now_ns = time.time_ns() if now_ns is None else now_ns
+        # The shards beat on CLOCK_MONOTONIC (one clock for every process): an NTP step of the wall
+        # clock neither makes a live shard look stale nor hides a dead one.
+        now_ns = time.monotonic_ns() if now_ns is None else now_ns
         now = time.monotonic()
         reasons: list[str] = []
         for h in self.shards:
@@ -134,7 +136,8 @@ class Health:
                   "links_up": sum(int(v["links_up"]) for v in views),
                   "children": [h.child.status() for h in self.shards if h.child is not None] + [c.status() for c in others],
                   "processes": [{"name": n, "pid": p} for n, p in self.processes()],
-                  "warnings": self._futures_warnings(now)}  # fmt: skip
+                  "warnings": self._futures_warnings(now),
+                  "quarantined_pairs": self.planning.quarantined}  # fmt: skip
         return not reasons, detail
 
     def _futures_warnings(self, now: float) -> list[str]:
@@ -182,6 +185,8 @@ class Health:
             "frames_per_s": self.frames.rate(),
             "reconnects": int(sum(int(v["reconnects"]) for v in views)),
             "pairs_watched": len(self.planning.assignment),
+            # Poisoned pairs (supervisor/children.py QUARANTINE_AFTER): out of the plan until a restart.
+            "quarantined_pairs": self.planning.quarantined,
             "healthy": healthy,
             "warnings": detail["warnings"],
             "futures": None if futures is None else {"link_up": bool(futures.get("futures_link_up")),

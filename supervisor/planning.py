@@ -64,6 +64,7 @@ class Planning:
         self.pair_ids: dict[str, int] = {}
         self.assignment: dict[str, int] = {}
         self.blocked: set[str] = set()
+        self.quarantined: dict[str, dict[str, Any]] = {}  # symbol -> {deaths, shard, since}: a poisoned pair, out until restart
         self.dropped_until: dict[str, float] = {}
         self.watch_since: dict[str, float] = {}
         self.volumes_24h: dict[str, float] = {}
@@ -97,6 +98,19 @@ class Planning:
             self.blocked.add(symbol)
             handle.pairs.pop(symbol, None)
         log.warning("pairs blocked by exchange", extra={"count": len(symbols), "shard": handle.index})
+
+    def quarantine(self, handle: ShardHandle, symbol: str, deaths: int) -> None:
+        """A pair that killed its shard `deaths` times: never plan it again in this run, say so loudly.
+
+        Called from the shard's exit handler, before its restart, so the restarted shard's plan
+        already lacks the pair and the other pairs are watched again at once.
+        """
+        self.quarantined[symbol] = {"deaths": deaths, "shard": handle.index, "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        handle.pairs.pop(symbol, None)
+        self.assignment.pop(symbol, None)
+        self.watch_since.pop(symbol, None)
+        log.error(f"pair {symbol} quarantined: shard{handle.index} died {deaths} times while handling it; it is no longer watched "
+                  "until the service restarts", extra={"symbol": symbol, "shard": handle.index, "deaths": deaths})  # fmt: skip
 
     # --- scouting --------------------------------------------------------------------------------
 
@@ -136,7 +150,7 @@ class Planning:
     def replan(self, scout: Scout) -> None:
         now = time.monotonic()
         self.dropped_until = {s: t for s, t in self.dropped_until.items() if t > now}
-        excluded = self.blocked | set(self.dropped_until)
+        excluded = self.blocked | set(self.dropped_until) | set(self.quarantined)
         picked = select_pairs(scout.universe, scout.volumes, self.config.scout, excluded)
         activity = {c.symbol: c.quote_volume for c in picked}
         new_assignment = plan_shards(activity, len(self.shards), self.assignment)

@@ -40,7 +40,7 @@ def _health(children: list[FakeChild], bot: FakeChild | None = None, subscribed:
     shards = []
     for i, child in enumerate(children):
         view = np.zeros((), dtype=STATS)
-        view["pairs_subscribed"], view["links_up"], view["heartbeat_ns"] = subscribed, links, time.time_ns()
+        view["pairs_subscribed"], view["links_up"], view["heartbeat_ns"] = subscribed, links, time.monotonic_ns()
         shards.append(ShardHandle(i, None, SimpleNamespace(view=view), child))  # type: ignore[arg-type]
     planning = Planning(Config(), shards)
     planning.assignment = {f"P{i}USDT": 0 for i in range(subscribed)}

@@ -1,0 +1,58 @@
+"""perf/soak_long.py's own logic (the long run itself is a script, its results in perf/results)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from perf.soak_long import Schedule, per_process_slopes
+
+
+def test_the_chaos_clock_gives_each_fault_its_own_rate_and_one_telegram_outage() -> None:
+    args = argparse.Namespace(drop_every_s=300.0, rest_burst_every_s=3600.0, kill_every_s=3600.0, tg_outage_at_min=30.0, tg_outage_s=120.0)
+    schedule = Schedule(args, chaos_from=1000.0)
+    fired: dict[str, list[float]] = {}
+    for now in range(1000, 1000 + 2 * 3600, 2):
+        for kind in schedule.due(float(now)):
+            fired.setdefault(kind, []).append(float(now))
+    assert len(fired["drop"]) == 24 and len(fired["rest_429"]) == 2 and len(fired["kill_shard"]) == 2
+    assert fired["tg_outage_on"] == [1000.0 + 1800] and fired["tg_outage_off"] == [1000.0 + 1920]
+    # A kill, a burst and a drop never land in the same minute.
+    assert all(abs(k - b) > 60 for k in fired["kill_shard"] for b in fired["rest_429"])
+
+
+def test_memory_slopes_follow_each_process_life_not_its_name() -> None:
+    samples = []
+    for i in range(120):  # shard1 killed at 60 min: a fresh process, lower PSS, is not a memory drop of one process
+        t = i * 60.0
+        samples.append({"t_s": t, "pid": {"supervisor": 1, "shard1": 2 if i < 60 else 3},
+                        "pss_mb": {"supervisor": 50.0 + t / 3600, "shard1": (40.0 if i < 60 else 30.0) + 2 * t / 3600}})  # fmt: skip
+    slopes = per_process_slopes(samples, settle_s=600.0)
+    assert abs(slopes["supervisor"]["slope_mb_per_hour"] - 1.0) < 1e-6 and slopes["supervisor"]["lives_after_settle"] == 1
+    assert abs(slopes["shard1"]["slope_mb_per_hour"] - 2.0) < 1e-6 and slopes["shard1"]["lives_after_settle"] == 2
+
+
+def test_the_memory_profile_names_the_line_that_grew(tmp_path: Path) -> None:
+    import json
+    import tracemalloc
+
+    from common.memprofile import MemProfile
+
+    tracemalloc.start(1)
+    try:
+        profile = MemProfile("shard0", tmp_path, trace=True)
+        profile.sample()
+        hoard = [bytes(1000) + bytes([i % 256]) for i in range(3000)]  # ~3 MB held on one line
+        row = profile.sample()
+    finally:
+        tracemalloc.stop()
+    assert row["smaps_kb"]["Pss"] > 0 and row["malloc"]["uordblks"] > 0 and row["traced"]["current"] >= 3_000_000
+    top = row["top_growth"][0]
+    assert top["where"].endswith(f"test_soak_long.py:{_line_of('hoard = [')}") and top["size_diff"] >= 3_000_000
+    assert len(hoard) == 3000
+    lines = [json.loads(x) for x in (tmp_path / "shard0.jsonl").read_text().splitlines()]
+    assert [x["proc"] for x in lines] == ["shard0", "shard0"]
+
+
+def _line_of(text: str) -> int:
+    return next(i for i, line in enumerate(Path(__file__).read_text().splitlines(), 1) if text in line and "_line_of" not in line)
