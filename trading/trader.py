@@ -29,16 +29,8 @@ from common.signal import Signal
 from store.history import Store
 from store.schema import OrderRecord
 from venues.mexc.client import MexcError, MexcRest
-from venues.mexc.orders import (
-    SymbolRules,
-    api_symbols,
-    fetch_order,
-    free_balance,
-    market_buy_price,
-    parse_order,
-    place_market_buy,
-    symbol_rules,
-)
+from venues.mexc.orders import api_symbols, fetch_order, free_balance, market_buy_price, parse_order, place_market_buy
+from venues.mexc.rules import RuleError, RulesCache, SymbolRules
 
 log = logging.getLogger("scanner.trading")
 
@@ -78,7 +70,7 @@ class Trader:
         self.clock_ns = clock_ns
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._default_symbols: tuple[float, frozenset[str]] | None = None
-        self._symbol_info: dict[str, tuple[float, SymbolRules | None]] = {}
+        self.rules = RulesCache(self.rest, UNIVERSE_TTL_S)
 
     @property
     def live(self) -> bool:
@@ -125,10 +117,7 @@ class Trader:
         now = time.monotonic()
         if self._default_symbols is None or now - self._default_symbols[0] > UNIVERSE_TTL_S:
             self._default_symbols = (now, await api_symbols(self.rest))
-        cached = self._symbol_info.get(symbol)
-        if cached is None or now - cached[0] > UNIVERSE_TTL_S:
-            cached = self._symbol_info[symbol] = (now, await symbol_rules(self.rest, symbol))
-        return symbol in self._default_symbols[1], cached[1]
+        return symbol in self._default_symbols[1], await self.rules.get(symbol)
 
     # --- paper ------------------------------------------------------------------------------------
 
@@ -196,7 +185,11 @@ class Trader:
 
     async def _send(self, signal: Signal, order: OrderRecord, may_resend: bool) -> BuyResult:
         try:
-            exchange_order_id = await place_market_buy(self.rest, signal.symbol, order.quote_qty, order.client_order_id)
+            exchange_order_id = await place_market_buy(self.rest, self.rules, signal.symbol, order.quote_qty, order.client_order_id)
+        except RuleError as exc:
+            order.status, order.error_msg = "REFUSED", str(exc)
+            self.store.upsert_order(order)
+            return BuyResult(False, f"not bought: {exc}", "live", order.client_order_id, order)
         except MexcError as exc:
             if exc.outcome_unknown or exc.code == -2010:
                 log.warning("order outcome unknown, querying", extra={"signal_id": signal.signal_id, "status": exc.status})
