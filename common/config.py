@@ -110,6 +110,17 @@ class TradingConfig:
     max_signal_age_s: float = field(default=30.0, metadata={"min": 1.0})
     reserve_usdt: float = field(default=0.0, metadata={"min": 0.0})
     recv_window_ms: int = field(default=5000, metadata={"min": 1, "max": 59999})
+    # Positions and exits (trading/; README "Trading"). 0 turns a limit or an automatic exit off.
+    paper_fee_rate: float = field(default=0.0005, metadata={"min": 0.0, "max": 0.01})
+    paper_balance_usdt: float = field(default=1000.0, metadata={"min": 0.0})
+    max_open_positions: int = field(default=0, metadata={"min": 0, "max": 1000})
+    max_exposure_usdt: float = field(default=0.0, metadata={"min": 0.0})
+    buy_cooldown_s: float = field(default=0.0, metadata={"min": 0.0, "max": 86400.0})
+    take_profit: float = field(default=0.0, metadata={"min": 0.0, "max": 10.0})
+    stop_loss: float = field(default=0.0, metadata={"min": 0.0, "max": 0.99})
+    trailing_stop: float = field(default=0.0, metadata={"min": 0.0, "max": 0.99})
+    exit_check_s: float = field(default=5.0, metadata={"min": 0.5, "max": 3600.0})
+    daily_summary_hour_utc: int = field(default=-1, metadata={"min": -1, "max": 23})
 
 
 @dataclass
