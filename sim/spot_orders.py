@@ -20,6 +20,7 @@ Behaviour where MEXC is UNCONFIRMED, chosen here and kept stable for tests:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -115,7 +116,12 @@ class SpotOrders:
         if side == "SELL" and base_bal[0] < (qty or 0.0) - 1e-12:
             raise OrderError(400, 10101, "Insufficient balance")
         _, bids, asks = self.market.depth_snapshot(symbol, 100)
-        pieces = _walk(asks if side == "BUY" else bids, qty if quote is None else None, quote, limit, side == "BUY")
+        step = 10.0 ** -spec.qty_decimals  # a fill's quantity is whole steps, as myTrades and the balance show it
+        raw = _walk(asks if side == "BUY" else bids, qty if quote is None else None, quote, limit, side == "BUY")
+        raw_qty, raw_quote = sum(q for _, q in raw), sum(p * q for p, q in raw)
+        full = (qty is not None and raw_qty >= qty * (1 - 1e-9)) or (quote is not None and raw_quote >= quote * (1 - 1e-9))
+        pieces = [(p, float(f"{math.floor(q / step + 1e-9) * step:.{spec.qty_decimals}f}")) for p, q in raw]
+        pieces = [(p, q) for p, q in pieces if q > 0]
         self._seq += 1
         order_id = f"C02__{self._seq:012d}"
         now = self.clock_ms()
@@ -137,7 +143,6 @@ class SpotOrders:
                                 "time": now, "isBuyerMaker": side == "SELL", "isBestMatch": True, "isBuyer": side == "BUY",
                                 "isMaker": False, "isSelfTrade": False, "clientOrderId": client_id})  # fmt: skip
         orig = qty if qty is not None else done_qty
-        full = (qty is not None and done_qty >= qty - 1e-12) or (quote is not None and done_quote >= quote * (1 - 1e-9))
         if kind == "LIMIT":
             status = "FILLED" if full else ("PARTIALLY_FILLED" if done_qty else "NEW")
         else:

@@ -29,6 +29,7 @@ from common.signal import Signal
 from store.history import Store
 from store.schema import OrderRecord
 from trading.avgcost import Fill
+from trading.exits import Exits
 from trading.fills import order_fills
 from trading.ledger import Ledger
 from trading.limits import FundsGuard, buy_refusal
@@ -87,6 +88,7 @@ class Trader:
         self.rules = RulesCache(self.rest, UNIVERSE_TTL_S)
         self.ledger = Ledger(store, clock_ns)
         self.funds = FundsGuard()
+        self.exits = Exits(lambda: self.config.trading, self.ledger, self.rest, self.rules, lambda: self.live)
 
     @property
     def live(self) -> bool:
