@@ -183,7 +183,9 @@ def _card_lines(bot: Any, signal_id: str, position_id: str) -> tuple[str, bool]:
         qty = sum(f.qty for f in fills)
         if qty > 0:
             price = sum(f.qty * f.price for f in fills) / qty
-            lines.append(f"🛒 Bought ({fig.row.mode}): " + (fill_line(qty, price, trader.ledger.order_fee(order[0]), fig.row.quote) or ""))
+            decided = bot.store.get_action(signal_id)
+            who = f" by {decided[1]}" if decided else ""
+            lines.append(f"🛒 Buy{who} ({fig.row.mode}): " + (fill_line(qty, price, trader.ledger.order_fee(order[0]), fig.row.quote) or ""))
     closed = fig.row.status == "closed"
     if closed:
         pct = fig.pos.realised / fig.pos.invested * 100 if fig.pos.invested > 0 else 0.0
