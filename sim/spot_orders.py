@@ -12,7 +12,8 @@ Behaviour where MEXC is UNCONFIRMED, chosen here and kept stable for tests:
   below the minimum order value: 30002; above the maximum: 30003; selling more than is free:
   10101 "Insufficient balance";
 - a LIMIT order fills what crosses at once and rests (NEW / PARTIALLY_FILLED) for the rest; a
-  resting order never fills later (the emulator does not match its book against it);
+  resting order never fills later (the emulator does not match its book against it), and what it
+  could still take is locked (account "locked") until it is cancelled;
 - a market order that the top 100 levels cannot fill completely fills what they hold and ends
   PARTIALLY_CANCELED with the executed part (how MEXC names that case is UNCONFIRMED); the rest
   is not spent.
@@ -77,6 +78,7 @@ class SpotOrders:
         self.by_client_id: dict[str, dict[str, Any]] = {}
         self._seq = 0
         self._trade_seq = 0
+        self._locked: dict[str, tuple[str, float]] = {}  # resting order id -> (asset, amount locked)
 
     def _bal(self, asset: str) -> list[float]:
         return self.balances.setdefault(asset, [0.0, 0.0])
@@ -153,6 +155,12 @@ class SpotOrders:
                  "cummulativeQuoteQty": f"{done_quote:.8f}", "status": status, "timeInForce": None, "type": kind, "side": side,
                  "stopPrice": None, "icebergQty": None, "time": now, "updateTime": now, "isWorking": True,
                  "origQuoteOrderQty": quote_text or "", "transactTime": now}  # fmt: skip
+        if kind == "LIMIT" and status != "FILLED" and limit is not None:  # the resting rest is locked until cancelled
+            rest = max(0.0, orig - done_qty)
+            asset, amount = (spec.base, rest) if side == "SELL" else (spec.quote, rest * limit * (1 + TAKER_FEE))
+            bal = self._bal(asset)
+            bal[0], bal[1] = bal[0] - amount, bal[1] + amount
+            self._locked[order_id] = (asset, amount)
         self.orders.append(order)
         if client_id:
             self.by_client_id[client_id] = order
@@ -175,6 +183,10 @@ class SpotOrders:
         if order["status"] not in ("NEW", "PARTIALLY_FILLED"):
             raise OrderError(400, -2011, "Unknown order sent.")
         order["status"] = "PARTIALLY_CANCELED" if float(order["executedQty"]) > 0 else "CANCELED"
+        asset, amount = self._locked.pop(order["orderId"], ("", 0.0))
+        if asset:
+            bal = self._bal(asset)
+            bal[0], bal[1] = bal[0] + amount, bal[1] - amount
         order["updateTime"] = self.clock_ms()
         return {k: order[k] for k in ("symbol", "orderId", "clientOrderId", "price", "origQty", "executedQty",
                                       "cummulativeQuoteQty", "status", "type", "side")}  # fmt: skip
