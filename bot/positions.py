@@ -1,5 +1,5 @@
-"""Positions in Telegram: the Sell button and its confirmation, /sell, /positions, /pnl, card edits
-when a position closes, the automatic-exit watcher and the daily summary.
+"""Positions in Telegram: the Sell button and its confirmation, /sell, /positions, /pnl, /portfolio,
+card edits when a position closes, the watcher (automatic exits, balancer, daily summary).
 
 Why a module apart from process.py: the positions' texts and buttons are pure functions of the
 ledger (trading/), and process.py only routes to them; messages go out through the bot's own
@@ -25,10 +25,11 @@ from telegram.error import TelegramError
 from bot.cards import card_text, decided_text, format_duration, format_price
 
 log = logging.getLogger("scanner.bot")
-NAMES = ("positions", "pnl", "sell")
+NAMES = ("positions", "pnl", "sell", "portfolio")
 ACTIONS = ("sell", "sx", "sxno")
 HELP = ("/positions — open positions with live PnL; /pnl [24h|7d|all] — realised and unrealised PnL, win rate, averages\n"
-        "/sell SYMBOL [pct] — sell all or pct % of a position (asks to confirm)")  # fmt: skip
+        "/sell SYMBOL [pct] — sell all or pct % of a position (asks to confirm)\n"
+        "/portfolio — holdings, weights, drift from trading.portfolio_targets, AvgCost PnL per asset")  # fmt: skip
 WINDOWS = {"24h": 86400, "7d": 7 * 86400, "all": None}
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,30}$")
 
@@ -134,6 +135,9 @@ async def answer(bot: Any, update: Update, name: str, args: list[str]) -> str | 
         return await format_positions(bot)
     if name == "pnl":
         return await format_pnl(bot, (args[0].lower() if args else "24h"))
+    if name == "portfolio":
+        trader = _trader(bot)
+        return await trader.portfolio.view() if trader is not None and hasattr(trader, "portfolio") else "No portfolio (no trader)."
     await sell_command(bot, update, args)
     return None
 
@@ -244,6 +248,8 @@ async def watch(bot: Any, stop: asyncio.Event) -> None:
                 await _tell(bot, result.message)
                 if result.ok and result.position_id:
                     await edit_cards(bot, result.position_id)
+            for line in await trader.portfolio.rebalance():
+                await _tell(bot, line)
             now = time.gmtime()
             if t.daily_summary_hour_utc >= 0 and now.tm_hour == t.daily_summary_hour_utc and now.tm_yday != last_summary_day:
                 last_summary_day = now.tm_yday

@@ -34,6 +34,7 @@ from trading.fills import order_fills
 from trading.ledger import Ledger
 from trading.limits import FundsGuard, buy_refusal
 from trading.paper import vwap, walk_buy
+from trading.portfolio import Portfolio
 from venues.mexc.client import MexcError, MexcRest
 from venues.mexc.orders import (
     api_symbols,
@@ -89,6 +90,7 @@ class Trader:
         self.ledger = Ledger(store, clock_ns)
         self.funds = FundsGuard()
         self.exits = Exits(lambda: self.config.trading, self.ledger, self.rest, self.rules, lambda: self.live)
+        self.portfolio = Portfolio(self)
 
     @property
     def live(self) -> bool:

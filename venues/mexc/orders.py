@@ -103,6 +103,11 @@ async def fetch_order(rest: MexcRest, symbol: str, client_order_id: str) -> Any:
     return await rest.signed("GET", "/api/v3/order", {"symbol": symbol, "origClientOrderId": client_order_id})
 
 
+async def cancel_order(rest: MexcRest, symbol: str, client_order_id: str) -> Any:
+    """DELETE the order by our client id (signed); MexcError -2011 when it is no longer open."""
+    return await rest.signed("DELETE", "/api/v3/order", {"symbol": symbol, "origClientOrderId": client_order_id})
+
+
 def parse_order(data: Any) -> OrderState:
     """An order query's answer as an OrderState; MexcError when it is not an order."""
     if not isinstance(data, dict):
