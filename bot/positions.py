@@ -23,6 +23,7 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
 from bot.cards import card_text, decided_text, format_duration, format_price
+from trading.audit import audit
 
 log = logging.getLogger("scanner.bot")
 NAMES = ("positions", "pnl", "sell", "portfolio")
@@ -238,6 +239,8 @@ async def watch(bot: Any, stop: asyncio.Event) -> None:
             await _tell(bot, f"Exit found after a restart: {result.message}")
             if result.ok and result.position_id:
                 await edit_cards(bot, result.position_id)
+        for line in await audit(trader):
+            await _tell(bot, "Start-up check: " + line)
     except Exception:  # noqa: BLE001 - the next /sell reconciles again; the bot must start
         log.exception("reconciling exits after a restart failed")
     last_summary_day = -1

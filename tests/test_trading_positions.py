@@ -15,6 +15,7 @@ from common.signal import Signal, make_signal_id
 from sim.rest_server import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from sim.server import run_emulator
 from store.history import Store
+from trading.audit import audit
 from trading.fills import rebuild
 from trading.trader import Trader
 
@@ -124,3 +125,29 @@ async def test_concurrent_live_buys_never_cross_the_reserve(tmp_path: Path) -> N
         usdt = emu.rest.account.balances["USDT"][0]
     assert sum(r.ok for r in results) == 4 and usdt >= 500
     assert all("reserve" in r.message for r in results if not r.ok)
+
+
+async def test_the_start_up_audit_restores_a_buy_killed_before_its_fills_were_stored(tmp_path: Path) -> None:
+    async with run_emulator(pairs=40, seed=11) as emu:
+        a, b = _pairs(emu, 2)
+        trader = Trader(_config(emu.rest_url, live=True), Store(tmp_path))
+        assert (await trader.buy(_signal(emu, a, 1), 1)).ok and (await trader.buy(_signal(emu, b, 2), 1)).ok
+        await trader.close()
+        # As if killed right after sending a's Buy: the order still PENDING, none of its fills stored.
+        (cid,) = trader.store.db.execute("SELECT client_order_id FROM orders WHERE symbol = ?", (a,)).fetchone()
+        trader.store.db.execute("UPDATE orders SET status = 'PENDING', exchange_order_id = NULL, qty = NULL WHERE client_order_id = ?", (cid,))
+        trader.store.db.execute("DELETE FROM fills WHERE client_order_id = ?", (cid,))
+        trader.store.db.execute("DELETE FROM positions WHERE symbol = ?", (a,))
+        emu.rest.account.balances[emu.market.spec(b).base][0] += 3.0  # and b's coin arrived by a deposit too
+        again = Trader(_config(emu.rest_url, live=True), Store(tmp_path))
+        lines = await audit(again)
+        quiet = await audit(again)
+        held_a = emu.rest.account.balances[emu.market.spec(a).base][0]
+        await again.close()
+    restored = again.ledger.positions.open_position("live", a)
+    assert restored is not None, lines
+    fig = again.ledger.figures(restored.position_id)
+    assert fig is not None and math.isclose(fig.pos.qty, held_a, rel_tol=1e-9)
+    assert any(line.startswith(f"A Buy of {a} was left in doubt") and "bought" in line for line in lines)
+    assert any(line.startswith(f"{b}: ") and "holds" in line for line in lines)
+    assert not any(line.startswith("A Buy") for line in quiet)  # settled once, never bought again

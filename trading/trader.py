@@ -313,5 +313,13 @@ class Trader:
         return BuyResult(False, "outcome unknown: MEXC did not confirm the order; press Buy again later to re-check "
                          "(it will not buy twice)", "live", order.client_order_id, order)  # fmt: skip
 
+    async def reconcile_buy(self, signal: Signal, order: OrderRecord) -> BuyResult:
+        """A live Buy left PENDING/UNKNOWN (e.g. by a restart): ask MEXC by its client id; never resends (trading/audit.py)."""
+        async with self.funds.hold():
+            try:
+                return self._with_fee(await self._reconcile(signal, order, may_resend=False))
+            except MexcError as exc:
+                return BuyResult(False, f"still unknown: {exc.message}", "live", order.client_order_id, order)
+
     async def close(self) -> None:
         await self.rest.close()
