@@ -3,6 +3,7 @@ is refused with its reason, and a rule refusal gets exactly one retry with fresh
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal
 from typing import Any
 
@@ -10,7 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from venues.mexc.client import MexcError
+from sim.rest_server import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from sim.server import run_emulator
+from venues.mexc.client import MexcError, MexcRest
 from venues.mexc.rules import (
     RuleError,
     RulesCache,
@@ -140,3 +143,32 @@ async def test_rules_are_cached_then_refreshed_after_their_ttl() -> None:
     later = await cache.get("KAZOUSDT")
     assert first is again and rest.info_reads == 2
     assert first is not None and later is not None and first.min_market_quote == 5 and later.min_market_quote == 7
+
+
+async def test_the_emulator_accepts_every_order_the_rules_shape() -> None:
+    """The same property against an independent implementation of the rules: the emulator's own checks."""
+    rng = random.Random(7)
+    async with run_emulator(pairs=60, seed=5, usdt_balance=1e9) as emu:
+        rest = MexcRest(emu.rest_url, DEFAULT_API_KEY, DEFAULT_API_SECRET)
+        cache = RulesCache(rest)
+        specs = [s for s in emu.market.symbols if s.status == "1" and s.api_tradable and s.market_order_allowed and s.quote == "USDT"][:8]
+        shaped = refused = 0
+        for n in range(40):
+            spec = specs[n % len(specs)]
+            price = emu.market.best_bid_ask(spec.symbol)[0]
+            kind = rng.choice(["buy", "sell"])
+            try:
+                if kind == "buy":
+                    amount = rng.choice([rng.uniform(0, 10), rng.uniform(5, 500), 5.0 + 10 ** -rng.randint(0, 9)])
+                    body = await send_shaped(rest, cache, spec.symbol, lambda r, a=amount: shape_market_buy(r, a), {})  # type: ignore[misc]
+                else:
+                    held = emu.rest.account.balances.get(spec.base, [0.0])[0]
+                    amount = held * rng.choice([0.01, 0.3, 0.999999, 1.0])
+                    body = await send_shaped(rest, cache, spec.symbol, lambda r, a=amount, p=price: shape_market_sell(r, a, p), {})  # type: ignore[misc]
+                shaped += 1
+                assert body["orderId"], body  # a MexcError (a refusal) would have failed the test above
+            except RuleError as exc:
+                refused += 1
+                assert str(exc)
+        await rest.close()
+    assert shaped >= 20 and refused >= 1  # both paths were exercised, and no shaped order was refused by the emulator
