@@ -243,7 +243,6 @@ async def watch(bot: Any, stop: asyncio.Event) -> None:
             await _tell(bot, "Start-up check: " + line)
     except Exception:  # noqa: BLE001 - the next /sell reconciles again; the bot must start
         log.exception("reconciling exits after a restart failed")
-    last_summary_day = -1
     while not stop.is_set():
         t = bot.config.trading
         try:
@@ -254,8 +253,9 @@ async def watch(bot: Any, stop: asyncio.Event) -> None:
             for line in await trader.portfolio.rebalance():
                 await _tell(bot, line)
             now = time.gmtime()
-            if t.daily_summary_hour_utc >= 0 and now.tm_hour == t.daily_summary_hour_utc and now.tm_yday != last_summary_day:
-                last_summary_day = now.tm_yday
+            day = now.tm_year * 1000 + now.tm_yday
+            if t.daily_summary_hour_utc >= 0 and now.tm_hour == t.daily_summary_hour_utc and getattr(bot, "summary_day", None) != day:
+                bot.summary_day = day  # once a day per bot process (a restart within the hour sends it again)
                 await _tell(bot, "Daily summary — " + await format_pnl(bot, "24h") + "\n" + await format_positions(bot))
         except Exception:  # noqa: BLE001 - the watcher must outlive one bad pass
             log.exception("position watcher pass failed")

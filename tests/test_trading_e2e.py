@@ -58,6 +58,12 @@ async def test_buy_fill_positions_sell_pnl_through_telegram(tmp_path: Path, live
             filled = await _until(lambda: [e for e in fake.sent("editMessageText") if "Filled" in e["text"]])
             await fake.inject_message(OWNER, OWNER, "/positions")
             listing = await _until(lambda: [m for m in fake.sent() if m["text"].startswith("Open ")])
+            await fake.inject_message(OWNER, OWNER, "/sell")
+            await fake.inject_message(OWNER, OWNER, "/sell NOPEUSDT")
+            await fake.inject_message(OWNER, OWNER, f"/sell {symbol} 50")
+            half = await _until(lambda: [m for m in fake.sent() if m["text"].startswith("Sell 50% of")])
+            await fake.press(OWNER, "Cancel")
+            await _until(lambda: [e for e in fake.sent("editMessageText") if "nothing was sold" in e["text"]])
             await fake.press(OWNER, "Sell", message_id=card_id)
             ask = await _until(lambda: [m for m in fake.sent() if m["text"].startswith("Sell 100% of")])
             await fake.press(OWNER, "Confirm sell")
@@ -72,7 +78,9 @@ async def test_buy_fill_positions_sell_pnl_through_telegram(tmp_path: Path, live
     assert card and filled[-1]["message_id"] == card_id and markdown_v2_error(filled[-1]["text"]) is None
     assert filled[-1]["reply_markup"]["inline_keyboard"][0][0]["text"] == "Sell"
     assert symbol in listing[-1]["text"] and "USDT (" in listing[-1]["text"] and f"Open {mode} positions" in listing[-1]["text"]
-    assert symbol in ask[-1]["text"]
+    assert symbol in ask[-1]["text"] and symbol in half[-1]["text"]
+    texts = [m["text"] for m in fake.sent()]
+    assert any(t.startswith("Usage: /sell SYMBOL [pct]") for t in texts) and "No open position in NOPEUSDT. /positions lists them." in texts
     edit = closed[-1]
     assert edit["message_id"] == card_id and "PnL" in edit["text"] and "held for" in edit["text"] and "reply_markup" not in edit
     assert markdown_v2_error(edit["text"]) is None
