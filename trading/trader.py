@@ -5,7 +5,11 @@ decides whether and when to call them and keeps every attempt in the store.
 
 Safety gate before a live order (FIELD-NOTES): the signal must be fresh, the pair API-tradable
 (defaultSymbols + isSpotTradingAllowed), the stake at least the pair's minimum market amount, the
-fresh price not run away from the signal price, and free USDT minus the stake above the reserve.
+fresh price not run away from the signal price, and the reserve and limits (trading/limits.py: the
+reserve, open positions, exposure, the pair's cooldown), checked under one lock for every Buy.
+
+Fills: a live Buy's fills come from myTrades (trading/fills.py), a paper Buy's from walking the
+book (trading/paper.py); either way they go into the pair's position (trading/ledger.py).
 
 Never twice: the client order id is derived from the signal id, the store is checked first under a
 per-signal lock, and the order is written PENDING before it is sent. A 5xx or no answer means the
@@ -54,6 +58,7 @@ _QUERY_BACKOFF_S = (0.2, 0.5, 1.0)
 # Statuses after which a new press may try again: nothing was bought.
 _RETRYABLE = ("REFUSED", "REJECTED")
 _IN_DOUBT = ("PENDING", "UNKNOWN")
+LIVE_FEE_ALLOWANCE = 0.002  # the reserve check leaves room for MEXC's taker fee, whatever the account's tier (0.05 % today)
 
 __all__ = ["BuyResult", "Trader", "client_order_id"]
 
@@ -133,7 +138,7 @@ class Trader:
     def _refusal(self, mode: str, symbol: str, free: float) -> str | None:
         """The reserve and limits (trading/limits.py) for a Buy of the stake in symbol."""
         t = self.config.trading
-        fee_rate = t.paper_fee_rate if mode == "paper" else 0.002  # live: room for MEXC's fee, whatever tier
+        fee_rate = t.paper_fee_rate if mode == "paper" else LIVE_FEE_ALLOWANCE
         return buy_refusal(t, self.ledger.book(mode, symbol, free), t.stake_usd, fee_rate, self.clock_ns())
 
     # --- prices and the tradable universe ----------------------------------------------------------
