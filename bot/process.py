@@ -27,7 +27,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from bot import commands
+from bot import commands, positions
 from bot.app import build_application, start_application, stop_application
 from bot.auth import is_allowed
 from bot.cards import card_text, decided_text, fill_text, keyboard
@@ -88,7 +88,7 @@ class Bot:
         # does not send it twice to the first chats; and every copy, so a decision edits them all
         self._delivered: dict[str, dict[int, int]] = {}
         self.app = build_application(config)
-        self.app.add_handler(CommandHandler(list(commands.NAMES), self._command))
+        self.app.add_handler(CommandHandler(list(commands.NAMES) + list(positions.NAMES), self._command))
         self.app.add_handler(CallbackQueryHandler(self._callback))
         self.app.add_handler(MessageHandler(filters.ALL, self._other))
         self.app.add_error_handler(self._on_error)
@@ -296,7 +296,13 @@ class Bot:
             return
         parts = message.text.split()
         name = parts[0][1:].split("@")[0].lower()
-        await self._reply(update, await commands.answer(self, name, parts[1:]))
+        if name in positions.NAMES:  # bot/positions.py: /positions, /pnl, /sell
+            reply = await positions.answer(self, update, name, parts[1:])
+            if reply is not None:
+                await self._reply(update, reply)
+            return
+        text = await commands.answer(self, name, parts[1:])
+        await self._reply(update, text + ("\n" + positions.HELP if name in ("help", "start") else ""))
 
     async def _other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if not is_allowed(update, self.config.telegram.allowed_ids):
@@ -308,6 +314,9 @@ class Bot:
         if query is None or not is_allowed(update, self.config.telegram.allowed_ids):
             return
         action, _, signal_id = (query.data or "").partition(":")
+        if action in positions.ACTIONS and (action != "sell" or is_valid_signal_id(signal_id)):
+            await positions.on_callback(self, update, action, signal_id)  # Sell, its confirmation (bot/positions.py)
+            return
         if action not in ("buy", "skip") or not is_valid_signal_id(signal_id):
             await query.answer("Unknown button.")
             return
@@ -321,6 +330,7 @@ class Bot:
             previous = self.store.get_action(signal_id)
             await query.answer(f"Already decided: {previous[0] if previous else '?'}.")
             return
+        markup = None
         if action == "skip":
             await query.answer("Ignored")
             line = f"⏭ Skipped by {user.id}"
@@ -336,10 +346,15 @@ class Bot:
             fill = fill_text(sig.price, order.price, order.mode) if ok and order is not None else None
             if fill is not None:  # the price paid and its slippage vs the card's price, paper fills too
                 line += "\n" + fill
-        await self._mark_decided(sig, query.message.chat.id if query.message else None, query.message.message_id if query.message else None, line)
+            filled = positions.fill_line(order.qty, order.price, getattr(result, "fee", 0.0)) if ok and order is not None else None
+            if filled is not None:  # a Buy that filled: its quantity and fee, and a Sell button (bot/positions.py)
+                line, markup = line + "\n" + filled, positions.sell_markup(signal_id)
+        await self._mark_decided(sig, query.message.chat.id if query.message else None, query.message.message_id if query.message else None, line,
+                                 markup)  # fmt: skip
 
-    async def _mark_decided(self, sig: Signal, chat_id: int | None, message_id: int | None, line: str) -> None:
-        """Edit every copy of the card we know of: who decided what, buttons removed."""
+    async def _mark_decided(self, sig: Signal, chat_id: int | None, message_id: int | None, line: str,
+                            markup: InlineKeyboardMarkup | None = None) -> None:  # fmt: skip
+        """Edit every copy of the card we know of: who decided what, buttons removed (but Sell once a Buy filled)."""
         sent_ns = self.store.card_sent_ns(sig.signal_id) or time.time_ns()
         text = decided_text(card_text(sig, sent_ns), line)
         copies = {c: m for c, m in self._delivered.get(sig.signal_id, {}).items() if m}
@@ -347,7 +362,7 @@ class Bot:
             copies[chat_id] = message_id
         for chat, message in copies.items():
             try:
-                await self.app.bot.edit_message_text(text, chat_id=chat, message_id=message, parse_mode=ParseMode.MARKDOWN_V2, reply_markup=None,
+                await self.app.bot.edit_message_text(text, chat_id=chat, message_id=message, parse_mode=ParseMode.MARKDOWN_V2, reply_markup=markup,
                                                      link_preview_options=NO_PREVIEW)  # fmt: skip
             except BadRequest as exc:
                 if "not modified" not in str(exc):
@@ -367,15 +382,18 @@ class Bot:
             for sig in (signals.SIGTERM, signals.SIGINT):
                 loop.add_signal_handler(sig, self._stop.set)
         sender: asyncio.Task[None] | None = None
+        watcher: asyncio.Task[None] | None = None
         try:
             if await start_application(self.app, self._stop):
                 sender = loop.create_task(self._send_loop())
+                watcher = loop.create_task(positions.watch(self, self._stop))  # exits in doubt, automatic exits, daily summary
                 await self._stop.wait()
         finally:
-            if sender is not None:
-                sender.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sender
+            for task in (sender, watcher):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             if self.conn is not None:
                 with contextlib.suppress(ValueError, OSError):
                     loop.remove_reader(self.conn.fileno())

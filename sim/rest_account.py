@@ -1,5 +1,8 @@
 """The emulator's signed side: API key, HMAC-SHA256 signature, recvWindow, balances and orders.
 
+Orders, fills, fees, cancels and myTrades themselves are sim/spot_orders.py; this module checks
+who is asking and what MEXC would refuse before any order exists (symbol, API permission, type).
+
 Why exact signing and error bodies: the trading client must work against real MEXC, so the
 emulator checks HMAC-SHA256 over queryString + body (no '&' between), timestamp and recvWindow
 the way mexc-api.md §4.1 describes, and refuses orders with MEXC's codes (10007, 30019, 30002,
@@ -23,6 +26,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from sim.market import Market
+from sim.spot_orders import OrderError, SpotOrders
 
 DEFAULT_API_KEY = "mx0-test-key"
 DEFAULT_API_SECRET = "mx0-test-secret-0123456789abcdef"
@@ -50,9 +54,7 @@ class Account:
         self.api_secret = api_secret
         self.clock_ms = clock_ms
         self.balances: dict[str, list[float]] = {"USDT": [usdt_balance, 0.0]}
-        self.orders: list[dict[str, Any]] = []
-        self._by_client_id: dict[str, dict[str, Any]] = {}
-        self._order_seq = 0
+        self.spot = SpotOrders(market, self.balances, clock_ms)
 
     async def signed_params(self, request: web.Request) -> dict[str, str]:
         """The request's parameters once its key, signature, timestamp and recvWindow check out."""
@@ -92,7 +94,7 @@ class Account:
         return params
 
     def place_order(self, params: dict[str, str]) -> dict[str, Any]:
-        """Execute an order at the touch (it always fills) or refuse it with MEXC's code."""
+        """Execute an order against the emulator's book (sim/spot_orders.py) or refuse it with MEXC's code."""
         symbol = params.get("symbol", "")
         spec = self.market.spec(symbol)
         if spec is None or spec.status != "1":
@@ -104,60 +106,38 @@ class Account:
             raise ApiError(400, 33333, "Parameter error")
         if kind == "MARKET" and not spec.market_order_allowed:
             raise ApiError(400, 30019, "api market order is disabled")
-        client_id = params.get("newClientOrderId") or ""
-        if client_id and client_id in self._by_client_id:
-            raise ApiError(400, -2010, "Duplicate order sent.")
-        bid, _, ask, _ = self.market.best_bid_ask(symbol)
-        price = ask if side == "BUY" else bid
-        try:
-            if kind == "MARKET" and side == "BUY":
-                quote_qty = float(params["quoteOrderQty"])
-                qty = quote_qty / price
-            else:
-                qty = float(params["quantity"])
-                if kind == "LIMIT":
-                    price = float(params["price"])
-                quote_qty = qty * price
-        except (KeyError, ValueError):
-            raise ApiError(400, 44444, "Parameter null or invalid: quantity/quoteOrderQty") from None
-        if quote_qty < spec.min_market_quote:
-            raise ApiError(400, 30002, "Minimum transaction volume cannot be less than: " + f"{spec.min_market_quote:g}USDT")
-        usdt = self.balances.setdefault("USDT", [0.0, 0.0])
-        if side == "BUY" and usdt[0] < quote_qty:
-            raise ApiError(400, 10101, "Insufficient balance")
-        if side == "BUY":
-            usdt[0] -= quote_qty
-            self.balances.setdefault(spec.base, [0.0, 0.0])[0] += qty
-        self._order_seq += 1
-        order = {
-            "symbol": symbol,
-            "orderId": f"C02__{self._order_seq:012d}",
-            "orderListId": -1,
-            "clientOrderId": client_id,
-            "price": self.market.fmt_price(symbol, price),
-            "origQty": self.market.fmt_qty(symbol, qty),
-            "executedQty": self.market.fmt_qty(symbol, qty),
-            "cummulativeQuoteQty": f"{quote_qty:.8f}",
-            "status": "FILLED",
-            "type": kind,
-            "side": side,
-            "transactTime": self.clock_ms(),
-        }
-        self.orders.append(order)
-        if client_id:
-            self._by_client_id[client_id] = order
-        return order
+        return self._call(self.spot.place, spec, params)
 
     def find_order(self, params: dict[str, str]) -> dict[str, Any]:
         """An earlier order by origClientOrderId or orderId (and symbol), else MEXC's -2011."""
-        order = None
-        if params.get("origClientOrderId"):
-            order = self._by_client_id.get(params["origClientOrderId"])
-        elif params.get("orderId"):
-            order = next((o for o in self.orders if o["orderId"] == params["orderId"]), None)
-        if order is None or order["symbol"] != params.get("symbol", order["symbol"] if order else ""):
-            raise ApiError(400, -2011, "Unknown order sent.")
-        return order
+        return self._call(self.spot.find, params)
+
+    def cancel_order(self, params: dict[str, str]) -> dict[str, Any]:
+        return self._call(self.spot.cancel, params)
+
+    def open_orders(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        return self.spot.open_orders(self._symbol(params))
+
+    def my_trades(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        self._symbol(params)
+        return self._call(self.spot.my_trades, params)
+
+    def _symbol(self, params: dict[str, str]) -> str:
+        symbol = params.get("symbol", "")
+        if self.market.spec(symbol) is None:
+            raise ApiError(400, -1121, "Invalid symbol.")
+        return symbol
+
+    @staticmethod
+    def _call(fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except OrderError as exc:
+            raise ApiError(exc.status, exc.code, exc.msg) from None
+
+    @property
+    def orders(self) -> list[dict[str, Any]]:
+        return self.spot.orders
 
     def info(self) -> dict[str, Any]:
         """The account endpoint's body: permissions and every balance."""

@@ -35,6 +35,9 @@ _WEIGHTS = {
     "POST /api/v3/order": 1,
     "GET /api/v3/order": 2,
     "/api/v3/account": 10,
+    "/api/v3/myTrades": 10,
+    "/api/v3/openOrders": 3,
+    "DELETE /api/v3/order": 1,
 }
 
 
@@ -98,6 +101,9 @@ class RestEmulator:
         r.add_post("/api/v3/order", self._wrap("POST /api/v3/order", self.place_order))
         r.add_get("/api/v3/order", self._wrap("GET /api/v3/order", self.query_order))
         r.add_get("/api/v3/account", self._wrap("/api/v3/account", self.account_info))
+        r.add_delete("/api/v3/order", self._wrap("DELETE /api/v3/order", self.cancel_order))
+        r.add_get("/api/v3/openOrders", self._wrap("/api/v3/openOrders", self.open_orders))
+        r.add_get("/api/v3/myTrades", self._wrap("/api/v3/myTrades", self.my_trades))
 
     def inject(self, kind: str, **params: Any) -> None:
         """REST faults: status, slow, garbage, order_5xx_after_fill (see sim/README.md)."""
@@ -313,6 +319,15 @@ class RestEmulator:
 
     async def query_order(self, request: web.Request) -> web.Response:
         return web.json_response(self.account.find_order(await self.account.signed_params(request)))
+
+    async def cancel_order(self, request: web.Request) -> web.Response:
+        return web.json_response(self.account.cancel_order(await self.account.signed_params(request)))
+
+    async def open_orders(self, request: web.Request) -> web.Response:
+        return web.json_response(self.account.open_orders(await self.account.signed_params(request)))
+
+    async def my_trades(self, request: web.Request) -> web.Response:
+        return web.json_response(self.account.my_trades(await self.account.signed_params(request)))
 
     async def account_info(self, request: web.Request) -> web.Response:
         await self.account.signed_params(request)

@@ -228,7 +228,8 @@ async def test_paper_buy_records_an_order_and_double_press_buys_once(tmp_path: P
         assert answers[0]["text"].startswith("paper buy: $100 of " + symbol)
         assert answers[1]["text"].startswith("Already decided")
         edits = await _until(lambda: fake.sent("editMessageText"))
-        assert len(edits) == 1 and "🛒 Buy by 4242 \\(paper\\): paper buy: $100 of" in edits[0]["text"] and "reply_markup" not in edits[0]
+        assert len(edits) == 1 and "🛒 Buy by 4242 \\(paper\\): paper buy: $100 of" in edits[0]["text"]
+        assert edits[0]["reply_markup"] == {"inline_keyboard": [[{"text": "Sell", "callback_data": f"sell:{sig.signal_id}"}]]}
         order = bot.trader.store.get_order(bot.trader.store.db.execute("SELECT client_order_id FROM orders").fetchone()[0])
         assert order is not None and order.price
         slippage = f"{(order.price / sig.price - 1) * 100:+.2f}%"

@@ -100,7 +100,8 @@ async def test_signed_orders_and_every_refusal() -> None:
             assert body["code"] == 30019
         status, body = await _signed(http, "GET", emu.rest_url + "/api/v3/account", {})
         usdt = next(b for b in body["balances"] if b["asset"] == "USDT")
-        assert float(usdt["free"]) == pytest.approx(50.0)
+        spent = float(emu.rest.state()["orders"][0]["cummulativeQuoteQty"])  # at most 100: fills are whole quantity steps
+        assert 99 < spent <= 100 and float(usdt["free"]) == pytest.approx(150 - spent * 1.0005)  # plus the 0.05 % taker fee
 
 
 async def test_fill_then_5xx_is_queryable_by_client_id() -> None:

@@ -76,7 +76,8 @@ async def test_live_buy_places_one_signed_order_even_when_pressed_twice(tmp_path
         orders = emu.rest.state()["orders"]
         balance = emu.rest.state()["balances"]["USDT"]["free"]
     assert len(orders) == 1 and orders[0]["clientOrderId"] == client_order_id(sig.signal_id)
-    assert orders[0]["type"] == "MARKET" and orders[0]["side"] == "BUY" and abs(balance - 900.0) < 1e-6  # quoteOrderQty=100
+    assert orders[0]["type"] == "MARKET" and orders[0]["side"] == "BUY" and 99 < float(orders[0]["cummulativeQuoteQty"]) <= 100
+    assert abs(balance - (1000 - float(orders[0]["cummulativeQuoteQty"]) * 1.0005)) < 1e-6  # what the fills spent + the 0.05 % fee
     assert first.ok and first.mode == "live" and first.message.startswith("bought $100 of " + symbol)
     assert "already ordered" in second.message and "already ordered" in third.message
     stored = trader.store.get_order(first.client_order_id)

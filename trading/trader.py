@@ -5,7 +5,11 @@ decides whether and when to call them and keeps every attempt in the store.
 
 Safety gate before a live order (FIELD-NOTES): the signal must be fresh, the pair API-tradable
 (defaultSymbols + isSpotTradingAllowed), the stake at least the pair's minimum market amount, the
-fresh price not run away from the signal price, and free USDT minus the stake above the reserve.
+fresh price not run away from the signal price, and the reserve and limits (trading/limits.py: the
+reserve, open positions, exposure, the pair's cooldown), checked under one lock for every Buy.
+
+Fills: a live Buy's fills come from myTrades (trading/fills.py), a paper Buy's from walking the
+book (trading/paper.py); either way they go into the pair's position (trading/ledger.py).
 
 Never twice: the client order id is derived from the signal id, the store is checked first under a
 per-signal lock, and the order is written PENDING before it is sent. A 5xx or no answer means the
@@ -28,17 +32,24 @@ from common.config import Config
 from common.signal import Signal
 from store.history import Store
 from store.schema import OrderRecord
+from trading.avgcost import Fill
+from trading.exits import Exits
+from trading.fills import order_fills
+from trading.ledger import Ledger
+from trading.limits import FundsGuard, buy_refusal
+from trading.paper import vwap, walk_buy
+from trading.portfolio import Portfolio
 from venues.mexc.client import MexcError, MexcRest
 from venues.mexc.orders import (
-    SymbolRules,
     api_symbols,
     fetch_order,
     free_balance,
     market_buy_price,
+    order_book,
     parse_order,
     place_market_buy,
-    symbol_rules,
 )
+from venues.mexc.rules import RuleError, RulesCache, SymbolRules
 
 log = logging.getLogger("scanner.trading")
 
@@ -47,6 +58,7 @@ _QUERY_BACKOFF_S = (0.2, 0.5, 1.0)
 # Statuses after which a new press may try again: nothing was bought.
 _RETRYABLE = ("REFUSED", "REJECTED")
 _IN_DOUBT = ("PENDING", "UNKNOWN")
+LIVE_FEE_ALLOWANCE = 0.002  # the reserve check leaves room for MEXC's taker fee, whatever the account's tier (0.05 % today)
 
 __all__ = ["BuyResult", "Trader", "client_order_id"]
 
@@ -60,6 +72,7 @@ class BuyResult:
     mode: str  # paper | live
     client_order_id: str
     order: OrderRecord | None = None
+    fee: float = 0.0  # the fills' fees in the quote asset (0 when nothing filled)
 
 
 def client_order_id(signal_id: str) -> str:
@@ -78,7 +91,11 @@ class Trader:
         self.clock_ns = clock_ns
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._default_symbols: tuple[float, frozenset[str]] | None = None
-        self._symbol_info: dict[str, tuple[float, SymbolRules | None]] = {}
+        self.rules = RulesCache(self.rest, UNIVERSE_TTL_S)
+        self.ledger = Ledger(store, clock_ns)
+        self.funds = FundsGuard()
+        self.exits = Exits(lambda: self.config.trading, self.ledger, self.rest, self.rules, lambda: self.live)
+        self.portfolio = Portfolio(self)
 
     @property
     def live(self) -> bool:
@@ -90,9 +107,9 @@ class Trader:
         lock = self._locks.get(signal.signal_id)
         if lock is None:
             lock = self._locks[signal.signal_id] = asyncio.Lock()
-        async with lock:
+        async with lock, self.funds.hold():
             try:
-                return await self._buy_locked(signal, cid, user_id)
+                return self._with_fee(await self._buy_locked(signal, cid, user_id))
             except MexcError as exc:
                 return BuyResult(False, f"not bought: {exc.message}", "live" if self.live else "paper", cid)
             except Exception:  # noqa: BLE001 - a bug must become a message, not a dead button
@@ -114,6 +131,16 @@ class Trader:
             return await self._paper(signal, cid)
         return await self._live(signal, cid)
 
+    def _with_fee(self, result: BuyResult) -> BuyResult:
+        result.fee = self.ledger.order_fee(result.client_order_id)
+        return result
+
+    def _refusal(self, mode: str, symbol: str, free: float) -> str | None:
+        """The reserve and limits (trading/limits.py) for a Buy of the stake in symbol."""
+        t = self.config.trading
+        fee_rate = t.paper_fee_rate if mode == "paper" else LIVE_FEE_ALLOWANCE
+        return buy_refusal(t, self.ledger.book(mode, symbol, free), t.stake_usd, fee_rate, self.clock_ns())
+
     # --- prices and the tradable universe ----------------------------------------------------------
 
     async def _price(self, symbol: str) -> float:
@@ -125,25 +152,45 @@ class Trader:
         now = time.monotonic()
         if self._default_symbols is None or now - self._default_symbols[0] > UNIVERSE_TTL_S:
             self._default_symbols = (now, await api_symbols(self.rest))
-        cached = self._symbol_info.get(symbol)
-        if cached is None or now - cached[0] > UNIVERSE_TTL_S:
-            cached = self._symbol_info[symbol] = (now, await symbol_rules(self.rest, symbol))
-        return symbol in self._default_symbols[1], cached[1]
+        return symbol in self._default_symbols[1], await self.rules.get(symbol)
 
     # --- paper ------------------------------------------------------------------------------------
 
     async def _paper(self, signal: Signal, cid: str) -> BuyResult:
-        stake = self.config.trading.stake_usd
-        note = ""
+        """A paper buy: the reserve and limits against the paper account, then the stake walked through the book."""
+        t = self.config.trading
+        stake = t.stake_usd
+        why = self._refusal("paper", signal.symbol, self.ledger.paper_free(t.paper_balance_usdt))
+        if why is not None:
+            return BuyResult(False, f"not bought (paper): {why}", "paper", cid)
+        note, fills = "", []
+        rules = await self._rules_or_none(signal.symbol)
+        base, quote = (rules.base, rules.quote) if rules else (signal.symbol.removesuffix("USDT"), "USDT")
+        now_ms = self.clock_ns() // 1_000_000
         try:
-            price = await self._price(signal.symbol)
+            fills = walk_buy((await order_book(self.rest, signal.symbol))[1], stake, t.paper_fee_rate, quote, cid, now_ms)
         except MexcError as exc:
-            price, note = signal.price, f" — no fresh price ({exc.message}), used the signal price"
-        order = OrderRecord(cid, signal.signal_id, signal.symbol, "paper", stake, "FILLED", price=price,
-                            qty=stake / price if price > 0 else None, created_ns=self.clock_ns())  # fmt: skip
+            note = f" — no order book ({exc.message}), filled at the signal price"
+        if not fills and signal.price > 0:
+            fills = [Fill(f"{cid}-000", "BUY", signal.price, stake / signal.price, stake * t.paper_fee_rate, quote, now_ms)]
+        qty, price = vwap(fills)
+        if qty <= 0:
+            return BuyResult(False, "not bought (paper): no price to fill at", "paper", cid)
+        spent = sum(f.qty * f.price for f in fills)
+        if spent < stake * 0.999:
+            note += f" — the book held only ${spent:.2f} of asks: partial fill"
+        order = OrderRecord(cid, signal.signal_id, signal.symbol, "paper", stake, "FILLED", price=price, qty=qty,
+                            created_ns=self.clock_ns())  # fmt: skip
         self.store.upsert_order(order)
-        return BuyResult(True, f"paper buy: ${stake:g} of {signal.symbol} at {price:.10g} (dry-run, no real order){note}",
+        self.ledger.record("paper", signal.symbol, base, quote, cid, fills)
+        return BuyResult(True, f"paper buy: ${spent:.6g} of {signal.symbol} at {price:.10g} (dry-run, no real order){note}",
                          "paper", cid, order)  # fmt: skip
+
+    async def _rules_or_none(self, symbol: str) -> SymbolRules | None:
+        try:
+            return await self.rules.get(symbol)
+        except MexcError:
+            return None
 
     # --- live -------------------------------------------------------------------------------------
 
@@ -178,12 +225,7 @@ class Trader:
             return f"the price ran {drift * 100:.1f}% past the signal (limit {t.max_slippage * 100:g}%)"
         if drift < -t.max_slippage:
             return f"the price fell {-drift * 100:.1f}% below the signal (limit {t.max_slippage * 100:g}%): the move may be over"
-        free = await free_balance(self.rest, "USDT")
-        if free < t.stake_usd:
-            return f"insufficient balance: free USDT {free:.2f} is less than the stake ${t.stake_usd:g}"
-        if free - t.stake_usd < t.reserve_usdt:
-            return f"free USDT {free:.2f} minus the stake would fall below the reserve {t.reserve_usdt:g}"
-        return None
+        return self._refusal("live", signal.symbol, await free_balance(self.rest, "USDT"))
 
     async def _live(self, signal: Signal, cid: str) -> BuyResult:
         why = await self._gate(signal)
@@ -196,7 +238,11 @@ class Trader:
 
     async def _send(self, signal: Signal, order: OrderRecord, may_resend: bool) -> BuyResult:
         try:
-            exchange_order_id = await place_market_buy(self.rest, signal.symbol, order.quote_qty, order.client_order_id)
+            exchange_order_id = await place_market_buy(self.rest, self.rules, signal.symbol, order.quote_qty, order.client_order_id)
+        except RuleError as exc:
+            order.status, order.error_msg = "REFUSED", str(exc)
+            self.store.upsert_order(order)
+            return BuyResult(False, f"not bought: {exc}", "live", order.client_order_id, order)
         except MexcError as exc:
             if exc.outcome_unknown or exc.code == -2010:
                 log.warning("order outcome unknown, querying", extra={"signal_id": signal.signal_id, "status": exc.status})
@@ -208,13 +254,28 @@ class Trader:
         order.exchange_order_id = exchange_order_id
         self.store.upsert_order(order)
         try:  # the POST answer has no fill details; one query gives the real status, price and quantity
-            self._apply(order, await fetch_order(self.rest, signal.symbol, order.client_order_id))
+            await self._apply(order, await fetch_order(self.rest, signal.symbol, order.client_order_id))
         except MexcError as exc:
             log.warning("order placed but its status could not be read", extra={"error": exc.message})
         return self._report(order, "")
 
-    def _apply(self, order: OrderRecord, data: Any) -> None:
-        """Copy a queried order (venues/mexc/orders.py reads it) into our record and store it."""
+    async def _record_fills(self, order: OrderRecord) -> None:
+        """The order's fills from myTrades into its position; without them, one fill from the order's totals (fee unknown)."""
+        if not order.qty or not order.exchange_order_id or self.ledger.positions.fills_of_order(order.client_order_id):
+            return
+        rules = await self._rules_or_none(order.symbol)
+        base, quote = (rules.base, rules.quote) if rules else (order.symbol.removesuffix("USDT"), "USDT")
+        try:
+            fills = await order_fills(self.rest, order.symbol, order.exchange_order_id, base, quote)
+        except MexcError as exc:
+            log.warning("fills could not be read; position recorded from the order's totals", extra={"error": exc.message})
+            fills = []
+        if not fills and order.price:
+            fills = [Fill(f"{order.exchange_order_id}-total", "BUY", order.price, order.qty, 0.0, quote, self.clock_ns() // 1_000_000)]
+        self.ledger.record("live", order.symbol, base, quote, order.client_order_id, fills)
+
+    async def _apply(self, order: OrderRecord, data: Any) -> None:
+        """Copy a queried order (venues/mexc/orders.py reads it) into our record, store it, and its fills into the position."""
         state = parse_order(data)
         order.status = state.status
         order.exchange_order_id = state.order_id or order.exchange_order_id
@@ -223,6 +284,7 @@ class Trader:
             order.qty, order.price = qty, quote / qty
         order.error_code = order.error_msg = None
         self.store.upsert_order(order)
+        await self._record_fills(order)
 
     def _report(self, order: OrderRecord, how: str) -> BuyResult:
         fill = f": {order.qty:.10g} at {order.price:.10g}" if order.qty and order.price else ""
@@ -249,12 +311,20 @@ class Trader:
                     break
                 await asyncio.sleep(delay)
                 continue
-            self._apply(order, data)
+            await self._apply(order, data)
             return self._report(order, " — confirmed after an exchange error")
         order.status = "UNKNOWN"
         self.store.upsert_order(order)
         return BuyResult(False, "outcome unknown: MEXC did not confirm the order; press Buy again later to re-check "
                          "(it will not buy twice)", "live", order.client_order_id, order)  # fmt: skip
+
+    async def reconcile_buy(self, signal: Signal, order: OrderRecord) -> BuyResult:
+        """A live Buy left PENDING/UNKNOWN (e.g. by a restart): ask MEXC by its client id; never resends (trading/audit.py)."""
+        async with self.funds.hold():
+            try:
+                return self._with_fee(await self._reconcile(signal, order, may_resend=False))
+            except MexcError as exc:
+                return BuyResult(False, f"still unknown: {exc.message}", "live", order.client_order_id, order)
 
     async def close(self) -> None:
         await self.rest.close()

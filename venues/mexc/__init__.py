@@ -4,7 +4,8 @@
 - rest: the paced public-data client (per-endpoint weight windows, 429/418) and RestError;
 - market: public REST endpoints with their weights and the strict parsers of their bodies;
 - client: the signed client (HMAC-SHA256, recvWindow, clock skew) and MEXC's error codes in words;
-- orders: the account and order calls the Buy button needs, answers parsed into plain values.
+- rules: per-symbol exchangeInfo rules (cached) and the rounding every order goes through;
+- orders: the account, order, book and myTrades calls trading needs, answers parsed into plain values.
 
 Futures (contract API, mexc-api.md §5; issue #17):
 - futures: contract WebSocket channel names, sub/unsub/ping messages and strict push parsers;

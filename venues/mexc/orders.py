@@ -1,34 +1,21 @@
-"""The MEXC spot calls a Buy needs: prices, tradability rules, the free balance, market orders.
+"""The MEXC spot calls trading needs: prices, the book, balances, market orders, order queries, myTrades.
 
 Why here and not in trading/: the paths, parameter names (quoteOrderQty, newClientOrderId,
 origClientOrderId), the answers' field names and the codes that mean "MEXC does not know this pair"
 are MEXC's. trading/ decides when to buy and how to stay idempotent; it gets plain values from
-here and never reads a MEXC body. Every function raises only MexcError.
+here and never reads a MEXC body. Every function raises only MexcError (and RuleError, from
+venues/mexc/rules.py, for an order no rounding can make valid).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from venues.mexc.client import MexcError, MexcRest
-
-# exchangeInfo's codes for a symbol MEXC does not know (mexc-api.md §4.2): an answer, not a failure.
-_UNKNOWN_SYMBOL_CODES = (-1121, 30014, 30021)
-
-
-@dataclass(frozen=True)
-class SymbolRules:
-    """One exchangeInfo entry, as far as a market buy cares."""
-
-    status: str
-    spot_trading_allowed: bool
-    min_market_quote: float  # quoteAmountPrecisionMarket: the smallest quote amount a market order takes
-
-    @property
-    def online(self) -> bool:
-        return self.status in ("1", "ENABLED")
+from venues.mexc.rules import OrderShape, RulesCache, SymbolRules, send_shaped, shape_market_buy, shape_market_sell
 
 
 @dataclass(frozen=True)
@@ -48,11 +35,6 @@ def to_float(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return result if math.isfinite(result) else None
-
-
-def amount(value: float) -> str:
-    """A decimal without exponent (f"{1e6:g}" would give '1e+06', which MEXC refuses)."""
-    return f"{value:.8f}".rstrip("0").rstrip(".")
 
 
 async def market_buy_price(rest: MexcRest, symbol: str) -> float:
@@ -81,22 +63,6 @@ async def api_symbols(rest: MexcRest) -> frozenset[str]:
     return frozenset(str(n) for n in names)
 
 
-async def symbol_rules(rest: MexcRest, symbol: str) -> SymbolRules | None:
-    """The pair's exchangeInfo entry, or None when MEXC does not know the pair."""
-    try:
-        data = await rest.get("/api/v3/exchangeInfo", {"symbol": symbol})
-        entries = data.get("symbols") if isinstance(data, dict) else None
-        info = next((s for s in entries or [] if isinstance(s, dict) and s.get("symbol") == symbol), None)
-    except MexcError as exc:
-        if exc.code not in _UNKNOWN_SYMBOL_CODES:
-            raise
-        return None
-    if info is None:
-        return None
-    return SymbolRules(status=str(info.get("status", "1")), spot_trading_allowed=info.get("isSpotTradingAllowed") is True,
-                       min_market_quote=to_float(info.get("quoteAmountPrecisionMarket")) or 0.0)  # fmt: skip
-
-
 async def free_balance(rest: MexcRest, asset: str) -> float:
     """The free amount of asset on the spot account (signed); 0 when the account holds none."""
     account = await rest.signed("GET", "/api/v3/account")
@@ -106,15 +72,26 @@ async def free_balance(rest: MexcRest, asset: str) -> float:
     return next((to_float(b.get("free")) or 0.0 for b in balances if isinstance(b, dict) and b.get("asset") == asset), 0.0)
 
 
-async def place_market_buy(rest: MexcRest, symbol: str, quote_qty: float, client_order_id: str) -> str | None:
-    """POST a market buy of quote_qty (quote asset); MEXC's order id when the answer names one.
+async def place_order(rest: MexcRest, rules: RulesCache, symbol: str, shape_of: Callable[[SymbolRules], OrderShape],
+                      client_order_id: str) -> str | None:  # fmt: skip
+    """POST the order shape_of builds from the symbol's exchange rules; MEXC's order id when the answer names one.
 
-    MEXC deduplicates newClientOrderId (-2010 on a repeat), which is what makes a resend safe.
+    Rounding and the one corrected retry after a rule refusal are venues/mexc/rules.py's
+    send_shaped. MEXC deduplicates newClientOrderId (-2010 on a repeat), which is what makes a
+    resend safe. RuleError when no valid order exists (dust, below the minimum).
     """
-    params = {"symbol": symbol, "side": "BUY", "type": "MARKET", "quoteOrderQty": amount(quote_qty),
-              "newClientOrderId": client_order_id}  # fmt: skip
-    data = await rest.signed("POST", "/api/v3/order", params)
+    data = await send_shaped(rest, rules, symbol, shape_of, {"newClientOrderId": client_order_id})
     return str(data.get("orderId")) if isinstance(data, dict) and data.get("orderId") else None
+
+
+async def place_market_buy(rest: MexcRest, rules: RulesCache, symbol: str, quote_qty: float, client_order_id: str) -> str | None:
+    """A market buy spending quote_qty (rounded down to the pair's quote step)."""
+    return await place_order(rest, rules, symbol, lambda r: shape_market_buy(r, quote_qty), client_order_id)
+
+
+async def place_market_sell(rest: MexcRest, rules: RulesCache, symbol: str, qty: float, price: float, client_order_id: str) -> str | None:
+    """A market sell of qty (rounded down to the pair's step; dust refused with RuleError)."""
+    return await place_order(rest, rules, symbol, lambda r: shape_market_sell(r, qty, price), client_order_id)
 
 
 async def fetch_order(rest: MexcRest, symbol: str, client_order_id: str) -> Any:
@@ -126,6 +103,11 @@ async def fetch_order(rest: MexcRest, symbol: str, client_order_id: str) -> Any:
     return await rest.signed("GET", "/api/v3/order", {"symbol": symbol, "origClientOrderId": client_order_id})
 
 
+async def cancel_order(rest: MexcRest, symbol: str, client_order_id: str) -> Any:
+    """DELETE the order by our client id (signed); MexcError -2011 when it is no longer open."""
+    return await rest.signed("DELETE", "/api/v3/order", {"symbol": symbol, "origClientOrderId": client_order_id})
+
+
 def parse_order(data: Any) -> OrderState:
     """An order query's answer as an OrderState; MexcError when it is not an order."""
     if not isinstance(data, dict):
@@ -133,3 +115,69 @@ def parse_order(data: Any) -> OrderState:
     return OrderState(status=str(data.get("status") or "UNKNOWN"),
                       order_id=str(data.get("orderId")) if data.get("orderId") else None,
                       executed_qty=to_float(data.get("executedQty")), executed_quote=to_float(data.get("cummulativeQuoteQty")))  # fmt: skip
+
+
+async def my_trades(rest: MexcRest, symbol: str, order_id: str | None = None, start_ms: int | None = None,
+                    limit: int = 1000) -> list[dict[str, Any]]:  # fmt: skip
+    """GET /api/v3/myTrades (signed): the account's fills on symbol, oldest first, as plain values.
+
+    Each fill: trade_id, order_id, client_order_id, side (BUY/SELL), price, qty, quote_qty,
+    commission, commission_asset, time_ms. A row we cannot read is skipped rather than guessed
+    (the caller's rebuild then says the history is incomplete).
+    """
+    params: dict[str, Any] = {"symbol": symbol, "limit": limit}
+    if order_id:
+        params["orderId"] = order_id
+    if start_ms is not None:
+        params["startTime"] = start_ms
+    data = await rest.signed("GET", "/api/v3/myTrades", params)
+    if not isinstance(data, list):
+        raise MexcError(502, None, "MEXC sent a trade history we cannot read", outcome_unknown=False)
+    fills = []
+    for row in data:
+        fill = _fill(row) if isinstance(row, dict) else None
+        if fill is not None:
+            fills.append(fill)
+    return sorted(fills, key=lambda f: (f["time_ms"], f["trade_id"]))
+
+
+def _fill(row: dict[str, Any]) -> dict[str, Any] | None:
+    price, qty, fee = to_float(row.get("price")), to_float(row.get("qty")), to_float(row.get("commission"))
+    is_buyer = row.get("isBuyer")
+    if price is None or qty is None or price <= 0 or qty <= 0 or not isinstance(is_buyer, bool) or row.get("id") in (None, ""):
+        return None
+    try:
+        time_ms = int(row.get("time") or 0)
+    except (TypeError, ValueError):
+        return None
+    return {"trade_id": str(row["id"]), "order_id": str(row.get("orderId") or ""), "client_order_id": str(row.get("clientOrderId") or ""),
+            "side": "BUY" if is_buyer else "SELL", "price": price, "qty": qty,
+            "quote_qty": to_float(row.get("quoteQty")) or price * qty, "commission": fee or 0.0,
+            "commission_asset": str(row.get("commissionAsset") or ""), "time_ms": time_ms}  # fmt: skip
+
+
+async def order_book(rest: MexcRest, symbol: str, limit: int = 100) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """(bids best first, asks best first) from GET /api/v3/depth; unreadable levels are dropped."""
+    data = await rest.get("/api/v3/depth", {"symbol": symbol, "limit": limit})
+    if not isinstance(data, dict):
+        raise MexcError(502, None, "MEXC sent an order book we cannot read", outcome_unknown=False)
+
+    def side(levels: Any) -> list[tuple[float, float]]:
+        out = []
+        for level in levels if isinstance(levels, list) else []:
+            if isinstance(level, list) and len(level) >= 2:
+                p, q = to_float(level[0]), to_float(level[1])
+                if p is not None and q is not None and p > 0 and q > 0:
+                    out.append((p, q))
+        return out
+
+    return side(data.get("bids")), side(data.get("asks"))
+
+
+async def balances(rest: MexcRest) -> dict[str, float]:
+    """Every asset's free amount on the spot account (signed)."""
+    account = await rest.signed("GET", "/api/v3/account")
+    rows = account.get("balances") if isinstance(account, dict) else None
+    if not isinstance(rows, list):
+        raise MexcError(502, None, "MEXC sent an account we cannot read", outcome_unknown=False)
+    return {str(b.get("asset")): to_float(b.get("free")) or 0.0 for b in rows if isinstance(b, dict) and b.get("asset")}

@@ -1,0 +1,58 @@
+"""The bot's position watcher (bot/positions.py): an automatic exit it fires is told to the owner,
+and the daily summary goes out once at the configured UTC hour."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from bot import positions
+from common.config import config_from_mapping
+from common.signal import Signal, make_signal_id
+from sim.server import run_emulator
+from store.history import Store
+from trading.trader import Trader
+
+
+class _Telegram:
+    def __init__(self, stop: asyncio.Event, after: int) -> None:
+        self.sent: list[tuple[int, str]] = []
+        self.stop, self.after = stop, after
+
+    async def send_message(self, chat_id: int, text: str, **_: Any) -> None:
+        self.sent.append((chat_id, text))
+        if len(self.sent) >= self.after:
+            self.stop.set()
+
+
+async def test_the_watcher_tells_automatic_exits_and_sends_one_daily_summary(tmp_path: Path) -> None:
+    async with run_emulator(pairs=40, seed=11) as emu:
+        symbol = next(s.symbol for s in emu.market.symbols if s.status == "1" and s.quote == "USDT" and s.api_tradable)
+        config = config_from_mapping({"mexc": {"rest_url": emu.rest_url}, "telegram": {"allowed_ids": [7]},
+                                      "trading": {"stop_loss": 0.00001, "exit_check_s": 0.5,
+                                                  "daily_summary_hour_utc": time.gmtime().tm_hour}}, environ={})  # fmt: skip
+        store = Store(tmp_path)
+        trader = Trader(config, store)
+        now = time.time_ns()
+        sig = Signal(make_signal_id(symbol, 1_790_000_000_000, 0), symbol, "alpha1", 1_790_000_000_000, now, now,
+                     emu.market.best_bid_ask(symbol)[2], 0.8, {}, [], 0)  # fmt: skip
+        assert (await trader.buy(sig, 7)).ok
+        stop = asyncio.Event()
+        telegram = _Telegram(stop, after=2)
+        bot = SimpleNamespace(config=config, trader=trader, store=store, app=SimpleNamespace(bot=telegram), _delivered={})
+        await asyncio.wait_for(positions.watch(bot, stop), 20)
+        stop.clear()
+        telegram.after = 99
+        second = asyncio.create_task(positions.watch(bot, stop))  # same hour, the watcher again: no second summary
+        await asyncio.sleep(1.2)
+        stop.set()
+        await second
+        await trader.close()
+    texts = [t for _, t in telegram.sent]
+    assert texts[0].startswith("stop-loss:") and "position closed" in texts[0]
+    assert texts[1].startswith("Daily summary — PnL 24h (paper): realised") and "over 1 closed trades" in texts[1]
+    assert [c for c, _ in telegram.sent] == [7] * len(texts)
+    assert sum(t.startswith("Daily summary") for t in texts) == 1  # once a day
