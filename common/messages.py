@@ -104,6 +104,14 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class ShortNotice:
+    """A short watcher message (start, entry, outcome); sent as a reply to the pump's card when signal_id names one."""
+
+    text: str
+    signal_id: str  # "" when the pump had no card (HTTP intake)
+
+
+@dataclass(frozen=True)
 class StatusReply:
     req_id: int
     status: dict[str, Any]
@@ -147,7 +155,7 @@ class Reload:
     req_id: int
 
 
-Message = (Plan | DropLinks | Stop | Ready | Blocked | FuturesStats | SignalStored | OutcomeStored | ConfigChanged | Notice | StatusReply
+Message = (Plan | DropLinks | Stop | Ready | Blocked | FuturesStats | SignalStored | OutcomeStored | ConfigChanged | Notice | ShortNotice | StatusReply
            | CfgReply | StatusRequest | CfgSet | CfgSave | Reload)  # fmt: skip
 _TYPES: dict[str, type] = {cls.__name__: cls for cls in typing.get_args(Message)}
 

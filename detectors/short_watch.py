@@ -35,8 +35,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from common.shorts_config import ShortsConfig
 from detectors.short_bars import MINUTE_MS, Bar, BarBuilder, Trade, atr, volume_zscore
@@ -212,6 +215,25 @@ class ShortWatcher:
                 self._evaluate_fast(w, t_ms, out)
         return out
 
+    def on_rows(self, rows: np.ndarray, symbol_of: Mapping[int, str]) -> list[WatchEvent]:
+        """A batch of feature rows (core/rowspec.py), any pairs: the watched ones' rows in time order, then the clock.
+
+        Why here: the service and perf/eval_shorts.py hand the watcher the same batches through
+        this one call. With no active watch it returns at once (the common case costs nothing).
+        """
+        if not self.active or len(rows) == 0:
+            return []
+        pair_ids = rows["pair_id"].tolist()
+        watched = {pid for pid in set(pair_ids) if symbol_of.get(pid) in self.active}
+        out: list[WatchEvent] = []
+        if watched:
+            times = rows["row_time_ms"].tolist()
+            idx = sorted((i for i, pid in enumerate(pair_ids) if pid in watched), key=times.__getitem__)
+            prices, vols, shares = rows["last_price"].tolist(), rows["quote_vol_5m"].tolist(), rows["buy_share_10s"].tolist()
+            for i in idx:
+                out += self.on_point(symbol_of[pair_ids[i]], times[i], prices[i], vols[i], shares[i])
+        return out + self.advance(int(rows["row_time_ms"].max()))
+
     def advance(self, now_ms: int) -> list[WatchEvent]:
         """The shared exchange clock moved: close due bars, time out trades, expire watches."""
         out: list[WatchEvent] = []
@@ -256,7 +278,7 @@ class ShortWatcher:
         if b.high > w.ref_high:
             w.ref_high = b.high
             if w.stage > 0:
-                w.stage = 0
+                w.stage = before = 0
                 w.stage_times = {STAGES[0]: w.stage_times[STAGES[0]]}
                 out.append(WatchEvent(STAGE, w.run_id, w.symbol, t, {"stage": STAGES[0], "why": "new high: the pump resumed"}))
                 if w.mode == ARMED:
@@ -324,6 +346,16 @@ class ShortWatcher:
         self.snapshots.append(context_row(w, t_ms, evaluation))
 
 
+def signal_pump_pct(changes: Mapping[int, float | None]) -> float:
+    """A scanner signal's pump size for min_pump_pct: the largest of its 1/5/15-minute price changes, in percent.
+
+    Why the largest: a flash pump shows in the 1-minute change, a slow one only over 15 minutes;
+    NaN when the pair's history is too short to know (such a signal is not watched).
+    """
+    known = [c for c in changes.values() if c is not None and math.isfinite(c)]
+    return 100.0 * max(known) if known else math.nan
+
+
 def context_row(w: Watch, t_ms: int, evaluation: str) -> dict[str, Any]:
     """One context snapshot: the data set the original collects for later tuning (CSV columns)."""
     bars = list(w.bars5.closed)
@@ -348,4 +380,4 @@ def context_row(w: Watch, t_ms: int, evaluation: str) -> dict[str, Any]:
 
 
 __all__ = ["ARMED", "CONFIRM", "EARLY", "ENTRY_OK", "EXPIRED", "OUTCOME", "STAGES", "WATCHING_5M", "WATCH_START",
-           "ShortWatcher", "Watch", "WatchEvent", "context_row"]  # fmt: skip
+           "ShortWatcher", "Watch", "WatchEvent", "context_row", "signal_pump_pct"]  # fmt: skip

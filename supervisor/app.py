@@ -158,7 +158,8 @@ class Supervisor:
             runner = await serve_metrics(self.metrics, self.healthy, self.config.metrics.host, self.config.metrics.port)
         except OSError as exc:
             log.error("metrics server could not start", extra={"error": str(exc)})
-        tasks = [loop.create_task(self.planning.scout_loop(self._stop, self.n_shards)), loop.create_task(self._tick_loop())]
+        tasks = [loop.create_task(self.planning.scout_loop(self._stop, self.n_shards)), loop.create_task(self._tick_loop()),
+                 loop.create_task(self.pipeline.shorts.serve_intake(self._stop))]  # fmt: skip
         self._announce()
         await self._stop.wait()
         self.notifier.notify("STOPPING=1")

@@ -1,0 +1,171 @@
+"""The short watcher in the service (supervisor/shorts.py, store/watches.py, supervisor/short_intake.py; issue #19).
+
+Rows are FEATURE_ROW_DTYPE batches as the pipeline hands them on; the intake is driven over a
+real loopback socket by aiohttp's test client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry, generate_latest
+
+from common.config import Config, StorageConfig, TelegramConfig
+from common.messages import ShortNotice, decode, encode
+from common.shorts_config import ShortsConfig
+from common.signal import Signal
+from core.rowspec import FEATURE_ROW_DTYPE
+from store.watches import WatchStore
+from supervisor.short_intake import intake_app, serve_intake
+from supervisor.shorts import ShortWatches
+
+MIN = 60_000
+
+
+def make(tmp_path: Path, token: str = "", **shorts: Any) -> tuple[ShortWatches, list[Any], dict[str, int]]:
+    config = Config(storage=StorageConfig(data_dir=str(tmp_path)), telegram=TelegramConfig(token=token), shorts=ShortsConfig(**shorts))
+    told: list[Any] = []
+    clock = {"ms": 0}
+    return ShortWatches(config, {7: "PUMPUSDT", 8: "OTHERUSDT"}, lambda m: told.append(m) or True, lambda: clock["ms"]), told, clock
+
+
+def signal(t_ms: int, price: float, change_5m: float | None) -> Signal:
+    return Signal("sig-1", "PUMPUSDT", "alpha1", t_ms, 0, 0, price, 0.9, change_1m=0.02, change_5m=change_5m, change_15m=None)
+
+
+def rows_of(points: list[tuple[int, float]], pair_id: int = 7) -> np.ndarray:
+    rows = np.zeros(len(points), FEATURE_ROW_DTYPE)
+    for i, (t, p) in enumerate(points):
+        rows[i]["pair_id"], rows[i]["row_time_ms"], rows[i]["last_price"] = pair_id, t, p
+        rows[i]["quote_vol_5m"], rows[i]["buy_share_10s"] = 5000.0, 0.3
+    return rows
+
+
+def ramp(t0: int, a: float, b: float, seconds: int) -> list[tuple[int, float]]:
+    return [(t0 + i * 1000, a + (b - a) * i / seconds) for i in range(seconds)]
+
+
+def test_a_signal_starts_a_watch_that_is_stored_logged_counted_and_announced(tmp_path: Path) -> None:
+    shorts, told, _ = make(tmp_path, token="t")
+    shorts.on_signal(signal(0, 1.0, 0.12))
+    assert len(shorts) == 1 and shorts.pair_ids == {7}
+    path = ramp(0, 1.0, 1.1, 300) + ramp(300_000, 1.1, 1.0, 600) + ramp(900_000, 1.0, 0.9, 600)
+    for second in range(0, len(path), 10):  # batches of 10 rows, another pair's rows mixed in
+        batch = np.concatenate([rows_of(path[second : second + 10]), rows_of([(path[second][0], 50.0)], pair_id=8)])
+        shorts.on_rows(batch)
+    assert len(shorts) == 0 and shorts.pair_ids == set()
+    (row,) = WatchStore(tmp_path).watches()
+    assert row["signal_id"] == "sig-1" and row["source"] == "scanner" and row["pump_pct"] == pytest.approx(12.0)
+    assert row["entry_kind"] == "CONFIRM" and row["outcome"] == "TP" and row["return_pct"] == 5.0
+    assert row["stage_times"] == {"STAGE_0": 0, "STAGE_1_DROP1": 600_000} and row["extra"]["profile"] == "alpha1"
+    notices = [m for m in told if isinstance(m, ShortNotice)]
+    assert [n.text.split(" ")[0] for n in notices] == ["👀", "🔻", "🏁"] and {n.signal_id for n in notices} == {"sig-1"}
+    assert decode(encode(notices[0])) == notices[0]
+    with (tmp_path / "shorts" / "snapshots-19700101.csv").open() as fh:
+        snaps = list(csv.DictReader(fh))
+    assert snaps[0]["evaluation"] == "start" and snaps[-1]["evaluation"] == "entry" and len(snaps) >= 4
+    registry = CollectorRegistry()
+    registry.register(shorts.collector())
+    text = generate_latest(registry).decode()
+    assert 'scanner_short_watch_events_total{event="OUTCOME",outcome="TP"} 1.0' in text
+    assert 'scanner_short_watch_events_total{event="ENTRY_OK",outcome="CONFIRM"} 1.0' in text
+    assert "scanner_short_watches_active 0.0" in text
+
+
+def test_filters_and_switches(tmp_path: Path) -> None:
+    shorts, told, _ = make(tmp_path, token="t", notify_start=False)
+    shorts.on_signal(signal(0, 1.0, 0.05))  # 5 % < min_pump_pct 8
+    assert len(shorts) == 0 and shorts.refused == {"min_pump_pct": 1}
+    shorts.on_signal(signal(0, 1.0, 0.09))
+    shorts.on_signal(signal(1000, 1.0, 0.09))
+    assert shorts.refused == {"min_pump_pct": 1, "duplicate": 1} and told == []  # notify_start off
+    off, _, _ = make(tmp_path / "off", enabled=False)
+    off.on_signal(signal(0, 1.0, 0.5))
+    assert len(off) == 0
+    shorts.update_config(dataclasses.replace(shorts.config, shorts=ShortsConfig(min_pump_pct=50)))
+    assert shorts.start("OTHERUSDT", "http", 20, 0)[1] == "pump 20.00 % is under min_pump_pct 50 %"
+
+
+def test_no_active_watch_costs_nothing(tmp_path: Path) -> None:
+    class Untouchable:
+        def __getattr__(self, name: str) -> Any:
+            raise AssertionError(f"rows touched: {name}")
+
+        def __getitem__(self, key: Any) -> Any:
+            raise AssertionError(f"rows touched: {key}")
+
+        def __len__(self) -> int:
+            raise AssertionError("rows touched: len")
+
+    shorts, _, _ = make(tmp_path)
+    shorts.on_rows(Untouchable())  # type: ignore[arg-type]
+
+
+def test_a_run_left_unfinished_is_marked_unknown_on_the_next_start(tmp_path: Path) -> None:
+    shorts, _, _ = make(tmp_path)
+    shorts.start("PUMPUSDT", "http", 20, 0)
+    again, _, _ = make(tmp_path)
+    (row,) = again.store.watches()
+    assert row["outcome"] == "UNKNOWN" and "stopped" in row["reason"]
+
+
+def _intake(tmp_path: Path) -> tuple[ShortWatches, TestClient]:
+    shorts, _, clock = make(tmp_path, intake_token="s3cret")
+    clock["ms"] = 10 * MIN
+    return shorts, TestClient(TestServer(intake_app("s3cret", shorts.start, shorts.known), host="127.0.0.1"))
+
+
+def test_intake_answers_run_id_or_the_reason(tmp_path: Path) -> None:
+    async def go() -> list[tuple[int, dict[str, Any]]]:
+        shorts, client = _intake(tmp_path)
+        auth = {"Authorization": "Bearer s3cret"}
+        good = {"symbol": "pump_usdt", "exchange": "MEXC", "pump_pct": 12.5, "pump_ts": 9 * 60, "extra": {"from": "bot"}}
+        bodies: list[tuple[dict[str, str], Any]] = [
+            ({}, good),
+            ({"Authorization": "Bearer wrong"}, good),
+            (auth, "not json"),
+            (auth, [1]),
+            (auth, {**good, "pump_pct": "big"}),
+            (auth, {**good, "pump_pct": -3}),
+            (auth, {**good, "pump_ts": None}),
+            (auth, {**good, "exchange": "binance"}),
+            (auth, {**good, "symbol": "NOPEUSDT"}),
+            (auth, {**good, "extra": [1]}),
+            (auth, {**good, "color": "red"}),
+            (auth, good),
+            (auth, good),
+            (auth, {**good, "symbol": "OTHERUSDT", "pump_ts": 10}),  # seconds
+        ]
+        out = []
+        async with client:
+            for headers, body in bodies:
+                data = body if isinstance(body, str) else json.dumps(body)
+                resp = await client.post("/pump", data=data, headers=headers)
+                out.append((resp.status, await resp.json()))
+        stored = {w["symbol"]: w for w in WatchStore(tmp_path).watches()}
+        assert stored["PUMPUSDT"]["extra"] == {"from": "bot"} and stored["PUMPUSDT"]["pump_ts_ms"] == 540_000
+        assert stored["OTHERUSDT"]["pump_ts_ms"] == 10_000 and stored["OTHERUSDT"]["source"] == "http"
+        return out
+
+    answers = asyncio.run(go())
+    assert [s for s, _ in answers] == [401, 401, 400, 400, 400, 400, 400, 400, 422, 400, 400, 200, 200, 200]
+    assert answers[4][1]["error"].startswith("pump_pct: got 'big'")
+    assert answers[8][1]["error"].startswith("symbol: NOPEUSDT is not a pair the scanner streams")
+    assert answers[10][1]["error"].startswith("color: unknown field")
+    assert answers[11][1] == {"ok": True, "run_id": "PUMPUSDT-600000"}
+    assert answers[12][1]["ok"] is False and "already watched" in answers[12][1]["refused"]
+    assert answers[13][1] == {"ok": True, "run_id": "OTHERUSDT-600000"}
+
+
+def test_intake_is_off_without_a_token(tmp_path: Path) -> None:
+    shorts, _, _ = make(tmp_path)
+    stop = asyncio.Event()
+    asyncio.run(asyncio.wait_for(serve_intake("127.0.0.1", 1, "", shorts.start, shorts.known, stop), 2))  # returns at once
