@@ -237,6 +237,9 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     for name in ("short_at_signal", "short_peak_plus_5m"):
         trades = [r[name] for r in results if r.get(name) is not None]
         out[name] = _trades_summary(trades, len(trades))
+        # The same baseline on only the events whose signal watch started (the filters passed): like for like.
+        same = [r[name] for r in results if r.get(name) is not None and r.get("signal", {}).get("started")]
+        out[f"{name}_watched_events"] = _trades_summary(same, len(same))
     return out
 
 
@@ -322,16 +325,18 @@ def run(data: Path, events_n: int | None = None, only: list[str] | None = None, 
 
 
 def table(summary: dict[str, Any]) -> str:
-    cols = ("watcher_signal", "watcher_labelled", "short_at_signal", "short_peak_plus_5m")
+    cols = ("watcher_signal", "short_at_signal_watched_events", "short_peak_plus_5m_watched_events", "watcher_labelled",
+            "short_at_signal", "short_peak_plus_5m")  # fmt: skip
     keys = ("watches", "entries", "win_rate", "mean_net_return_pct", "median_net_return_pct", "total_net_return_pct",
             "outcomes", "median_minutes_to_entry")  # fmt: skip
-    lines = [f"{'':26}" + "".join(f"{c:>22}" for c in cols)]
+    names = ("watch@signal", "at_signal(same)", "peak+5m(same)", "watch@labelled", "at_signal(all)", "peak+5m(all)")
+    lines = [f"{'':26}" + "".join(f"{c:>17}" for c in names)]
     for k in keys:
         cells = []
         for c in cols:
             v = summary[c].get(k)
             cells.append("/".join(str(x) for x in v.values()) if isinstance(v, dict) else str(v))
-        lines.append(f"{k + (' (TP/SL/TO)' if k == 'outcomes' else ''):26}" + "".join(f"{x:>22}" for x in cells))
+        lines.append(f"{k + (' (TP/SL/TO)' if k == 'outcomes' else ''):26}" + "".join(f"{x:>17}" for x in cells))
     return "\n".join(lines)
 
 

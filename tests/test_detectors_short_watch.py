@@ -141,7 +141,8 @@ def test_state_machine_invariants(steps: list[float], gap: int, share: float, ar
     """Any path: stages advance one at a time (or reset at a new high), one entry at most, the
     outcome agrees with a plain settlement of the path after the entry, and calling advance()
     between rows changes nothing."""
-    cfg = ShortsConfig(arm_stage=arm, drop_pct=2, bounce_pct=1, outcome_timeout_minutes=20, watch_max_minutes=120)
+    cfg = ShortsConfig(arm_stage=arm, drop_pct=2, bounce_pct=1, outcome_timeout_minutes=20, watch_max_minutes=120,
+                       entry_kinds=["EARLY", "CONFIRM"], take_profit_pct=5, stop_loss_pct=3)  # fmt: skip
     prices, p = [], 1.0
     for s in steps:
         p = max(1e-6, p * (1 + s))

@@ -64,7 +64,7 @@ def test_a_signal_starts_a_watch_that_is_stored_logged_counted_and_announced(tmp
     assert len(shorts) == 0 and shorts.pair_ids == set()
     (row,) = WatchStore(tmp_path).watches()
     assert row["signal_id"] == "sig-1" and row["source"] == "scanner" and row["pump_pct"] == pytest.approx(12.0)
-    assert row["entry_kind"] == "CONFIRM" and row["outcome"] == "TP" and row["return_pct"] == 5.0
+    assert row["entry_kind"] == "CONFIRM" and row["outcome"] == "TP" and row["return_pct"] == 10.0
     assert row["stage_times"] == {"STAGE_0": 0, "STAGE_1_DROP1": 600_000} and row["extra"]["profile"] == "alpha1"
     notices = [m for m in told if isinstance(m, ShortNotice)]
     assert [n.text.split(" ")[0] for n in notices] == ["👀", "🔻", "🏁"] and {n.signal_id for n in notices} == {"sig-1"}
