@@ -163,4 +163,12 @@ class SnapshotLog:
             self._writer = None
 
 
-__all__ = ["SnapshotLog", "WatchStore", "WATCHES_SCHEMA"]
+
+
+def card_message(db: sqlite3.Connection, signal_id: str) -> tuple[int, int] | None:
+    """(chat_id, message_id) of a signal's stored card, for replies threaded under it; None when it has none."""
+    row = db.execute("SELECT chat_id, message_id FROM signals WHERE signal_id = ? AND message_id IS NOT NULL", (signal_id,)).fetchone()
+    return (int(row[0]), int(row[1])) if row and row[0] is not None else None
+
+
+__all__ = ["SnapshotLog", "WatchStore", "WATCHES_SCHEMA", "card_message"]

@@ -169,3 +169,35 @@ def test_intake_is_off_without_a_token(tmp_path: Path) -> None:
     shorts, _, _ = make(tmp_path)
     stop = asyncio.Event()
     asyncio.run(asyncio.wait_for(serve_intake("127.0.0.1", 1, "", shorts.start, shorts.known, stop), 2))  # returns at once
+
+
+def test_bot_threads_short_messages_under_the_pumps_card(tmp_path: Path) -> None:
+    from telegram.error import Forbidden
+
+    from bot.short_notices import ShortNotices
+    from common.signal import make_signal_id
+    from store.history import Store
+
+    store = Store(tmp_path)
+    sig = Signal(make_signal_id("PUMPUSDT", 1000, 0), "PUMPUSDT", "alpha1", 1000, 0, 0, 1.0, 0.9)
+    store.add_signal(sig)
+    store.mark_card_sent(sig.signal_id, 11, 501, 1)
+
+    class FakeBot:
+        def __init__(self) -> None:
+            self.sent: list[tuple[int, str, int | None]] = []
+
+        async def send_message(self, chat_id: int, text: str, reply_parameters: Any = None) -> None:
+            if chat_id == 13:
+                raise Forbidden("bot was blocked by the user")
+            self.sent.append((chat_id, text, reply_parameters.message_id if reply_parameters else None))
+
+    bot, notices = FakeBot(), ShortNotices()
+    notices.add(ShortNotice("entry", sig.signal_id))
+    notices.add(ShortNotice("intake watch", ""))
+    asyncio.run(notices.send(bot, store.db, [11, 12, 13], False, lambda sid: {12: 777} if sid == sig.signal_id else {}))
+    assert bot.sent == [(11, "entry", 501), (12, "entry", 777), (11, "intake watch", None), (12, "intake watch", None)]
+    assert notices.queue == []
+    notices.add(ShortNotice("while paused", sig.signal_id))
+    asyncio.run(notices.send(bot, store.db, [11], True, lambda sid: {}))
+    assert len(bot.sent) == 4 and notices.queue == []
