@@ -200,6 +200,7 @@ def evaluate(streams: dict[str, dict[str, Any]], events: list[Event], extra: dic
             res[name] = watch(rows, e.symbol, start, name, config)
         if baselines:
             res["short_at_signal"] = settle(rows, starts["signal"][0], config) if "signal" in starts else None
+            res["short_at_labelled_start"] = settle(rows, labelled, config)
             t, p = rows["row_time_ms"], rows["last_price"]
             near = (t >= e.t_ms - 3 * MIN_MS) & (t <= e.t_ms + 20 * MIN_MS)
             peak_t = int(t[near][int(np.argmax(p[near]))]) if near.any() else e.t_ms + int(extra[e.event_id]["peak_rel_s"] * 1000)
@@ -234,7 +235,7 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         s["entry_kinds"] = {k: sum(1 for x in entries if x["kind"] == k) for k in ("EARLY", "CONFIRM")}
         s["stages_reached"] = {st: sum(1 for x in started if st in x["stages"]) for st in STAGES[1:]}
         out[f"watcher_{name}"] = s
-    for name in ("short_at_signal", "short_peak_plus_5m"):
+    for name in ("short_at_signal", "short_peak_plus_5m", "short_at_labelled_start"):
         trades = [r[name] for r in results if r.get(name) is not None]
         out[name] = _trades_summary(trades, len(trades))
         # The same baseline on only the events whose signal watch started (the filters passed): like for like.
@@ -312,6 +313,8 @@ def run(data: Path, events_n: int | None = None, only: list[str] | None = None, 
             "labelled": "watch started at La Morgia's labelled 5 s start (else T), pump size = rise_vs_ref_pct",
             "short_at_signal": "baseline: short at the scanner's signal",
             "short_peak_plus_5m": "baseline: short 5 min after the highest 1 s close in [T-3 min, T+20 min] (hindsight)",
+            "short_at_labelled_start": "baseline: short at the labelled start (what the labelled watch replaces)",
+            "_watched_events": "a baseline on only the events whose signal-started watch passed the filters",
             "win_rate": "entries with a net return > 0",
             "tie": "a bar through both TP and SL counts as SL",
         },
@@ -326,10 +329,10 @@ def run(data: Path, events_n: int | None = None, only: list[str] | None = None, 
 
 def table(summary: dict[str, Any]) -> str:
     cols = ("watcher_signal", "short_at_signal_watched_events", "short_peak_plus_5m_watched_events", "watcher_labelled",
-            "short_at_signal", "short_peak_plus_5m")  # fmt: skip
+            "short_at_labelled_start", "short_at_signal", "short_peak_plus_5m")  # fmt: skip
     keys = ("watches", "entries", "win_rate", "mean_net_return_pct", "median_net_return_pct", "total_net_return_pct",
             "outcomes", "median_minutes_to_entry")  # fmt: skip
-    names = ("watch@signal", "at_signal(same)", "peak+5m(same)", "watch@labelled", "at_signal(all)", "peak+5m(all)")
+    names = ("watch@signal", "at_signal(same)", "peak+5m(same)", "watch@labelled", "at_labelled", "at_signal(all)", "peak+5m(all)")
     lines = [f"{'':26}" + "".join(f"{c:>17}" for c in names)]
     for k in keys:
         cells = []

@@ -201,3 +201,55 @@ def test_bot_threads_short_messages_under_the_pumps_card(tmp_path: Path) -> None
     notices.add(ShortNotice("while paused", sig.signal_id))
     asyncio.run(notices.send(bot, store.db, [11], True, lambda sid: {}))
     assert len(bot.sent) == 4 and notices.queue == []
+
+
+def test_the_pipeline_starts_a_watch_from_its_own_signal_and_cfg_reaches_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scanner's signal (real scorer, real pipeline) starts a watch by itself; later batches drive it; /cfg applies."""
+    import shutil
+
+    from core.rowspec import ROW_BASELINE_READY, ROW_BOOK_VALID, ROW_LISTING_KNOWN
+    from supervisor.app import Supervisor
+    from supervisor.planning import ShardHandle
+
+    repo = Path(__file__).resolve().parent.parent
+    shutil.copy(repo / "config.yaml", tmp_path / "config.yaml")
+    shutil.copy(repo / "model.json", tmp_path / "model.json")
+    monkeypatch.setenv("SCANNER_DATA_DIR", str(tmp_path / "data"))
+    sup = Supervisor(tmp_path / "config.yaml")
+    sup.planning.symbols[3], sup.planning.pair_ids["AUSDT"] = "AUSDT", 3
+    batches: list[np.ndarray] = []
+
+    class Ring:
+        def drain_notify(self) -> None:
+            pass
+
+        def read_new(self) -> np.ndarray:
+            return batches.pop(0)
+
+    def row(t_ms: int, price: float, vsr: float) -> np.ndarray:
+        r = np.zeros(1, dtype=FEATURE_ROW_DTYPE)
+        for key, value in dict(vsr=vsr, vc=0.3, pm=0.05, obi=0.5, cum_depth_delta=3.0, spread=0.002, listing_age_s=1e5, last_price=price,
+                               quote_vol_5m=1e5, buy_share_10s=0.3, flags=ROW_BOOK_VALID | ROW_BASELINE_READY | ROW_LISTING_KNOWN,
+                               pair_id=3, row_time_ms=t_ms, seq=1).items():  # fmt: skip
+            r[key] = value
+        return r
+
+    handle = ShardHandle(0, Ring(), None)
+    t0 = 1_790_000_040_000 // 300_000 * 300_000
+    for minute in range(17):
+        batches.append(row(t0 + minute * MIN + 30_000, 1.0, 1.0))
+        sup.pipeline.on_ring_ready(handle)
+    assert len(sup.pipeline.shorts) == 0
+    ok, _ = sup.control.set_value("shorts.take_profit_pct", "4")
+    assert ok and sup.pipeline.shorts.watcher.config.take_profit_pct == 4.0
+    fire = t0 + 17 * MIN
+    batches.append(row(fire, 1.25, 10.0))
+    sup.pipeline.on_ring_ready(handle)
+    (sig,) = sup.store.signals_without_outcome()
+    assert len(sup.pipeline.shorts) == 1 and sup.pipeline.shorts.pair_ids == {3}
+    for i, price in enumerate([1.25 - 0.3 * i / 600 for i in range(1, 601)]):  # 10 minutes of falling 1 s closes
+        batches.append(row(fire + (i + 1) * 1000, price, 1.0))
+        sup.pipeline.on_ring_ready(handle)
+    (watch,) = sup.pipeline.shorts.store.watches()
+    assert watch["signal_id"] == sig.signal_id and watch["pump_pct"] == pytest.approx(25.0)
+    assert watch["entry_kind"] == "CONFIRM" and watch["outcome"] == "TP" and watch["take_profit_pct"] == 4.0
