@@ -16,6 +16,7 @@ import asyncio
 import logging
 import math
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -74,8 +75,13 @@ class ShortWatches:
 
     def start(self, symbol: str, source: str, pump_pct: float, pump_ts_ms: int, price: float | None = None,
               extra: dict[str, Any] | None = None, signal_id: str | None = None) -> tuple[str | None, str | None]:  # fmt: skip
-        """(run_id, None) for a started watch, (None, reason) for a refused one."""
-        now_ms = self.clock_ms() or int(pump_ts_ms)
+        """(run_id, None) for a started watch, (None, reason) for a refused one.
+
+        Now is the exchange clock (the newest row time seen; the wall clock before the first row),
+        and never before a scanner signal's own row: its watch starts at the signal.
+        """
+        clock = self.clock_ms()
+        now_ms = max(clock, int(pump_ts_ms)) if source == "scanner" else clock or int(time.time() * 1000)
         event, why = self.watcher.start(symbol, source, pump_pct, int(pump_ts_ms), now_ms, price, extra)
         if event is None:
             label = _refusal_label(why)

@@ -10,6 +10,7 @@ import asyncio
 import csv
 import dataclasses
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +112,7 @@ def test_no_active_watch_costs_nothing(tmp_path: Path) -> None:
 
 def test_a_run_left_unfinished_is_marked_unknown_on_the_next_start(tmp_path: Path) -> None:
     shorts, _, _ = make(tmp_path)
-    shorts.start("PUMPUSDT", "http", 20, 0)
+    assert shorts.start("PUMPUSDT", "http", 20, int(time.time() * 1000))[0] is not None  # no row yet: wall clock
     again, _, _ = make(tmp_path)
     (row,) = again.store.watches()
     assert row["outcome"] == "UNKNOWN" and "stopped" in row["reason"]
