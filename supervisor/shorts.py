@@ -102,6 +102,14 @@ class ShortWatches:
         c = self.config.shorts
         await serve_intake(c.intake_host, c.intake_port, c.intake_token, self.start, self.known, stop)
 
+    def on_open_interest(self, contract: str, t_ms: int, hold_vol: float) -> None:
+        """Open interest of a perpetual (MEXC futures `holdVol`, e.g. contract PEPE_USDT) for the watch of its spot pair.
+
+        The one call a futures feed makes (not wired yet: the futures child is off by default and its
+        ticker callback does not carry holdVol); a contract without a watch costs one dict lookup.
+        """
+        self.watcher.on_open_interest(contract.replace("_", ""), int(t_ms), float(hold_vol))
+
     # --- rows --------------------------------------------------------------------------------------------
 
     def on_rows(self, rows: np.ndarray) -> None:

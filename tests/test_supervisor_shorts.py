@@ -81,6 +81,18 @@ def test_a_signal_starts_a_watch_that_is_stored_logged_counted_and_announced(tmp
     assert "scanner_short_watches_active 0.0" in text
 
 
+def test_open_interest_reaches_the_context_of_the_watch(tmp_path: Path) -> None:
+    shorts, _, _ = make(tmp_path)
+    shorts.on_signal(signal(0, 1.0, 0.12))
+    shorts.on_open_interest("PUMP_USDT", 1000, 5000.0)
+    shorts.on_open_interest("OTHER_USDT", 1000, 1.0)  # no watch: ignored
+    shorts.on_open_interest("PUMP_USDT", 290_000, 6000.0)
+    shorts.on_rows(rows_of(ramp(0, 1.0, 1.01, 301)))
+    with (tmp_path / "shorts" / "snapshots-19700101.csv").open() as fh:
+        last = list(csv.DictReader(fh))[-1]
+    assert last["evaluation"] == "5m" and float(last["open_interest"]) == 6000.0 and float(last["oi_change_pct"]) == 20.0
+
+
 def test_filters_and_switches(tmp_path: Path) -> None:
     shorts, told, _ = make(tmp_path, token="t", notify_start=False)
     shorts.on_signal(signal(0, 1.0, 0.05))  # 5 % < min_pump_pct 8
