@@ -116,7 +116,14 @@ class ShortWatches:
         """One scored batch: fold it into the active watches (nothing to do without one)."""
         if not self.watcher.active:
             return
-        self._handle(self.watcher.on_rows(rows, self.symbols))
+        try:
+            events = self.watcher.on_rows(rows, self.symbols)
+        except Exception:  # a bug here must never stop the scoring loop: drop the watches, say so once
+            log.exception("short watcher failed; its active watches are dropped", extra={"runs": [w.run_id for w in self.watcher.active.values()]})
+            self.watcher.active.clear()
+            self.pair_ids = set()
+            return
+        self._handle(events)
 
     def _handle(self, events: Iterable[WatchEvent]) -> None:
         for e in events:

@@ -122,6 +122,14 @@ def test_no_active_watch_costs_nothing(tmp_path: Path) -> None:
     shorts.on_rows(Untouchable())  # type: ignore[arg-type]
 
 
+def test_a_failing_watcher_never_stops_the_scoring_loop(tmp_path: Path) -> None:
+    shorts, _, _ = make(tmp_path)
+    shorts.on_signal(signal(0, 1.0, 0.12))
+    shorts.on_rows(np.zeros(1, dtype=[("pair_id", "u4")]))  # rows without the fields the watcher reads
+    assert len(shorts) == 0 and shorts.pair_ids == set()
+    shorts.on_rows(rows_of([(1000, 1.0)]))  # and the next batch is fine
+
+
 def test_a_run_left_unfinished_is_marked_unknown_on_the_next_start(tmp_path: Path) -> None:
     shorts, _, _ = make(tmp_path)
     assert shorts.start("PUMPUSDT", "http", 20, int(time.time() * 1000))[0] is not None  # no row yet: wall clock
