@@ -35,14 +35,14 @@ class ShortsConfig:
     arm_stage: int = field(default=1, metadata={"min": 1, "max": 4})  # ARMED from this stage on (1 DROP1 ... 4 BOUNCE2)
     armed_max_minutes: float = field(default=30.0, metadata={"min": 1.0, "max": 1440.0})  # ARMED without entry: back to WATCHING_5M
     # --- entries while ARMED
-    entry_kinds: list[str] = field(default_factory=lambda: ["CONFIRM"])  # EARLY (fast window), CONFIRM (1m bars)
+    entry_kinds: list[str] = field(default_factory=lambda: list(ENTRY_KINDS))  # EARLY (fast window), CONFIRM (1m bars)
     fast_window_s: float = field(default=15.0, metadata={"min": 5.0, "max": 120.0})  # EARLY's window
     early_drop_pct: float = field(default=1.5, metadata={"min": 0.05, "max": 50.0})  # price this far under the window's high
     early_buy_share_max: float = field(default=0.45, metadata={"min": 0.0, "max": 1.0})  # taker-buy share of 10 s at most
     # --- outcome after ENTRY_OK (signals only: nothing is traded). drop_pct, arm_stage, entry_kinds and
     # these levels are the ones perf/eval_shorts.py --tune chose on real pumps (README "Short watcher").
-    take_profit_pct: float = field(default=10.0, metadata={"min": 0.1, "max": 90.0})
-    stop_loss_pct: float = field(default=6.0, metadata={"min": 0.1, "max": 90.0})
+    take_profit_pct: float = field(default=15.0, metadata={"min": 0.1, "max": 90.0})
+    stop_loss_pct: float = field(default=12.0, metadata={"min": 0.1, "max": 90.0})
     outcome_timeout_minutes: float = field(default=60.0, metadata={"min": 1.0, "max": 10080.0})
     # --- outputs
     snapshots: bool = True  # one CSV row per evaluation under $SCANNER_DATA_DIR/shorts/

@@ -59,8 +59,8 @@ GRID = {
     "drop_pct": (2.0, 4.0),
     "arm_stage": (1, 2, 3),
     "entry_kinds": (("EARLY", "CONFIRM"), ("CONFIRM",)),
-    "take_profit_pct": (3.0, 6.0, 10.0),
-    "stop_loss_pct": (3.0, 6.0),
+    "take_profit_pct": (5.0, 10.0, 15.0),
+    "stop_loss_pct": (4.0, 8.0, 12.0),
 }
 FOLDS = 5
 
@@ -235,6 +235,10 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         s["entry_kinds"] = {k: sum(1 for x in entries if x["kind"] == k) for k in ("EARLY", "CONFIRM")}
         s["stages_reached"] = {st: sum(1 for x in started if st in x["stages"]) for st in STAGES[1:]}
         out[f"watcher_{name}"] = s
+    # One watch per event, as the issue frames it: the scanner's signal where it fired, else the labelled start.
+    one = [r["signal"] if r["scanner_fired"] else r["labelled"] for r in results]
+    started = [x for x in one if x["started"]]
+    out["watcher_signal_else_labelled"] = _trades_summary([x["entry"] for x in started if x["entry"]], len(started))
     for name in ("short_at_signal", "short_peak_plus_5m", "short_at_labelled_start"):
         trades = [r[name] for r in results if r.get(name) is not None]
         out[name] = _trades_summary(trades, len(trades))
@@ -311,6 +315,7 @@ def run(data: Path, events_n: int | None = None, only: list[str] | None = None, 
         "definitions": {
             "signal": "watch started by the scanner's first signal in [T-30 min, T+30 min] (trades-only Alpha-1, as eval_pumps)",
             "labelled": "watch started at La Morgia's labelled 5 s start (else T), pump size = rise_vs_ref_pct",
+            "signal_else_labelled": "one watch per event: the signal start where the scanner fired, else the labelled start",
             "short_at_signal": "baseline: short at the scanner's signal",
             "short_peak_plus_5m": "baseline: short 5 min after the highest 1 s close in [T-3 min, T+20 min] (hindsight)",
             "short_at_labelled_start": "baseline: short at the labelled start (what the labelled watch replaces)",

@@ -32,6 +32,7 @@ MIN = 60_000
 
 
 def make(tmp_path: Path, token: str = "", **shorts: Any) -> tuple[ShortWatches, list[Any], dict[str, int]]:
+    shorts = {"take_profit_pct": 10.0, "stop_loss_pct": 6.0, **shorts}  # levels the paths below reach
     config = Config(storage=StorageConfig(data_dir=str(tmp_path)), telegram=TelegramConfig(token=token), shorts=ShortsConfig(**shorts))
     told: list[Any] = []
     clock = {"ms": 0}
