@@ -20,7 +20,7 @@ from typing import Any
 
 from common.config import Config, ConfigError
 from common.logs import install_crash_logging, setup_logging
-from common.messages import Blocked, ConfigChanged, FuturesStats, Message, Notice, Stop
+from common.messages import Blocked, ConfigChanged, FuturesStats, Message, Notice, OpenInterest, Stop
 from supervisor import early
 from supervisor.children import ChildProcess
 from supervisor.control import Control
@@ -56,6 +56,7 @@ class Supervisor:
                                lambda: dict(self.pipeline.outcome_counts))  # fmt: skip
         self.planning = Planning(config, self.shards, lambda pid, sym: self.pipeline.on_new_pair(pid, sym))
         self.pipeline = Pipeline(config, self.detection, self.store, self.planning, self.metrics, self.tell_bot)
+        self.pipeline.shorts.tell_futures = lambda m: self.futures is not None and self.futures.send(m)
         self.control = Control(self.config_path, config, lambda c: load_models(c, self.config_path.parent), self._apply_config,
                                self.status, self.tell_bot)  # fmt: skip
         limits = HealthLimits(config.metrics.health_startup_grace_s, config.metrics.health_links_down_s)
@@ -89,6 +90,8 @@ class Supervisor:
             self.futures_stats = message.values
         elif isinstance(message, Notice):  # an episode card (futures.cards_enabled)
             self.tell_bot(message)
+        elif isinstance(message, OpenInterest):  # a short watch's contract (supervisor/shorts.py)
+            self.pipeline.shorts.on_open_interest(message.symbol, message.t_ms, message.hold_vol)
 
     def _extra_metrics(self) -> dict[str, float]:
         return {**self.pipeline.figures(), **self.planning.figures(), "bot_restarts_total": float(self.bot.restarts if self.bot else 0),

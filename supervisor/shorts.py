@@ -25,7 +25,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from common.config import Config
-from common.messages import Message, ShortNotice
+from common.messages import Message, ShortNotice, WatchedContracts
 from common.signal import Signal
 from detectors.short_watch import ENTRY_OK, EXPIRED, OUTCOME, WATCH_START, ShortWatcher, WatchEvent, signal_pump_pct
 from store.watches import SnapshotLog, WatchStore
@@ -55,6 +55,8 @@ class ShortWatches:
         self.refused: dict[str, int] = {}
         self.signal_of: dict[str, str] = {}  # run id -> the pump's signal id (its card, for threaded replies)
         self.pair_ids: set[int] = set()  # pairs of active watches: the quality filter keeps them subscribed
+        # To the futures child (set by supervisor/app.py): which contracts' open interest to send back.
+        self.tell_futures: Callable[[Message], bool] = lambda message: False
 
     def update_config(self, config: Config) -> None:
         self.config = config
@@ -105,8 +107,8 @@ class ShortWatches:
     def on_open_interest(self, contract: str, t_ms: int, hold_vol: float) -> None:
         """Open interest of a perpetual (MEXC futures `holdVol`, e.g. contract PEPE_USDT) for the watch of its spot pair.
 
-        The one call a futures feed makes (not wired yet: the futures child is off by default and its
-        ticker callback does not carry holdVol); a contract without a watch costs one dict lookup.
+        The futures child (when futures.enabled) sends it for the contracts of the active watches
+        (`WatchedContracts`, sent on every start and end); a contract without a watch costs one lookup.
         """
         self.watcher.on_open_interest(contract.replace("_", ""), int(t_ms), float(hold_vol))
 
@@ -142,6 +144,7 @@ class ShortWatches:
                 self.signal_of.pop(e.run_id, None)
             if e.kind in (WATCH_START, OUTCOME, EXPIRED):
                 self.pair_ids = {pid for pid, s in self.symbols.items() if s in self.watcher.active}
+                self.tell_futures(WatchedContracts(sorted(contract_of(s) for s in self.watcher.active if contract_of(s))))
         if self.config.shorts.snapshots:
             try:
                 self.snapshots.write(self.watcher.drain_snapshots())
@@ -170,6 +173,11 @@ class ShortWatches:
 
     def collector(self) -> Collector:
         return _ShortCollector(self)
+
+
+def contract_of(symbol: str) -> str:
+    """The USDT perpetual of a spot pair (PEPEUSDT -> PEPE_USDT); "" for other quotes."""
+    return f"{symbol[:-4]}_USDT" if symbol.endswith("USDT") and len(symbol) > 4 else ""
 
 
 def _refusal_label(why: str | None) -> str:
@@ -214,4 +222,4 @@ class _ShortCollector(Collector):
         return [events, refused, active]
 
 
-__all__ = ["ShortWatches", "notice_text"]
+__all__ = ["ShortWatches", "contract_of", "notice_text"]

@@ -10,6 +10,7 @@ import asyncio
 import csv
 import dataclasses
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry, generate_latest
 
 from common.config import Config, StorageConfig, TelegramConfig
-from common.messages import ShortNotice, decode, encode
+from common.messages import OpenInterest, ShortNotice, WatchedContracts, decode, encode
 from common.shorts_config import ShortsConfig
 from common.signal import Signal
 from core.rowspec import FEATURE_ROW_DTYPE
@@ -269,9 +270,50 @@ def test_the_pipeline_starts_a_watch_from_its_own_signal_and_cfg_reaches_it(tmp_
     sup.pipeline.on_ring_ready(handle)
     (sig,) = sup.store.signals_without_outcome()
     assert len(sup.pipeline.shorts) == 1 and sup.pipeline.shorts.pair_ids == {3}
+    sup._on_futures_message(OpenInterest("A_USDT", fire, 1234.0))  # the futures child's answer to WatchedContracts
+    assert sup.pipeline.shorts.watcher.active["AUSDT"].oi_last == 1234.0
     for i, price in enumerate([1.25 - 0.3 * i / 600 for i in range(1, 601)]):  # 10 minutes of falling 1 s closes
         batches.append(row(fire + (i + 1) * 1000, price, 1.0))
         sup.pipeline.on_ring_ready(handle)
     (watch,) = sup.pipeline.shorts.store.watches()
     assert watch["signal_id"] == sig.signal_id and watch["pump_pct"] == pytest.approx(25.0)
     assert watch["entry_kind"] == "CONFIRM" and watch["outcome"] == "TP" and watch["take_profit_pct"] == 4.0
+
+
+def test_the_futures_child_sends_open_interest_of_the_watched_contracts_only(tmp_path: Path) -> None:
+    from common.futures_config import FuturesConfig
+    from supervisor.futures import FuturesWatch
+    from venues.mexc.futures import parse_ticker_row
+
+    row = {"symbol": "PUMP_USDT", "timestamp": 5, "lastPrice": 1.0, "fairPrice": 1.0, "indexPrice": 1.0}
+    assert parse_ticker_row({**row, "holdVol": 4321}).hold_vol == 4321.0
+    for bad in ({}, {"holdVol": "lots"}, {"holdVol": -1}, {"holdVol": None}, {"holdVol": True}):
+        assert math.isnan(parse_ticker_row({**row, **bad}).hold_vol)
+
+    shorts, _, _ = make(tmp_path)
+    told: list[Any] = []
+    shorts.tell_futures = lambda m: told.append(m) or True
+    shorts.on_signal(signal(0, 1.0, 0.12))
+    assert told == [WatchedContracts(["PUMP_USDT"])]
+
+    class Conn:
+        def __init__(self, inbox: list[Any]) -> None:
+            self.inbox, self.sent = [encode(m) for m in inbox], []
+
+        def poll(self) -> bool:
+            return bool(self.inbox)
+
+        def recv(self) -> Any:
+            return self.inbox.pop(0)
+
+        def send(self, data: Any) -> None:
+            self.sent.append(decode(data))
+
+    conn = Conn(told)
+    config = Config(storage=StorageConfig(data_dir=str(tmp_path / "f")), futures=FuturesConfig(symbols=["BTC_USDT"]))
+    watch = FuturesWatch(config, conn)  # type: ignore[arg-type]
+    watch._on_pipe()
+    watch.feed.open_interest.update({"PUMP_USDT": 5000.0, "OTHER_USDT": 7.0})
+    watch._on_ticker("PUMP_USDT", 1000, 1.0, 1.0, 1.0)  # outside futures.symbols: still reported for the watch
+    watch._on_ticker("OTHER_USDT", 1000, 1.0, 1.0, 1.0)
+    assert conn.sent == [OpenInterest("PUMP_USDT", 1000, 5000.0)]

@@ -111,6 +111,7 @@ class Ticker:
     last: float
     fair: float
     index: float
+    hold_vol: float = math.nan  # open interest in contracts (holdVol); NaN when the row has none
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +257,20 @@ def parse_ticker_row(row: Any, where: str = TICKERS, fallback_ts: int | None = N
         last=_price(row, "lastPrice", f"{where} {symbol}"),
         fair=_price(row, "fairPrice", f"{where} {symbol}"),
         index=_price(row, "indexPrice", f"{where} {symbol}"),
+        hold_vol=_optional_amount(row.get("holdVol")),
     )
+
+
+def _optional_amount(value: Any) -> float:
+    """An optional non-negative number (holdVol): the value, or NaN when absent or not one (never an error:
+    the prices are what the detector needs; open interest only feeds the short watcher's context)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return math.nan
+    try:
+        number = float(value)
+    except ValueError:
+        return math.nan
+    return number if math.isfinite(number) and number >= 0 else math.nan
 
 
 def parse_tickers(message: Message) -> tuple[list[Ticker], list[str]]:
