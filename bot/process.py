@@ -31,6 +31,7 @@ from bot import commands, positions
 from bot.app import build_application, start_application, stop_application
 from bot.auth import is_allowed
 from bot.cards import card_text, decided_text, fill_text, keyboard
+from bot.short_notices import ShortNotices
 from common.children import reset_child_signals
 from common.config import Config
 from common.logs import setup_logging
@@ -40,6 +41,7 @@ from common.messages import (
     MessageError,
     Notice,
     OutcomeStored,
+    ShortNotice,
     SignalStored,
     StatusReply,
     Stop,
@@ -81,6 +83,7 @@ class Bot:
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._notices: list[Notice] = []
         self._notice_messages: dict[str, dict[int, int]] = {}  # Notice.key -> chat_id -> message_id
+        self.short_notices = ShortNotices()  # the short watcher's messages (bot/short_notices.py)
         self._ids = itertools.count(1)
         self._send_event = asyncio.Event()
         self._stop = asyncio.Event()
@@ -149,6 +152,9 @@ class Bot:
                     self.trader.config = message.config
         elif isinstance(message, Notice):
             self._notices.append(message)
+            self._send_event.set()
+        elif isinstance(message, ShortNotice):
+            self.short_notices.add(message)
             self._send_event.set()
         elif isinstance(message, Stop):
             self._stop.set()
@@ -236,6 +242,8 @@ class Bot:
         """Send every unsent card, oldest first; returns how long to wait before retrying (0: done)."""
         try:
             await self._send_notices()
+            await self.short_notices.send(self.app.bot, self.store.db, self.config.telegram.allowed_ids, self.paused,
+                                          lambda sid: self._delivered.get(sid, {}))  # fmt: skip
         except RetryAfter as exc:
             return max(_retry_after_s(exc), 0.1)
         except TelegramError as exc:

@@ -112,6 +112,30 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class OpenInterest:
+    """futures child -> supervisor: a watched contract's open interest (holdVol) at t_ms, for the short watcher."""
+
+    symbol: str  # the contract, e.g. PEPE_USDT
+    t_ms: int
+    hold_vol: float
+
+
+@dataclass(frozen=True)
+class WatchedContracts:
+    """supervisor -> futures child: the contracts whose open interest the short watcher wants now (replaces the last list)."""
+
+    symbols: list[str]
+
+
+@dataclass(frozen=True)
+class ShortNotice:
+    """A short watcher message (start, entry, outcome); sent as a reply to the pump's card when signal_id names one."""
+
+    text: str
+    signal_id: str  # "" when the pump had no card (HTTP intake)
+
+
+@dataclass(frozen=True)
 class StatusReply:
     req_id: int
     status: dict[str, Any]
@@ -155,8 +179,8 @@ class Reload:
     req_id: int
 
 
-Message = (Plan | DropLinks | Stop | Ready | Blocked | FuturesStats | SignalStored | OutcomeStored | ConfigChanged | Notice | StatusReply
-           | CfgReply | StatusRequest | CfgSet | CfgSave | Reload)  # fmt: skip
+Message = (Plan | DropLinks | Stop | Ready | Blocked | FuturesStats | SignalStored | OutcomeStored | ConfigChanged | Notice | ShortNotice
+           | OpenInterest | WatchedContracts | StatusReply | CfgReply | StatusRequest | CfgSet | CfgSave | Reload)  # fmt: skip
 _TYPES: dict[str, type] = {cls.__name__: cls for cls in typing.get_args(Message)}
 
 
@@ -196,6 +220,10 @@ def _check(kind: str, name: str, value: Any, tp: Any) -> Any:
         ok = isinstance(value, tp)
     elif tp is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp is float:  # an int is a float here (JSON-like data); NaN and inf pass (pickled pipe)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        ok = False
     elif origin is dict:
         ok = isinstance(value, dict)
     elif origin is list:

@@ -21,7 +21,7 @@ from typing import Any
 from common import memprofile
 from common.config import Config, ConfigError
 from common.logs import install_crash_logging, setup_logging
-from common.messages import Blocked, ConfigChanged, FuturesStats, Message, Notice, Stop
+from common.messages import Blocked, ConfigChanged, FuturesStats, Message, Notice, OpenInterest, Stop
 from store.retention import retention_loop
 from store.spill import spill_loop
 from store.spill import status as spill_status
@@ -61,6 +61,7 @@ class Supervisor:
                                lambda: dict(self.pipeline.outcome_counts))  # fmt: skip
         self.planning = Planning(config, self.shards, lambda pid, sym: self.pipeline.on_new_pair(pid, sym))
         self.pipeline = Pipeline(config, self.detection, self.store, self.planning, self.metrics, self.tell_bot)
+        self.pipeline.shorts.tell_futures = lambda m: self.futures is not None and self.futures.send(m)
         self.control = Control(self.config_path, config, lambda c: load_models(c, self.config_path.parent), self._apply_config,
                                self.status, self.tell_bot)  # fmt: skip
         limits = HealthLimits(config.metrics.health_startup_grace_s, config.metrics.health_links_down_s)
@@ -96,6 +97,8 @@ class Supervisor:
             self.futures_stats = message.values
         elif isinstance(message, Notice):  # an episode card (futures.cards_enabled)
             self.tell_bot(message)
+        elif isinstance(message, OpenInterest):  # a short watch's contract (supervisor/shorts.py)
+            self.pipeline.shorts.on_open_interest(message.symbol, message.t_ms, message.hold_vol)
 
     def _extra_metrics(self) -> dict[str, float]:
         return {**self.pipeline.figures(), **self.planning.figures(), "bot_restarts_total": float(self.bot.restarts if self.bot else 0),
@@ -171,7 +174,8 @@ class Supervisor:
             log.error("metrics server could not start", extra={"error": str(exc)})
         tasks = [loop.create_task(self.planning.scout_loop(self._stop, self.n_shards)), loop.create_task(self._tick_loop()),
                  loop.create_task(retention_loop(self.store.db, lambda: self.config.storage.retention_days, self._stop)),  # issue #23
-                 loop.create_task(spill_loop(self.store, self._stop, lambda text: self.tell_bot(Notice(text))))]  # issue #23: disk full
+                 loop.create_task(spill_loop(self.store, self._stop, lambda text: self.tell_bot(Notice(text)))),  # issue #23: disk full
+                 loop.create_task(self.pipeline.shorts.serve_intake(self._stop))]  # fmt: skip
         self._announce()
         await self._stop.wait()
         self.notifier.notify("STOPPING=1")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 import time
 from multiprocessing.connection import Connection
@@ -23,7 +24,7 @@ from common.config import Config
 from common.futures_config import ThickBookConfig
 from common.logs import setup_logging
 from common.memtrim import release_free_memory
-from common.messages import FuturesStats, MessageError, Notice, Stop, decode, encode
+from common.messages import FuturesStats, MessageError, Notice, OpenInterest, Stop, WatchedContracts, decode, encode
 from detectors.futures import FairPriceDetector
 from detectors.futures_episodes import Episode, format_log_line
 from store.episodes import EpisodeStore
@@ -51,12 +52,17 @@ class FuturesWatch:
                                 backoff_min_s=fc.reconnect_min_s, backoff_max_s=fc.reconnect_max_s,
                                 universe_refresh_s=fc.universe_refresh_s)  # fmt: skip
         self.ratios: dict[str, float] = {}
+        self.oi_wanted: set[str] = set()  # contracts the short watcher follows: their holdVol goes to the supervisor
         self.episodes_stored = 0
         self._stop = asyncio.Event()
 
     # --- feed callbacks ------------------------------------------------------------------------
 
     def _on_ticker(self, symbol: str, t_ms: int, last: float, fair: float, index: float) -> None:
+        if symbol in self.oi_wanted:  # before the detector's symbol filter: the short watcher wants any contract
+            hold_vol = self.feed.open_interest.get(symbol, math.nan)
+            if math.isfinite(hold_vol):
+                self._tell(OpenInterest(symbol, t_ms, hold_vol))
         if self.only and symbol not in self.only:
             return
         if fair > 0:
@@ -115,6 +121,8 @@ class FuturesWatch:
                     continue
                 if isinstance(message, Stop):
                     self._stop.set()
+                elif isinstance(message, WatchedContracts):
+                    self.oi_wanted = set(message.symbols)
         except (EOFError, OSError):
             self._stop.set()  # the supervisor is gone
 

@@ -24,6 +24,7 @@ from supervisor.metrics import Metrics
 from supervisor.outcome import OutcomeTracker
 from supervisor.planning import Planning, ShardHandle
 from supervisor.price_history import PriceHistory
+from supervisor.shorts import ShortWatches
 
 log = logging.getLogger("scanner.supervisor.pipeline")
 
@@ -47,6 +48,8 @@ class Pipeline:
         self.tell_bot = tell_bot
         self.tracker = OutcomeTracker(config.outcome)
         self.price_history = PriceHistory()  # the card's 1/5/15-min change, from rows already read
+        self.shorts = ShortWatches(config, planning.symbols, tell_bot, lambda: self.tracker.clock_ms)  # issue #19
+        metrics.registry.register(self.shorts.collector())
         self.outcome_counts: dict[tuple[str, str], int] = {}
         self.signals_emitted: list[float] = []
         self.rows_scored = 0
@@ -82,6 +85,7 @@ class Pipeline:
     def update_config(self, config: Config) -> None:
         self.config = config
         self.tracker.update_config(config.outcome)
+        self.shorts.update_config(config)
 
     def on_ring_ready(self, handle: ShardHandle) -> None:
         """The shard's eventfd fired: read every new row, score, emit, then fold outcome watches."""
@@ -91,7 +95,7 @@ class Pipeline:
             return
         self.rows_scored += len(rows)
         self.score_passes += 1
-        self.planning.quality_check(rows, self.tracker.watched_pair_ids())
+        self.planning.quality_check(rows, self.tracker.watched_pair_ids() | self.shorts.pair_ids)
         self.price_history.update(rows)  # before scoring, so emit() sees this batch too
         now_ns = time.time_ns()
         decisions = self.detection.score(rows, now_ns)
@@ -100,6 +104,7 @@ class Pipeline:
         # After the signals: a watch opened by this batch also sees the batch's later rows.
         for outcome in self.tracker.update(rows):
             self.store_outcome(outcome)
+        self.shorts.on_rows(rows)  # the short watches (no-op without one)
 
     def emit(self, decision: Any, now_ns: int) -> None:
         row = decision.row
@@ -143,6 +148,7 @@ class Pipeline:
             sys.stdout.write(json.dumps(payload, separators=(",", ":"), allow_nan=False) + "\n")
             sys.stdout.flush()
         log.info("signal", extra={"symbol": symbol, "prob": round(signal.prob, 3), "latency_ms": round(latency_ms, 2)})
+        self.shorts.on_signal(signal)  # after the card is on its way: a watch never delays it
 
     def _card_context(self, symbol: str, pair_id: int, row: Any) -> dict[str, Any]:
         """The Signal's change_1m/5m/15m and quote_volume_24h, from what the service already holds

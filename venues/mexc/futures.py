@@ -111,6 +111,7 @@ class Ticker:
     last: float
     fair: float
     index: float
+    hold_vol: float = math.nan  # open interest in contracts (holdVol); NaN when the row has none
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,10 +262,13 @@ def parse_ticker_row(row: Any, where: str = TICKERS, fallback_ts: int | None = N
     if type(row) is dict:
         symbol, ts = row.get("symbol"), row.get("timestamp", fallback_ts)
         last, fair, index = row.get("lastPrice"), row.get("fairPrice"), row.get("indexPrice")
+        hold = row.get("holdVol")
         if (type(symbol) is str and 0 < len(symbol) <= 64 and type(ts) is int and 0 <= ts < _MAX_MS
                 and type(last) in _PLAIN_NUMBER and type(fair) in _PLAIN_NUMBER and type(index) in _PLAIN_NUMBER
-                and 0 < last < _BIG and 0 < fair < _BIG and 0 < index < _BIG):  # fmt: skip
-            return Ticker(symbol=symbol, t_ms=ts, last=float(last), fair=float(fair), index=float(index))
+                and 0 < last < _BIG and 0 < fair < _BIG and 0 < index < _BIG
+                and (hold is None or (type(hold) in _PLAIN_NUMBER and 0 <= hold < _BIG))):  # fmt: skip
+            return Ticker(symbol=symbol, t_ms=ts, last=float(last), fair=float(fair), index=float(index),
+                          hold_vol=math.nan if hold is None else float(hold))  # fmt: skip
     return parse_ticker_row_checked(row, where, fallback_ts)
 
 
@@ -279,7 +283,20 @@ def parse_ticker_row_checked(row: Any, where: str = TICKERS, fallback_ts: int | 
         last=_price(row, "lastPrice", f"{where} {symbol}"),
         fair=_price(row, "fairPrice", f"{where} {symbol}"),
         index=_price(row, "indexPrice", f"{where} {symbol}"),
+        hold_vol=_optional_amount(row.get("holdVol")),
     )
+
+
+def _optional_amount(value: Any) -> float:
+    """An optional non-negative number (holdVol): the value, or NaN when absent or not one (never an error:
+    the prices are what the detector needs; open interest only feeds the short watcher's context)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return math.nan
+    try:
+        number = float(value)
+    except ValueError:
+        return math.nan
+    return number if math.isfinite(number) and number >= 0 else math.nan
 
 
 def parse_tickers(message: Message) -> tuple[list[Ticker], list[str]]:

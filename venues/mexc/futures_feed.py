@@ -19,6 +19,8 @@ so a caller may subscribe them later without touching the parser.
 
 What the feed promises its caller:
 - on_ticker(symbol, t_ms, last, fair, index) for every parsed ticker of a contract in the universe;
+- `open_interest[symbol]`: the contract's last holdVol (open interest, contracts; NaN when its rows
+  carry none), current when on_ticker is called for it;
 - on_book(symbol, t_ms, bids, asks) for every depth.full push (levels (price, contracts), best first);
 - on_gap(symbol_or_all, t_ms) when data stops being trustworthy: ALL ("*") when a link that
   delivered data drops (t_ms = the last frame's wall time, so an open episode ends where the data
@@ -88,6 +90,7 @@ class FuturesFeed:
         self.ws_url = ws_url
         self.rest = rest
         self.on_ticker, self.on_book, self.on_gap, self.on_universe = on_ticker, on_book, on_gap, on_universe
+        self.open_interest: dict[str, float] = {}  # symbol -> last holdVol of push.tickers
         self.quote = quote
         self.ping_interval_s = ping_interval_s
         self.idle_timeout_s = idle_timeout_s
@@ -301,6 +304,7 @@ class FuturesFeed:
         if self.universe is not None and ticker.symbol not in self.universe:
             return
         self._prices[ticker.symbol] = [ticker.last, ticker.fair, ticker.index]
+        self.open_interest[ticker.symbol] = ticker.hold_vol
         self._emit_ticker(ticker.symbol, ticker.t_ms)
 
     def _price(self, price: fx.Price, slot: int) -> None:
