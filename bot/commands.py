@@ -23,6 +23,7 @@ HELP = (
     "until the next reload; /cfg save — keep the changes\n"
     "/reload — re-read config.yaml\n"
     "/pause, /resume — stop / restart cards (signals are still stored while paused)\n"
+    "/mute SYMBOL [hours] — no cards for that pair in this chat (default 24 h); /unmute SYMBOL; /mutes — what is muted\n"
     "/health, /version, /help"
 )
 
@@ -41,6 +42,9 @@ class BotState(Protocol):
     def outcome_stats(self, since_ns: int) -> dict[str, Any]: ...
 
     def unsent_count(self) -> int: ...
+
+    @property
+    def cards(self) -> Any: ...  # bot/sender.py's CardSender (its .cards is the CardStore)
 
 
 def _num(value: Any, fmt: str, default: str = "n/a") -> str:
@@ -132,8 +136,12 @@ def format_outcomes(windows: list[tuple[str, dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
-async def answer(bot: BotState, name: str, args: list[str]) -> str:
-    """The reply text for /name args (name without slash, lower case)."""
+async def answer(bot: BotState, name: str, args: list[str], chat_id: int = 0) -> str:
+    """The reply text for /name args (name without slash, lower case) typed in chat_id."""
+    if name in ("mute", "unmute", "mutes"):
+        from bot import mutes
+
+        return mutes.answer(bot.cards.cards, chat_id, name, args)
     no_answer = NO_ANSWER.format(s=bot.request_timeout_s)
     if name in ("start", "help"):
         return HELP
@@ -181,4 +189,5 @@ async def answer(bot: BotState, name: str, args: list[str]) -> str:
     return "Unknown command. /help lists them."
 
 
-NAMES = ("start", "help", "status", "stats", "cfg", "show_config", "reload", "pause", "resume", "health", "version")
+NAMES = ("start", "help", "status", "stats", "cfg", "show_config", "reload", "pause", "resume", "health", "version", "mute", "unmute",
+         "mutes")  # fmt: skip

@@ -18,6 +18,8 @@ from typing import Any
 from common.config import Config
 from common.messages import Message, OutcomeStored, SignalStored
 from common.signal import Signal, make_signal_id
+from store.cards import CardStore
+from supervisor.chart_history import ChartHistory
 from supervisor.detection import Detection
 from supervisor.metrics import Metrics
 from supervisor.outcome import OutcomeTracker
@@ -46,6 +48,9 @@ class Pipeline:
         self.tell_bot = tell_bot
         self.tracker = OutcomeTracker(config.outcome)
         self.price_history = PriceHistory()  # the card's 1/5/15-min change, from rows already read
+        self.chart_history = ChartHistory()  # the card's chart: 30 one-minute candles per pair, from rows already read
+        db = getattr(store, "db", None)  # a Store; tests may pass a stand-in without SQLite (then no chart data)
+        self.cards = CardStore(db) if db is not None else None
         self.outcome_counts: dict[tuple[str, str], int] = {}
         self.signals_emitted: list[float] = []
         self.rows_scored = 0
@@ -89,6 +94,7 @@ class Pipeline:
         self.score_passes += 1
         self.planning.quality_check(rows, self.tracker.watched_pair_ids())
         self.price_history.update(rows)  # before scoring, so emit() sees this batch too
+        self.chart_history.update(rows)
         now_ns = time.time_ns()
         for decision in self.detection.score(rows, now_ns):
             self.emit(decision, now_ns)
@@ -116,6 +122,7 @@ class Pipeline:
             model_trained=bool(decision.model_trained),
             **self._card_context(symbol, int(decision.pair_id), row),
         )
+        self._store_chart(signal, int(decision.pair_id))
         if not self.store.add_signal(signal):
             return  # already stored (replayed rows after a restart): never signal twice
         self.tracker.open(signal.signal_id, symbol, signal.profile, int(decision.pair_id), signal.exchange_time_ms, signal.price)
@@ -131,6 +138,15 @@ class Pipeline:
             sys.stdout.write(json.dumps(payload, separators=(",", ":"), allow_nan=False) + "\n")
             sys.stdout.flush()
         log.info("signal", extra={"symbol": symbol, "prob": round(signal.prob, 3), "latency_ms": round(latency_ms, 2)})
+
+    def _store_chart(self, signal: Signal, pair_id: int) -> None:
+        """The chart's data, stored before the signal so the bot never finds the signal without it; a failure costs the chart only."""
+        if self.cards is None or not self.config.telegram.token or not self.config.telegram.cards.chart:
+            return
+        try:
+            self.cards.add_series(signal.signal_id, self.chart_history.series(pair_id, signal.exchange_time_ms))
+        except (ValueError, sqlite3.Error) as exc:
+            log.warning("chart data not stored; the card goes out as text", extra={"signal_id": signal.signal_id, "error": str(exc)[:200]})
 
     def _card_context(self, symbol: str, pair_id: int, row: Any) -> dict[str, Any]:
         """The Signal's change_1m/5m/15m and quote_volume_24h, from what the service already holds
