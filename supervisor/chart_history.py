@@ -68,9 +68,12 @@ class ChartHistory:
             held = held[keep]
         fresh = key[minute > held]  # a slot starts a new minute: clear it
         if len(fresh):
-            self._minute[fresh] = minute[minute > held]
+            self._minute[fresh] = minute[minute > held]  # of two minutes for one slot in a batch, the later (assigned last) wins
             for name in _FIELDS:
                 self._data[name][fresh] = np.nan
+            match = self._minute[key] == minute  # ... and the earlier minute's rows are dropped
+            if np.count_nonzero(match) != len(match):
+                key, price, rows = key[match], price[match], rows[match]
         d = self._data
         first = np.isnan(d["o"][key])
         d["o"][key[first][::-1]] = price[first][::-1]  # of several first rows the earliest wins (assigned last)

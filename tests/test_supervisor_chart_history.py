@@ -1,0 +1,81 @@
+"""The chart's candles, folded from feature rows: what a minute's open/high/low/close/VWAP/volume are, whatever the batching."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.rowspec import FEATURE_ROW_DTYPE
+from supervisor.chart_history import ChartHistory
+
+T0 = 1_790_000_000_000 - 1_790_000_000_000 % 60_000
+
+
+def _rows(items: list[tuple[int, int, float]]) -> np.ndarray:
+    rows = np.zeros(len(items), dtype=FEATURE_ROW_DTYPE)
+    for i, (pair, t, price) in enumerate(items):
+        rows[i]["pair_id"], rows[i]["row_time_ms"], rows[i]["last_price"] = pair, t, price
+        rows[i]["pm"], rows[i]["quote_vol_5m"] = 0.25, 1000.0 + i
+    return rows
+
+
+def _expected(items: list[tuple[int, int, float]], pair: int, now_ms: int) -> dict[str, list]:
+    """A plain fold: per minute, first/max/min/last price and the last row's VWAP and volume."""
+    minutes: dict[int, list] = {}
+    for i, (p, t, price) in enumerate(items):
+        if p != pair or not (price > 0 and math.isfinite(price)):
+            continue
+        m = t // 60_000
+        if minutes and m < max(minutes) and m not in minutes:
+            continue
+        c = minutes.setdefault(m, [price, price, price, price, 0.0, 0.0])
+        c[1], c[2], c[3], c[4], c[5] = max(c[1], price), min(c[2], price), price, price / 1.25, 1000.0 + i
+    keep = range(now_ms // 60_000 - 29, now_ms // 60_000 + 1)
+    out: dict[str, list] = {k: [] for k in ("t", "o", "h", "l", "c", "vwap", "qv5")}
+    for m in sorted(k for k in minutes if k in keep):
+        out["t"].append(m * 60_000)
+        for name, value in zip(("o", "h", "l", "c", "vwap", "qv5"), minutes[m], strict=True):
+            out[name].append(value)
+    return out
+
+
+def _close(a: dict[str, list], b: dict[str, list]) -> bool:
+    return a["t"] == b["t"] and all(np.allclose(a[k], b[k], rtol=1e-6) for k in ("o", "h", "l", "c", "vwap", "qv5"))
+
+
+def test_a_minute_becomes_one_candle_with_its_vwap_and_volume() -> None:
+    history = ChartHistory(pairs=2)
+    history.update(_rows([(1, T0 + 1000, 2.0), (1, T0 + 2000, 2.5), (1, T0 + 3000, 1.5), (1, T0 + 4000, 2.2)]))
+    history.update(_rows([(1, T0 + 61_000, 3.0), (7, T0 + 1000, 9.0), (1, T0 + 5000, float("nan"))]))  # pair 7: the table grows
+    series = history.series(1, T0 + 61_000)
+    assert series["t"] == [T0, T0 + 60_000]
+    assert [series[k][0] for k in ("o", "h", "l", "c")] == [2.0, 2.5, 1.5, np.float32(2.2)]
+    assert math.isclose(series["vwap"][0], 2.2 / 1.25, rel_tol=1e-6) and series["c"][1] == 3.0
+    assert history.series(7, T0)["c"] == [9.0] and history.series(99, T0)["t"] == []
+    history.update(_rows([(1, T0 + 61_000 - 32 * 60_000, 100.0)]))  # a row older than its slot's minute (a replay): ignored
+    assert history.series(1, T0 + 61_000)["h"] == [2.5, 3.0]
+    later = history.series(1, T0 + 45 * 60_000)  # 45 minutes on: both candles are out of the 30-minute window
+    assert later["t"] == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 40 * 60), st.floats(0.5, 2.0)), min_size=1, max_size=120),
+       st.lists(st.integers(1, 30), min_size=1, max_size=10))  # fmt: skip
+def test_any_batching_gives_the_candles_a_plain_fold_gives(raw: list[tuple[int, int, float]], cuts: list[int]) -> None:
+    items = sorted(((p, T0 + s * 1000, price) for p, s, price in raw), key=lambda x: x[1])  # rows of a pair arrive in time order
+    history = ChartHistory(pairs=1)
+    rows = _rows(items)
+    start = 0
+    for size in cuts * (len(items) // max(1, sum(cuts)) + 1):
+        if start >= len(rows):
+            break
+        history.update(rows[start:start + size])
+        start += size
+    if start < len(rows):
+        history.update(rows[start:])
+    now = items[-1][1]
+    for pair in range(3):
+        assert _close(history.series(pair, now), _expected(items, pair, now))
