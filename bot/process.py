@@ -29,6 +29,7 @@ from bot.app import build_application, start_application, stop_application
 from bot.auth import is_allowed
 from bot.cards import escape, fill_text
 from bot.daily import DailyStats
+from bot.listings import send_listings
 from bot.notifier import Notifier, retry_after_s
 from bot.sender import CardSender
 from common.children import reset_child_signals
@@ -37,6 +38,7 @@ from common.logs import setup_logging
 from common.messages import (
     CfgReply,
     ConfigChanged,
+    ListingStored,
     MessageError,
     Notice,
     OutcomeStored,
@@ -121,7 +123,7 @@ class Bot:
         except MessageError as exc:
             log.warning("ignored a bad pipe message", extra={"error": str(exc)[:200]})
             return
-        if isinstance(message, SignalStored):
+        if isinstance(message, (SignalStored, ListingStored)):
             self._send_event.set()
         elif isinstance(message, OutcomeStored):
             # Already stored by the supervisor (store first, then tell); /stats reads the Store.
@@ -209,6 +211,8 @@ class Bot:
                         return 0.0
                     await self.cards.follow_up(signal_id)
                     self.stats_dirty = True
+            if self.config.telegram.cards.listings and self.cards.targets():
+                await send_listings(self.cards)
             await self.daily.update(self.stats_dirty, self.cards.targets())
             self.stats_dirty = False
         except RetryAfter as exc:

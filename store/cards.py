@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS card_messages (
 CREATE TABLE IF NOT EXISTS mutes (chat_id INTEGER NOT NULL, symbol TEXT NOT NULL, until_ns INTEGER NOT NULL, PRIMARY KEY (chat_id, symbol));
 CREATE TABLE IF NOT EXISTS pinned (chat_id INTEGER PRIMARY KEY, message_id INTEGER NOT NULL, day TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS listings (
-    symbol TEXT PRIMARY KEY, seen_ms INTEGER NOT NULL, first_trade_ms INTEGER, card_sent_ns INTEGER, summary_ns INTEGER
+    symbol TEXT PRIMARY KEY, seen_ms INTEGER NOT NULL, first_trade_ms INTEGER, quote_volume REAL, low REAL, high REAL,
+    summary_ns INTEGER, card_sent_ns INTEGER, summary_sent_ns INTEGER
 );
 """
 KINDS = ("photo", "text")
@@ -154,14 +155,31 @@ class CardStore:
                               (symbol, seen_ms, first_trade_ms))  # fmt: skip
         return cur.rowcount == 1
 
-    def known_listings(self) -> set[str]:
-        return {r[0] for r in self.db.execute("SELECT symbol FROM listings")}
+    def listings_without_summary(self) -> list[tuple[str, int | None]]:
+        """(symbol, first trade ms or None) of listings whose first minutes are not stored yet."""
+        return self.db.execute("SELECT symbol, first_trade_ms FROM listings WHERE summary_ns IS NULL ORDER BY seen_ms, symbol").fetchall()
 
-    def unsent_listings(self) -> list[tuple[str, int, int | None]]:
-        return self.db.execute("SELECT symbol, seen_ms, first_trade_ms FROM listings WHERE card_sent_ns IS NULL ORDER BY seen_ms, symbol").fetchall()
+    def set_listing_first_trade(self, symbol: str, first_trade_ms: int) -> None:
+        self.db.execute("UPDATE listings SET first_trade_ms = ? WHERE symbol = ? AND first_trade_ms IS NULL", (first_trade_ms, symbol))
 
-    def mark_listing_sent(self, symbol: str, at_ns: int) -> None:
-        self.db.execute("UPDATE listings SET card_sent_ns = ? WHERE symbol = ?", (at_ns, symbol))
+    def set_listing_summary(self, symbol: str, first_trade_ms: int, quote_volume: float | None, low: float | None, high: float | None) -> None:
+        self.db.execute("UPDATE listings SET first_trade_ms = ?, quote_volume = ?, low = ?, high = ?, summary_ns = ? WHERE symbol = ?",
+                        (first_trade_ms, quote_volume, low, high, time.time_ns(), symbol))  # fmt: skip
+
+    def listing(self, symbol: str) -> dict[str, Any] | None:
+        cur = self.db.execute("SELECT * FROM listings WHERE symbol = ?", (symbol,))
+        row = cur.fetchone()
+        return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
+
+    def unsent_listings(self) -> list[str]:
+        """Listings whose card, or whose first-minutes edit, the bot has not sent yet."""
+        rows = self.db.execute("SELECT symbol FROM listings WHERE card_sent_ns IS NULL OR (summary_ns IS NOT NULL AND summary_sent_ns IS NULL)"
+                               " ORDER BY seen_ms, symbol")  # fmt: skip
+        return [r[0] for r in rows]
+
+    def mark_listing_sent(self, symbol: str, at_ns: int, summary: bool) -> None:
+        column = "summary_sent_ns" if summary else "card_sent_ns"
+        self.db.execute(f"UPDATE listings SET {column} = ? WHERE symbol = ?", (at_ns, symbol))
 
 
 __all__ = ["CardStore", "TrackRecord", "CARDS_SCHEMA"]

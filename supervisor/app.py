@@ -56,6 +56,8 @@ class Supervisor:
                                lambda: dict(self.pipeline.outcome_counts))  # fmt: skip
         self.planning = Planning(config, self.shards, lambda pid, sym: self.pipeline.on_new_pair(pid, sym))
         self.pipeline = Pipeline(config, self.detection, self.store, self.planning, self.metrics, self.tell_bot)
+        self.planning.on_scout = lambda scout: self.pipeline.on_scout(scout.universe)  # new listings (issue #22)
+        self.planning.always_watch = self.pipeline.listings.watched
         self.control = Control(self.config_path, config, lambda c: load_models(c, self.config_path.parent), self._apply_config,
                                self.status, self.tell_bot)  # fmt: skip
         limits = HealthLimits(config.metrics.health_startup_grace_s, config.metrics.health_links_down_s)

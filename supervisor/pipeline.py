@@ -21,6 +21,7 @@ from common.signal import Signal, make_signal_id
 from store.cards import CardStore
 from supervisor.chart_history import ChartHistory
 from supervisor.detection import Detection
+from supervisor.listings import ListingWatch
 from supervisor.metrics import Metrics
 from supervisor.outcome import OutcomeTracker
 from supervisor.planning import Planning, ShardHandle
@@ -51,6 +52,8 @@ class Pipeline:
         self.chart_history = ChartHistory()  # the card's chart: 30 one-minute candles per pair, from rows already read
         db = getattr(store, "db", None)  # a Store; tests may pass a stand-in without SQLite (then no chart data)
         self.cards = CardStore(db) if db is not None else None
+        self.listings = ListingWatch(self.cards, tell_bot, config.scout.quote_asset)
+        self.exchange_ms = 0  # the newest row's exchange time: the clock of the listings' first minutes
         self.outcome_counts: dict[tuple[str, str], int] = {}
         self.signals_emitted: list[float] = []
         self.rows_scored = 0
@@ -95,6 +98,7 @@ class Pipeline:
         self.planning.quality_check(rows, self.tracker.watched_pair_ids())
         self.price_history.update(rows)  # before scoring, so emit() sees this batch too
         self.chart_history.update(rows)
+        self.exchange_ms = max(self.exchange_ms, int(rows["row_time_ms"][-1]))
         now_ns = time.time_ns()
         for decision in self.detection.score(rows, now_ns):
             self.emit(decision, now_ns)
@@ -138,6 +142,16 @@ class Pipeline:
             sys.stdout.write(json.dumps(payload, separators=(",", ":"), allow_nan=False) + "\n")
             sys.stdout.flush()
         log.info("signal", extra={"symbol": symbol, "prob": round(signal.prob, 3), "latency_ms": round(latency_ms, 2)})
+
+    def on_scout(self, universe: Any) -> None:
+        """After a scout pass: new listings (if telegram.cards.listings), then the first minutes of recent ones."""
+        if not self.config.telegram.token or not self.config.telegram.cards.listings:
+            return
+        try:
+            self.listings.on_universe(universe)
+            self.listings.first_minutes(self.chart_history, self.planning.pair_ids, self.exchange_ms)
+        except sqlite3.Error as exc:
+            log.error("listing not stored", extra={"error": str(exc)[:200]})
 
     def _store_chart(self, signal: Signal, pair_id: int) -> None:
         """The chart's data, stored before the signal so the bot never finds the signal without it; a failure costs the chart only."""

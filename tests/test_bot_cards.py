@@ -240,3 +240,40 @@ async def test_track_record_followups_and_one_pinned_stats_message_edited_in_pla
         await _until(lambda: any(e["text"].startswith("📌 Today") for e in fake.sent("editMessageText")))  # the second outcome edits it
         assert len([m for m in fake.sent() if m["text"].startswith("📌")]) == 1
         assert sum(1 for c in fake.calls if c.method == "editMessageText" and "Outcome:" in str(c.params.get("text"))) == 2  # once each
+
+
+async def test_a_listing_on_the_emulator_gives_exactly_one_listing_card_then_its_first_minutes(tmp_path: Path) -> None:
+    from common.messages import decode
+    from sim.server import run_emulator
+    from supervisor.listings import ListingWatch
+    from supervisor.scout import Scout
+    from venues.mexc.rest import PacedRest
+
+    scenario = tmp_path / "listing.yaml"
+    scenario.write_text("listings:\n  - {symbol: NEWLISTUSDT, listed_s_before_start: -2}\n")  # opens 2 s after the emulator starts
+    async with run_emulator(pairs=5, scenario=str(scenario)) as emu, run_fake_telegram() as fake, \
+            running(fake, tmp_path / "data", chart=False) as (bot_, _):  # fmt: skip
+        rest = PacedRest(emu.rest_url, budget_per_10s=100)
+        scout = Scout(rest)
+        watch = ListingWatch(CardStore(bot_.store.db), lambda m: bot_._on_message(encode(m)) or True)  # the pipe, in-process
+        try:
+            await scout.refresh_universe()
+            assert "NEWLISTUSDT" not in scout.universe and watch.on_universe(scout.universe) == []  # the first pass only learns
+            await asyncio.sleep(2.5)
+            for _ in range(3):  # the pair appears, then stays: announced once
+                await scout.refresh_universe()
+                watch.on_universe(scout.universe)
+            assert "NEWLISTUSDT" in watch.watched()
+        finally:
+            await rest.close()
+        (card,) = await _until(lambda: fake.sent())
+        assert card["text"].startswith("🆕 *NEWLISTUSDT* — new spot pair on MEXC") and markdown_v2_error(card["text"]) is None
+        restarted = ListingWatch(CardStore(bot_.store.db), lambda m: decode(encode(m)) is None)
+        restarted.known = set(scout.universe) - {"NEWLISTUSDT"}  # a restart that missed the listing: the store announces it once
+        assert restarted.on_universe(scout.universe) == []
+        CardStore(bot_.store.db).set_listing_summary("NEWLISTUSDT", T0, 123_000.0, 0.0012, 0.0019)
+        bot_.notify()
+        (edit,) = await _until(lambda: fake.sent("editMessageText"))
+        assert escape("First trade 14:13 UTC · first 5 min: quote volume $123k, range 0.0012 – 0.0019 (+58.3%)") in edit["text"]
+        await asyncio.sleep(0.5)
+        assert len(fake.sent()) == 1 and len(fake.sent("editMessageText")) == 1
