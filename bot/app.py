@@ -28,6 +28,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("reload", "re-read config.yaml"),
     ("pause", "stop sending cards (signals still stored)"),
     ("resume", "send cards again"),
+    ("top", "[5m|1h|24h] [n]: biggest movers"),
     ("mute", "SYMBOL [hours]: no cards for a pair in this chat"),
     ("unmute", "SYMBOL: cards for the pair again"),
     ("mutes", "pairs muted in this chat"),

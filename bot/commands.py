@@ -11,7 +11,7 @@ import time
 from typing import Any, Protocol
 
 from common.config import Config
-from common.messages import CfgSave, CfgSet, Reload, StatusRequest
+from common.messages import CfgSave, CfgSet, Reload, StatusRequest, TopRequest
 
 VERSION = "0.1.0"
 NO_ANSWER = "The supervisor did not answer within {s:g} s; nothing changed. Try again shortly."
@@ -23,6 +23,7 @@ HELP = (
     "until the next reload; /cfg save — keep the changes\n"
     "/reload — re-read config.yaml\n"
     "/pause, /resume — stop / restart cards (signals are still stored while paused)\n"
+    "/top [5m|15m|30m|1h|24h] [n] — biggest gainers, losers and volume surges from the scanner's own data\n"
     "/mute SYMBOL [hours] — no cards for that pair in this chat (default 24 h); /unmute SYMBOL; /mutes — what is muted\n"
     "/health, /version, /help"
 )
@@ -143,6 +144,14 @@ async def answer(bot: BotState, name: str, args: list[str], chat_id: int = 0) ->
 
         return mutes.answer(bot.cards.cards, chat_id, name, args)
     no_answer = NO_ANSWER.format(s=bot.request_timeout_s)
+    if name == "top":
+        from bot import top
+
+        parsed = top.parse(args)
+        if isinstance(parsed, str):
+            return parsed
+        reply = await bot.ask_supervisor(TopRequest, window_s=parsed[0], n=parsed[1])
+        return no_answer.replace("; nothing changed", "") if reply is None else top.format_top(reply.status)
     if name in ("start", "help"):
         return HELP
     if name == "version":
@@ -190,4 +199,4 @@ async def answer(bot: BotState, name: str, args: list[str], chat_id: int = 0) ->
 
 
 NAMES = ("start", "help", "status", "stats", "cfg", "show_config", "reload", "pause", "resume", "health", "version", "mute", "unmute",
-         "mutes")  # fmt: skip
+         "mutes", "top")  # fmt: skip

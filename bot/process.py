@@ -80,6 +80,7 @@ class Bot:
         self.cards = CardSender(config, self.store, self.notifier)  # every copy of a card is in the store (store/cards.py)
         self.daily = DailyStats(config, self.store, self.cards.cards, self.notifier)
         self.stats_dirty = False
+        self._next_top = time.monotonic() + config.telegram.cards.top_interval_s  # the first periodic /top after one interval
         self.app.add_handler(CommandHandler(list(commands.NAMES), self._command))
         self.app.add_handler(CallbackQueryHandler(self._callback))
         self.app.add_handler(MessageHandler(filters.ALL, self._other))
@@ -214,6 +215,7 @@ class Bot:
             if self.config.telegram.cards.listings and self.cards.targets():
                 await send_listings(self.cards)
             await self.daily.update(self.stats_dirty, self.cards.targets())
+            await self._periodic_top()
             self.stats_dirty = False
         except RetryAfter as exc:
             return max(retry_after_s(exc), 0.1)
@@ -223,6 +225,20 @@ class Bot:
         except TelegramError:
             return -1.0
         return 0.0
+
+    async def _periodic_top(self) -> None:
+        """telegram.cards.top_interval_s > 0: post /top 1h to every target chat that often."""
+        interval = self.config.telegram.cards.top_interval_s
+        now = time.monotonic()
+        if interval <= 0 or now < self._next_top:
+            return
+        self._next_top = now + interval
+        text = await commands.answer(self, "top", [])
+        for chat in self.cards.targets():
+            try:
+                await self.notifier.send_text(chat, text[:MAX_TEXT])
+            except (BadRequest, Forbidden) as exc:
+                log.warning("telegram refused the periodic /top", extra={"chat_id": chat, "error": str(exc)[:200]})
 
     async def _send_loop(self) -> None:
         """Crash-only outbox: whatever the Store says is unsent is sent, retried until it is."""

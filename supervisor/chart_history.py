@@ -6,9 +6,9 @@ path), and the supervisor reads every feature row anyway. Each row carries the l
 5-min VWAP (last / (1 + PM)) and its 5-min quote volume are folded in from rows already read.
 
 Why 1-minute candles and not 1 s closes: 30 minutes of 1 s closes for 2,000 pairs would be ~3.6
-million slots (tens of MB in a service with a 150 MB budget); 32 one-minute slots of six float32
-and one int32 minute are ~900 bytes a pair (1.8 MB at 2,000 pairs), and a candle keeps the
-minute's range. Why the 5-min quote volume and not the minute's own: the row does not carry the
+million slots (tens of MB in a service with a 150 MB budget); 64 one-minute slots (the chart's 30
+minutes and /top's hour) of six float32 and one int32 minute are ~1.8 KB a pair (3.6 MB at 2,000
+pairs), and a candle keeps the minute's range. Why the 5-min quote volume and not the minute's own: the row does not carry the
 bar's volume, and a rolling sum cannot be un-rolled; the chart labels it as what it is.
 
 Rows of one pair arrive in exchange-time order (a pair lives on one shard); an older row than the
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-SLOTS = 32  # minutes m-31 .. m
+SLOTS = 64  # minutes m-63 .. m: the chart shows 30 of them, /top 1h needs 61
 MINUTE_MS = 60_000
 CHART_MINUTES = 30
 _FIELDS = ("o", "h", "l", "c", "vwap", "qv5")
@@ -101,6 +101,28 @@ class ChartHistory:
             for name in _FIELDS:
                 value = float(self._data[name][i])
                 out[name].append(value if math.isfinite(value) else None)
+        return out
+
+
+    def close_at(self, pair_id: int, minute: int, back: int = 2) -> tuple[float, float] | None:
+        """(close, 5-min quote volume) of the newest minute in [minute - back, minute] the pair traded in; None without one."""
+        base = pair_id * self.slots
+        for m in range(minute, minute - back - 1, -1):
+            i = base + m % self.slots
+            if int(self._minute[i]) == m and math.isfinite(float(self._data["c"][i])):
+                return float(self._data["c"][i]), float(self._data["qv5"][i])
+        return None
+
+    def movers(self, now_ms: int, window_min: int) -> list[tuple[int, float, float]]:
+        """(pair_id, price change, 5-min volume now / window_min ago) of every pair with a close now and window_min ago."""
+        now = int(now_ms) // MINUTE_MS
+        out = []
+        for pair in np.unique(np.nonzero(self._minute >= now - 2)[0] // self.slots).tolist():
+            late, early = self.close_at(pair, now), self.close_at(pair, now - window_min, back=min(5, window_min))
+            if late is None or early is None or not early[0] > 0:
+                continue
+            surge = late[1] / early[1] if early[1] > 0 and math.isfinite(late[1]) else math.nan
+            out.append((pair, late[0] / early[0] - 1.0, surge))
         return out
 
 

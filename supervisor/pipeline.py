@@ -153,6 +153,21 @@ class Pipeline:
         except sqlite3.Error as exc:
             log.error("listing not stored", extra={"error": str(exc)[:200]})
 
+    def top(self, window_s: int, n: int) -> dict[str, Any]:
+        """/top's figures from the scanner's own state: gainers, losers and 5-min volume surges over the window
+        (the chart history's candles, up to an hour), or for 24 h the busiest pairs by the scout's ticker volume."""
+        n = max(1, min(n, 25))
+        if window_s >= 86400:
+            busiest = sorted(self.planning.volumes_24h.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+            return {"window_s": window_s, "pairs": len(self.planning.volumes_24h), "volume_24h": [[s, v] for s, v in busiest]}
+        moves = [(self.planning.symbols.get(p), change, surge) for p, change, surge in self.chart_history.movers(self.exchange_ms, window_s // 60)]
+        moves = [m for m in moves if m[0] is not None]
+        by_change = sorted(moves, key=lambda m: (m[1], m[0]))
+        surges = sorted((m for m in moves if m[2] == m[2]), key=lambda m: (-m[2], m[0]))[:n]
+        return {"window_s": window_s, "exchange_ms": self.exchange_ms, "pairs": len(moves),
+                "gainers": [[s, c] for s, c, _ in reversed(by_change[-n:]) if c > 0], "losers": [[s, c] for s, c, _ in by_change[:n] if c < 0],
+                "surges": [[s, x] for s, _, x in surges]}  # fmt: skip
+
     def _store_chart(self, signal: Signal, pair_id: int) -> None:
         """The chart's data, stored before the signal so the bot never finds the signal without it; a failure costs the chart only."""
         if self.cards is None or not self.config.telegram.token or not self.config.telegram.cards.chart:

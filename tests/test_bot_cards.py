@@ -277,3 +277,25 @@ async def test_a_listing_on_the_emulator_gives_exactly_one_listing_card_then_its
         assert escape("First trade 14:13 UTC · first 5 min: quote volume $123k, range 0.0012 – 0.0019 (+58.3%)") in edit["text"]
         await asyncio.sleep(0.5)
         assert len(fake.sent()) == 1 and len(fake.sent("editMessageText")) == 1
+
+
+async def test_top_asks_the_supervisor_and_answers_only_allowed_ids(tmp_path: Path) -> None:
+    from common.messages import StatusReply, TopRequest, decode
+
+    async with run_fake_telegram() as fake, running(fake, tmp_path, chart=False) as (bot_, supervisor):
+        asked: list[TopRequest] = []
+
+        def pump() -> None:  # the supervisor's side: a TopRequest answered from its movers
+            while supervisor.conn.poll():
+                msg = decode(supervisor.conn.recv())
+                if isinstance(msg, TopRequest):
+                    asked.append(msg)
+                    supervisor.conn.send(encode(StatusReply(msg.req_id, {"window_s": msg.window_s, "exchange_ms": T0, "pairs": 2,
+                                                                         "gainers": [["PEPEUSDT", 0.142]], "losers": [], "surges": []})))  # fmt: skip
+
+        supervisor.pump = pump  # type: ignore[method-assign]
+        await fake.inject_message(STRANGER, STRANGER, "/top")
+        await fake.inject_message(OWNER, OWNER, "/top 5m 3")
+        (reply,) = await _until(lambda: fake.sent())
+        assert reply["chat_id"] == OWNER and reply["text"].splitlines()[:2] == ["Top movers over 5m (2 pairs, up to 14:13 UTC):", "Gainers: PEPEUSDT +14.20%"]
+        assert [(m.window_s, m.n) for m in asked] == [(300, 3)]

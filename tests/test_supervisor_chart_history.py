@@ -79,3 +79,24 @@ def test_any_batching_gives_the_candles_a_plain_fold_gives(raw: list[tuple[int, 
     now = items[-1][1]
     for pair in range(3):
         assert _close(history.series(pair, now), _expected(items, pair, now))
+
+
+def test_movers_rank_pairs_by_their_change_over_the_window_and_top_formats_them() -> None:
+    from bot.top import format_top, parse
+
+    history = ChartHistory(pairs=4)
+    items = []
+    for minute in range(70):
+        for pair, slope in ((0, 0.002), (1, -0.001), (2, 0.0)):
+            items.append((pair, T0 + minute * 60_000 + 5_000, 1.0 + slope * minute))
+    history.update(_rows(items))
+    now = T0 + 69 * 60_000 + 5_000
+    moves = {p: change for p, change, _ in history.movers(now, 60)}
+    assert set(moves) == {0, 1, 2} and math.isclose(moves[0], 1.138 / 1.018 - 1, rel_tol=1e-5) and moves[1] < 0 and moves[2] == 0.0
+    assert {p for p, _, _ in history.movers(now, 5)} == {0, 1, 2} and history.movers(now + 3600_000, 5) == []  # stale pairs drop out
+    top = {"window_s": 3600, "exchange_ms": now, "pairs": 3, "gainers": [["AUSDT", moves[0]]], "losers": [["BUSDT", moves[1]]],
+           "surges": [["AUSDT", 1.5]]}  # fmt: skip
+    assert format_top(top).splitlines() == ["Top movers over 1h (3 pairs, up to 15:22 UTC):", "Gainers: AUSDT +11.79%",
+                                            "Losers: BUSDT -6.05%", "Volume surges (5-min volume vs then): AUSDT x1.5"]  # fmt: skip
+    assert parse([]) == (3600, 5) and parse(["5m", "10"]) == (300, 10) and parse(["2d"]).startswith("'2d': not a window")
+    assert "no 24 h price history" in format_top({"window_s": 86400, "pairs": 2, "volume_24h": [["AUSDT", 2.5e6]]})
