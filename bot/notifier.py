@@ -6,7 +6,9 @@ a bot goes faster. Cards, command answers, follow-ups, listing cards, positions 
 watcher (h4) all share those limits, so they share one scheduler: a burst waits its turn (in
 order, per chat) instead of being dropped or tripping a storm of 429s.
 
-API (all coroutines; `chat_id` is an int, negative for groups and channels):
+API (all coroutines; `chat_id` is an int, negative for groups and channels). The running bot
+(bot/process.py) holds the one instance as `Bot.notifier`; new bot modules take it from there
+and never call `app.bot.send_*` themselves:
 
     notifier = Notifier(app.bot, config.telegram.cards)
     msg = await notifier.send_text(chat_id, text, markdown=True, buttons=markup, reply_to=message_id)

@@ -111,17 +111,23 @@ class CardSender:
             late.set_result(png)
             png = None
         for chat in todo:
+            kind = "text"
             try:
                 if png is not None:
-                    message = await self.notifier.send_photo(chat, png, text, markdown=True, buttons=buttons)
-                    self.charts_sent += 1
+                    try:
+                        message, kind = await self.notifier.send_photo(chat, png, text, markdown=True, buttons=buttons), "photo"
+                        self.charts_sent += 1
+                    except BadRequest as exc:  # Telegram refused the photo itself: the card still goes, as text
+                        self.charts_failed += 1
+                        log.warning("telegram refused the chart; sending the card as text", extra={"signal_id": sig.signal_id, "error": str(exc)[:200]})
+                        message = await self.notifier.send_text(chat, text, markdown=True, buttons=buttons)
                 else:
                     message = await self.notifier.send_text(chat, text, markdown=True, buttons=buttons)
             except (BadRequest, Forbidden) as exc:
                 log.error("telegram refused a card for one chat", extra={"signal_id": sig.signal_id, "chat_id": chat, "error": str(exc)[:200]})
                 refused.add(chat)
                 continue
-            self.cards.add_message(sig.signal_id, chat, message.message_id, "photo" if png is not None else "text")
+            self.cards.add_message(sig.signal_id, chat, message.message_id, kind)
         reached = self.cards.messages(sig.signal_id)
         if late is not None and reached:
             self._spawn(self._chart_reply(sig, late, {c: m for c, (m, kind) in reached.items() if kind == "text" and c in todo}))

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 CARDS_SCHEMA = """
+CREATE INDEX IF NOT EXISTS outcomes_symbol ON outcomes(symbol, signal_time_ms);
 CREATE TABLE IF NOT EXISTS card_series (signal_id TEXT PRIMARY KEY, series TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cards (signal_id TEXT PRIMARY KEY, text TEXT NOT NULL, extra TEXT NOT NULL DEFAULT '', followup_ns INTEGER);
 CREATE TABLE IF NOT EXISTS card_messages (

@@ -112,8 +112,15 @@ async def test_a_signal_arrives_as_a_photo_with_the_card_as_caption_and_the_same
         assert "Skipped by 4242" in edit["caption"] and "reply_markup" not in edit and bot_.store.unsent_signals() == []
 
 
-async def test_the_card_still_goes_out_as_text_when_the_plotting_library_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "PIL", None)  # "import PIL" raises ImportError, as with a broken install
+@pytest.mark.parametrize("failure", ["import", "telegram refuses the image"])
+async def test_the_card_still_goes_out_as_text_when_the_plotting_library_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                              failure: str) -> None:  # fmt: skip
+    if failure == "import":
+        monkeypatch.setitem(sys.modules, "PIL", None)  # "import PIL" raises ImportError, as with a broken install
+    else:
+        import bot.sender
+
+        monkeypatch.setattr(bot.sender, "render_png", lambda *args: b"GIF89a not a png")  # the fake answers IMAGE_PROCESS_FAILED
     async with run_fake_telegram() as fake, running(fake, tmp_path) as (bot_, _):
         sig = _signal()
         _store_signal(bot_, sig)
