@@ -27,6 +27,7 @@ from bot.cards import card_text, escape, followup_line, keyboard, queued_line, t
 from bot.chart import render_png
 from bot.notifier import Notifier
 from common.config import Config
+from common.memtrim import release_free_memory
 from common.signal import Signal
 from store.cards import CardStore
 from store.history import Store
@@ -38,6 +39,15 @@ MAX_CAPTION = 1024  # Telegram's photo caption limit (escaped text is at least a
 def markup(signal_id: str, stake_usd: float) -> InlineKeyboardMarkup:
     rows = keyboard(signal_id, stake_usd)["inline_keyboard"]
     return InlineKeyboardMarkup([[InlineKeyboardButton(b["text"], callback_data=b["callback_data"]) for b in row] for row in rows])
+
+
+def _render(*args: Any) -> bytes:
+    """render_png in the worker thread, then freed image buffers back to the OS (at most every 30 s: common/memtrim.py),
+    so a burst of charts does not leave the bot process at its peak for ever."""
+    try:
+        return render_png(*args)
+    finally:
+        release_free_memory()
 
 
 class CardSender:
@@ -80,7 +90,7 @@ class CardSender:
         if not series:
             return None, None
         loop = asyncio.get_running_loop()
-        render = loop.run_in_executor(self._pool, render_png, sig.symbol, series, sig.exchange_time_ms, sig.price, sig.profile)
+        render = loop.run_in_executor(self._pool, _render, sig.symbol, series, sig.exchange_time_ms, sig.price, sig.profile)
         try:
             return await asyncio.wait_for(asyncio.shield(render), self.config.telegram.cards.chart_wait_s), None
         except TimeoutError:

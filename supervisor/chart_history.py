@@ -31,7 +31,9 @@ _FIELDS = ("o", "h", "l", "c", "vwap", "qv5")
 class ChartHistory:
     """Flat float32 tables indexed pair * SLOTS + minute % SLOTS; the minute each slot holds in an int32 table (-1: empty)."""
 
-    def __init__(self, pairs: int = 1024, slots: int = SLOTS) -> None:
+    def __init__(self, pairs: int = 0, slots: int = SLOTS) -> None:
+        """pairs=0: the tables are made by the first rows, i.e. after the supervisor forked its children, so
+        no child inherits pages the supervisor then rewrites (copy-on-write would charge both)."""
         self.slots = slots
         self._minute = np.full(pairs * slots, -1, dtype=np.int32)
         self._data = {name: np.full(pairs * slots, np.nan, dtype=np.float32) for name in _FIELDS}
@@ -41,7 +43,7 @@ class ChartHistory:
         return len(self._minute) // self.slots
 
     def _grow(self, pairs: int) -> None:
-        extra = (max(pairs, 2 * self.pairs) - self.pairs) * self.slots
+        extra = (max(pairs, 2 * self.pairs, 256) - self.pairs) * self.slots
         self._minute = np.concatenate([self._minute, np.full(extra, -1, dtype=np.int32)])
         for name in _FIELDS:
             self._data[name] = np.concatenate([self._data[name], np.full(extra, np.nan, dtype=np.float32)])
