@@ -100,3 +100,37 @@ def test_movers_rank_pairs_by_their_change_over_the_window_and_top_formats_them(
                                             "Losers: BUSDT -6.05%", "Volume surges (5-min volume vs then): AUSDT x1.5"]  # fmt: skip
     assert parse([]) == (3600, 5) and parse(["5m", "10"]) == (300, 10) and parse(["2d"]).startswith("'2d': not a window")
     assert "no 24 h price history" in format_top({"window_s": 86400, "pairs": 2, "volume_24h": [["AUSDT", 2.5e6]]})
+
+
+def test_a_listings_first_five_minutes_are_stored_once_they_are_complete(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from store.cards import CardStore
+    from store.history import Store
+    from supervisor.listings import ListingWatch
+
+    cards = CardStore(Store(tmp_path).db)
+    told: list[object] = []
+    watch = ListingWatch(cards, lambda m: told.append(m) or True)
+    assert cards.add_listing("NEWUSDT", T0, None)
+    history = ChartHistory()
+    items = [(3, T0 + 2 * 60_000 + s * 1000, 1.0 + 0.001 * s) for s in range(0, 420, 7)]  # first trade two minutes after it was found
+    history.update(_rows(items[:30]))
+    watch.first_minutes(history, {"NEWUSDT": 3}, items[29][1])
+    assert told == [] and cards.listing("NEWUSDT")["first_trade_ms"] == T0 + 120_000  # the first trade minute, the summary not yet
+    history.update(_rows(items[30:]))
+    watch.first_minutes(history, {"NEWUSDT": 3}, items[-1][1])
+    listing = cards.listing("NEWUSDT")
+    assert listing["summary_ns"] and listing["low"] == 1.0 and math.isclose(listing["high"], 1.294, rel_tol=1e-6) and len(told) == 1
+    watch.first_minutes(history, {"NEWUSDT": 3}, items[-1][1] + 60_000)
+    assert len(told) == 1  # once
+
+
+def test_the_notifier_window_never_lets_more_than_its_limit_through_in_any_span() -> None:
+    from bot.notifier import Window
+
+    window, sent, now = Window(20, 60.0), [], 0.0
+    while now < 300:
+        if window.wait_s(now) == 0:
+            window.take(now)
+            sent.append(now)
+        now += 0.5
+    assert max(sum(1 for t in sent if start <= t < start + 60) for start in sent) == 20 and len(sent) == 100
