@@ -27,6 +27,7 @@ PRICE_BOTTOM, VOLUME_TOP, VOLUME_BOTTOM = 330, 345, 420
 BG, GRID, TEXT = (19, 23, 34), (42, 46, 57), (200, 204, 214)
 UP, DOWN, VWAP, SIGNAL, VOLUME = (38, 166, 154), (239, 83, 80), (255, 183, 77), (66, 165, 245), (90, 98, 120)
 MINUTE_MS = 60_000
+_FONTS: list[Any] = []  # (label font, title font), loaded by the first chart
 
 
 class ChartError(ValueError):
@@ -72,8 +73,9 @@ def render_png(symbol: str, series: dict[str, Any], signal_ms: int, signal_price
 
     image = Image.new("RGB", (WIDTH, HEIGHT), BG)
     draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=12)
-    big = ImageFont.load_default(size=15)
+    if not _FONTS:  # loaded once: each load parses the bundled font again
+        _FONTS.extend((ImageFont.load_default(size=12), ImageFont.load_default(size=15)))
+    font, big = _FONTS
 
     t0 = candles[0][0]
     t1 = max(candles[-1][0] + MINUTE_MS, signal_ms + 1)
