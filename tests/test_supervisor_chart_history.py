@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 from hypothesis import given, settings
@@ -134,3 +135,31 @@ def test_the_notifier_window_never_lets_more_than_its_limit_through_in_any_span(
             sent.append(now)
         now += 0.5
     assert max(sum(1 for t in sent if start <= t < start + 60) for start in sent) == 20 and len(sent) == 100
+
+
+def test_the_pipeline_stores_the_chart_data_before_the_signal_and_keeps_it_to_the_signal(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from common.config import config_from_mapping
+    from detectors.base import Decision
+    from store.cards import CardStore
+    from store.history import Store
+    from supervisor.detection import Detection
+    from supervisor.metrics import Metrics
+    from supervisor.pipeline import Pipeline
+    from supervisor.planning import Planning
+
+    config = config_from_mapping({"telegram": {"token": "1:x", "allowed_ids": [1]}, "storage": {"data_dir": str(tmp_path)}}, environ={})
+    store, told = Store(tmp_path), []
+    planning = Planning(config, [])
+    pipeline = Pipeline(config, Detection(config, {}), store, planning, Metrics(lambda: [], lambda: {}), lambda m: told.append(m) or True)
+    pair = planning.pair_id("PEPEUSDT")
+    rows = _rows([(pair, T0 + s * 1000, 1.0 + s / 1000) for s in range(0, 600, 5)])
+    pipeline.chart_history.update(rows)
+    order: list[str] = []
+    add_series, add_signal = pipeline.cards.add_series, store.add_signal  # type: ignore[union-attr]
+    pipeline.cards.add_series = lambda *a: order.append("series") or add_series(*a)  # type: ignore[union-attr,method-assign]
+    store.add_signal = lambda s: order.append("signal") or add_signal(s)  # type: ignore[method-assign]
+    row = {name: rows[-1][name] for name in rows.dtype.names}
+    pipeline.emit(Decision(pair, row, 0.9, ["test"], 0), time.time_ns())
+    (signal_id,) = [r[0] for r in store.db.execute("SELECT signal_id FROM signals")]
+    series = CardStore(store.db).get_series(signal_id)
+    assert order == ["series", "signal"] and series is not None and len(series["t"]) == 10 and math.isclose(series["c"][-1], rows[-1]["last_price"], rel_tol=1e-6)
