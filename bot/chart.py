@@ -12,13 +12,20 @@ Pillow is imported on the first chart only, so a bot with charts off never pays 
 
 render_png raises ChartError for data it cannot draw; any other exception is a bug in the
 drawing library or here, and the caller sends the card as text either way.
+
+Why in_child (a forked child per chart): Pillow's import, its first-use caches and the heap a render
+leaves behind cost the bot ~7 MB for as long as it runs (perf/bench_chart.py), which the service's
+150 MB budget at 2,000 pairs does not have. A child forked for one chart pays them and exits: the
+bot keeps its size, the chart costs ~50-100 ms more (fork, import), far inside the card's wait bound.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 WIDTH, HEIGHT = 800, 450
@@ -147,4 +154,37 @@ def render_png(symbol: str, series: dict[str, Any], signal_ms: int, signal_price
     return out.getvalue()
 
 
-__all__ = ["ChartError", "render_png", "WIDTH", "HEIGHT"]
+def in_child(render: Callable[..., bytes], *args: Any) -> bytes:
+    """render(*args) in a child forked for it; its PNG, or ChartError with the child's error (also when it died).
+
+    Call it from a worker thread: it blocks until the child is done. The child writes one status
+    byte and the PNG (or the error text) to a pipe and leaves with os._exit, running nothing of the
+    parent's (no atexit, no buffered output, no event loop).
+    """
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        status, body = 1, b"chart child failed"
+        try:
+            os.close(read_fd)
+            body, status = render(*args), 0
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent, which decides
+            body = f"{type(exc).__name__}: {str(exc)[:300]}".encode()
+        finally:
+            try:
+                with os.fdopen(write_fd, "wb") as out:
+                    out.write(bytes([status]) + body)
+            finally:
+                os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    if not data:
+        raise ChartError("the chart process died without an answer")
+    if data[0] != 0:
+        raise ChartError(data[1:].decode("utf-8", "replace"))
+    return data[1:]
+
+
+__all__ = ["ChartError", "render_png", "in_child", "WIDTH", "HEIGHT"]

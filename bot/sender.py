@@ -24,10 +24,9 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.cards import card_text, escape, followup_line, keyboard, queued_line, track_record_line
-from bot.chart import render_png
+from bot.chart import in_child, render_png
 from bot.notifier import Notifier
 from common.config import Config
-from common.memtrim import release_free_memory
 from common.signal import Signal
 from store.cards import CardStore
 from store.history import Store
@@ -42,12 +41,8 @@ def markup(signal_id: str, stake_usd: float) -> InlineKeyboardMarkup:
 
 
 def _render(*args: Any) -> bytes:
-    """render_png in the worker thread, then freed image buffers back to the OS (at most every 30 s: common/memtrim.py),
-    so a burst of charts does not leave the bot process at its peak for ever."""
-    try:
-        return render_png(*args)
-    finally:
-        release_free_memory()
+    """render_png in a child forked for the chart (bot/chart.py in_child: the bot never loads Pillow), from the worker thread."""
+    return in_child(render_png, *args)
 
 
 class CardSender:

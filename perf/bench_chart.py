@@ -1,7 +1,8 @@
 """The chart on a card: render time per chart and what charts cost the bot process in memory.
 
 Three measures in one run:
-1. render time per chart (p50/p99) and PNG size, with bot/chart.py (Pillow) on N synthetic
+1. render time per chart (p50/p99) and PNG size, with bot/chart.py (Pillow) in process and as the
+   bot runs it (in_child: a child forked per chart, which pays Pillow's import), on N synthetic
    30-minute series (random walks, every fifth one pumping), each folded by the supervisor's own
    ChartHistory from feature rows; the baseline in the same run: the same picture (candles as
    bars, VWAP line, volume bars, signal marker) drawn with matplotlib's Agg backend, the library
@@ -89,11 +90,16 @@ def matplotlib_png(symbol: str, series: dict[str, list[Any]], signal_ms: int, si
 
 
 def bench_render(charts: int, progress: Progress) -> dict[str, Any]:
-    from bot.chart import render_png
+    from bot.chart import in_child, render_png
 
     inputs = [make_series(seed) for seed in range(charts)]
     result: dict[str, Any] = {}
-    for name, draw in (("pillow", render_png), ("matplotlib", matplotlib_png)):
+
+    def forked(*args: Any) -> bytes:
+        return in_child(render_png, *args)
+
+    # forked first: the child must import Pillow itself, as in the bot (which never imports it)
+    for name, draw in (("pillow_forked", forked), ("pillow", render_png), ("matplotlib", matplotlib_png)):
         draw("WARMUPUSDT", *inputs[0])  # imports and font caches are not a chart's cost
         times, sizes = [], []
         for series, when, price in inputs:
@@ -171,7 +177,7 @@ async def bot_pss_mb(cards: int, chart: bool) -> dict[str, float]:
 
 
 def run(charts: int, cards: int) -> dict[str, Any]:
-    with Progress(2 * charts, "bench_chart renders") as progress:
+    with Progress(3 * charts, "bench_chart renders") as progress:
         render = bench_render(charts, progress)
     imports = import_pss_mb()
     bot_off = asyncio.run(bot_pss_mb(cards, chart=False))
@@ -194,9 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     r, imp, bot = result["render"], result["import_pss_mb"], result["bot_pss_mb"]
     print(f"\n{'per chart (800x450 PNG)':<26}{'p50 ms':>9}{'p99 ms':>9}{'PNG KB p50':>12}{'import PSS MB':>15}")
-    for name in ("pillow", "matplotlib"):
+    for name in ("pillow", "pillow_forked", "matplotlib"):
         print(f"{name:<26}{r[name]['render_ms']['p50']:>9.1f}{r[name]['render_ms']['p99']:>9.1f}{r[name]['png_bytes']['p50'] / 1024:>12.1f}"
-              f"{imp[name] - imp['bare']:>15.1f}")  # fmt: skip
+              f"{imp.get(name, imp['pillow']) - imp['bare']:>15.1f}")  # fmt: skip
     print(f"matplotlib / Pillow render time (p50): {r['matplotlib_over_pillow_p50']:.1f}x")
     print(f"\nbot process after {result['cards']} cards: charts off PSS {bot['charts_off']['pss_mb']:.1f} MB, "
           f"charts on {bot['charts_on']['pss_mb']:.1f} MB (+{bot['charts_cost_mb']:.1f} MB); "
