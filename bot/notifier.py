@@ -11,11 +11,14 @@ API (all coroutines; `chat_id` is an int, negative for groups and channels). The
 and never call `app.bot.send_*` themselves:
 
     notifier = Notifier(app.bot, config.telegram.cards)
-    msg = await notifier.send_text(chat_id, text, markdown=True, buttons=markup, reply_to=message_id)
+    msg = await notifier.send_text(chat_id, text, markdown=True, buttons=markup, reply_to=message_id, urgent=False)
     msg = await notifier.send_photo(chat_id, png_bytes, caption, markdown=True, buttons=markup, reply_to=None)
-    await notifier.edit(chat_id, message_id, text, markdown=True, buttons=None, caption=False)  # caption=True for a photo
+    await notifier.edit(chat_id, message_id, text, markdown=True, buttons=None, caption=False, urgent=False)  # caption=True for a photo
     await notifier.pin(chat_id, message_id)
-    notifier.queued   # sends waiting for their turn right now (shown on cards and in /health)
+    notifier.queued   # sends waiting for their turn right now
+
+urgent=True (answers to a person: a command's reply, a pressed button's edit) queues apart from the
+chat's cards, so it is not stuck behind a burst; both queues share the chat's and the global limits.
 
 send_* return the sent telegram.Message. A 429 pauses that chat for retry_after and the send is
 retried (up to max_retries times, then RetryAfter propagates: the caller's outbox keeps the work).
@@ -99,7 +102,7 @@ class Notifier:
         self._global = Window(*_per_second(limits.rate_global_per_s))
         self._limits = limits
         self._chats: dict[int, Window] = {}
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._locks: dict[tuple[int, bool], asyncio.Lock] = {}
         self._paused_until: dict[int, float] = {}
         self._global_lock = asyncio.Lock()
 
@@ -115,29 +118,42 @@ class Notifier:
         if window is None:
             if chat_id < 0:  # a group or channel
                 window = Window(round(self._limits.rate_group_per_min), 60.0)
-            else:
-                window = Window(*_per_second(self._limits.rate_chat_per_s))
+            else:  # the same average over ~5 s: a short exchange (a command, its answer, a card) is not spaced a second apart
+                limit = max(1, round(self._limits.rate_chat_per_s * 5))
+                window = Window(limit, limit / self._limits.rate_chat_per_s)
             self._chats[chat_id] = window
         return window
 
     async def _turn(self, chat_id: int) -> None:
-        """Wait until this chat and the whole bot may send one more message, then count it."""
+        """Wait until this chat and the whole bot may send one more message, then count it.
+
+        Slots are taken only under the global lock, and the chat's window is checked again there,
+        so two waiters for one chat (a card and a command answer) never both take its last slot;
+        a chat that must wait releases the lock, so other chats keep going meanwhile.
+        """
         while True:
             now = self.clock()
             wait = max(self._window(chat_id).wait_s(now), self._paused_until.get(chat_id, 0.0) - now)
-            if wait <= 0:
-                break
-            await asyncio.sleep(wait)
-        async with self._global_lock:
-            while (wait := self._global.wait_s(self.clock())) > 0:
+            if wait > 0:
                 await asyncio.sleep(wait)
-            now = self.clock()
-            self._global.take(now)
-            self._window(chat_id).take(now)
+                continue
+            async with self._global_lock:
+                if self._window(chat_id).wait_s(self.clock()) > 0:
+                    continue  # another sender to this chat took the slot first
+                while (wait := self._global.wait_s(self.clock())) > 0:
+                    await asyncio.sleep(wait)
+                now = self.clock()
+                self._global.take(now)
+                self._window(chat_id).take(now)
+                return
 
-    async def _call(self, chat_id: int, call: Callable[[], Awaitable[T]]) -> T:
-        """One API call in its turn; a 429 pauses the chat and retries, other errors propagate."""
-        lock = self._locks.setdefault(chat_id, asyncio.Lock())  # FIFO: a chat's messages keep their order
+    async def _call(self, chat_id: int, call: Callable[[], Awaitable[T]], urgent: bool = False) -> T:
+        """One API call in its turn; a 429 pauses the chat and retries, other errors propagate.
+
+        urgent (a command's answer, a button's edit) queues apart from the chat's cards: a person
+        waiting for /status must not wait behind a burst of cards; both share the chat's limits.
+        """
+        lock = self._locks.setdefault((chat_id, urgent), asyncio.Lock())  # FIFO: each queue keeps its order
         self.queued += 1
         try:
             async with lock:
@@ -165,11 +181,11 @@ class Notifier:
         return ParseMode.MARKDOWN_V2 if markdown else None
 
     async def send_text(self, chat_id: int, text: str, *, markdown: bool = False, buttons: InlineKeyboardMarkup | None = None,
-                        reply_to: int | None = None) -> Message:  # fmt: skip
-        """Send a text message (link previews off); reply_to threads it under that message."""
+                        reply_to: int | None = None, urgent: bool = False) -> Message:  # fmt: skip
+        """Send a text message (link previews off); reply_to threads it under that message; urgent: see _call."""
         return await self._call(chat_id, lambda: self.bot.send_message(
             chat_id, text, parse_mode=self._mode(markdown), reply_markup=buttons, link_preview_options=NO_PREVIEW,
-            reply_parameters=_reply(reply_to)))  # fmt: skip
+            reply_parameters=_reply(reply_to)), urgent)  # fmt: skip
 
     async def send_photo(self, chat_id: int, png: bytes, caption: str, *, markdown: bool = False,
                          buttons: InlineKeyboardMarkup | None = None, reply_to: int | None = None) -> Message:  # fmt: skip
@@ -179,7 +195,7 @@ class Notifier:
             filename="chart.png"))  # fmt: skip
 
     async def edit(self, chat_id: int, message_id: int, text: str, *, markdown: bool = False,
-                   buttons: InlineKeyboardMarkup | None = None, caption: bool = False) -> Message | None:  # fmt: skip
+                   buttons: InlineKeyboardMarkup | None = None, caption: bool = False, urgent: bool = False) -> Message | None:  # fmt: skip
         """Replace a message's text (caption=True: a photo's caption) and buttons; None when Telegram says nothing changed."""
         if caption:
             def call() -> Awaitable[Any]:
@@ -190,7 +206,7 @@ class Notifier:
                 return self.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id, parse_mode=self._mode(markdown),
                                                   reply_markup=buttons, link_preview_options=NO_PREVIEW)  # fmt: skip
         try:
-            result = await self._call(chat_id, call)
+            result = await self._call(chat_id, call, urgent)
         except BadRequest as exc:
             if "not modified" in str(exc):
                 return None

@@ -173,7 +173,7 @@ class Bot:
             text = self._notices[0]
             for chat_id in self.config.telegram.allowed_ids:
                 try:
-                    await self.notifier.send_text(chat_id, text[:MAX_TEXT])
+                    await self.notifier.send_text(chat_id, text[:MAX_TEXT], urgent=True)
                 except (BadRequest, Forbidden) as exc:
                     log.warning("telegram refused a notice for one chat", extra={"chat_id": chat_id, "error": str(exc)[:200]})
             self._notices.pop(0)
@@ -264,7 +264,7 @@ class Bot:
         if message is None:
             return
         for start in range(0, max(len(text), 1), MAX_TEXT):
-            await self.notifier.send_text(message.chat_id, text[start:start + MAX_TEXT] or "(empty)")
+            await self.notifier.send_text(message.chat_id, text[start:start + MAX_TEXT] or "(empty)", urgent=True)
 
     async def _command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if not is_allowed(update, self.config.telegram.allowed_ids):
@@ -320,7 +320,7 @@ class Bot:
 
     async def _mark_decided(self, sig: Signal, pressed: tuple[int, int, str] | None, line: str) -> None:
         """Edit every copy of the card (bot/sender.py) and the pressed one: who decided what, buttons removed."""
-        await self.cards.edit_all(sig, escape(line), keep_buttons=False, extra_copy=pressed)
+        await self.cards.edit_all(sig, escape(line), keep_buttons=False, extra_copy=pressed, urgent=True)
 
     # --- run ------------------------------------------------------------------------------------------------
 

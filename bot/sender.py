@@ -168,7 +168,8 @@ class CardSender:
 
     # --- edits ------------------------------------------------------------------------------------
 
-    async def edit_all(self, sig: Signal, line: str, keep_buttons: bool, extra_copy: tuple[int, int, str] | None = None) -> None:
+    async def edit_all(self, sig: Signal, line: str, keep_buttons: bool, extra_copy: tuple[int, int, str] | None = None,
+                       urgent: bool = False) -> None:  # fmt: skip
         """Append an (escaped) line to the card and edit every copy; a copy that cannot hold it gets the line as a reply.
 
         A chat that refuses is logged; network errors and RetryAfter propagate, and a retry does not repeat the line.
@@ -190,11 +191,11 @@ class CardSender:
         for chat, (message_id, kind) in copies.items():
             try:
                 if kind == "photo" and len(text) > MAX_CAPTION:
-                    await self.notifier.send_text(chat, line, markdown=True, reply_to=message_id)
+                    await self.notifier.send_text(chat, line, markdown=True, reply_to=message_id, urgent=urgent)
                     if not keep_buttons:
-                        await self.notifier.edit(chat, message_id, stored[0], markdown=True, caption=True)  # drops the buttons
+                        await self.notifier.edit(chat, message_id, stored[0], markdown=True, caption=True, urgent=urgent)  # drops the buttons
                 else:
-                    await self.notifier.edit(chat, message_id, text, markdown=True, buttons=buttons, caption=kind == "photo")
+                    await self.notifier.edit(chat, message_id, text, markdown=True, buttons=buttons, caption=kind == "photo", urgent=urgent)
             except (BadRequest, Forbidden) as exc:  # network errors propagate: the caller retries the whole edit
                 log.warning("could not edit a card", extra={"signal_id": sig.signal_id, "error": f"{type(exc).__name__}: {str(exc)[:120]}"})
 
