@@ -336,7 +336,7 @@ async def test_telegram_429_and_outage_lose_nothing_and_burst_is_delivered(tmp_p
         texts = [m["text"] for m in fake.sent()]
         assert len(texts) == len(set(texts)) == 100  # every card exactly once
         assert any(c.method == "sendMessage" and not c.ok for c in fake.calls)  # the 429 was really hit
-        assert bot.store.unsent_signals() == []
+        await _until(lambda: bot.store.unsent_signals() == [])  # the last card is marked sent right after Telegram took it
 
 
 async def test_cards_unsent_before_a_crash_are_sent_exactly_once_after_restart(tmp_path: Path) -> None:
