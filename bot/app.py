@@ -14,7 +14,7 @@ import logging
 
 from telegram import BotCommand
 from telegram.error import InvalidToken, NetworkError, TimedOut
-from telegram.ext import AIORateLimiter, Application
+from telegram.ext import Application
 
 from common.config import Config
 from common.logs import EXIT_CONFIG
@@ -28,6 +28,10 @@ COMMANDS: list[tuple[str, str]] = [
     ("reload", "re-read config.yaml"),
     ("pause", "stop sending cards (signals still stored)"),
     ("resume", "send cards again"),
+    ("top", "[5m|1h|24h] [n]: biggest movers"),
+    ("mute", "SYMBOL [hours]: no cards for a pair in this chat"),
+    ("unmute", "SYMBOL: cards for the pair again"),
+    ("mutes", "pairs muted in this chat"),
     ("health", "one-line health check"),
     ("version", "program version"),
     ("help", "list commands"),
@@ -36,13 +40,12 @@ POLL_TIMEOUT_S = 10
 
 
 def build_application(config: Config) -> Application:
-    """An Application talking to config.telegram.base_url, with flood control handled by PTB."""
+    """An Application talking to config.telegram.base_url; flood control is bot/notifier.py's (one scheduler for every message)."""
     timeout = config.telegram.send_timeout_s
     return (
         Application.builder()
         .token(config.telegram.token)
         .base_url(config.telegram.base_url)
-        .rate_limiter(AIORateLimiter(max_retries=3))
         .connect_timeout(timeout)
         .read_timeout(timeout)
         .write_timeout(timeout)

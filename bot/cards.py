@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 import time
 from decimal import ROUND_DOWN, Decimal
+from typing import Any
 from urllib.parse import quote as quote_url
 
 from common.signal import Signal
+from store.cards import TrackRecord
 
 _RESERVED = "_*[]()~`>#+-=|{}.!\\"
 # Quote assets of MEXC spot pairs for the exchange link; none ends another, so the first match is the quote.
@@ -85,9 +87,10 @@ def exchange_url(symbol: str) -> str | None:
     return None
 
 
-def card_text(signal: Signal, now_ns: int | None = None) -> str:
+def card_text(signal: Signal, now_ns: int | None = None, extra: tuple[str, ...] | list[str] = ()) -> str:
     """The card: headline, price and time, recent moves, latency and profile, reasons, the pair's page.
 
+    extra: plain lines (track record, queue) shown under the latency line, escaped here.
     now_ns is the send time (the card's own latency is fixed when it is sent; an edit after a
     decision passes the stored send time, so the number never changes under the reader).
     Why "Score" and not "Prob": a hand-set model's output was never calibrated; only a model
@@ -114,6 +117,7 @@ def card_text(signal: Signal, now_ns: int | None = None) -> str:
         lines.append(escape(f"Change: 1m {_pct(signal.change_1m)} · 5m {_pct(signal.change_5m)} · 15m {_pct(signal.change_15m)}"
                             f" · 24h volume {format_usd(signal.quote_volume_24h)}"))  # fmt: skip
     lines.append(escape(about))
+    lines.extend(escape(line) for line in extra)
     if signal.reasons:
         lines.append(escape("Why:"))
         lines.extend(escape(f"• {r}") for r in signal.reasons)
@@ -149,3 +153,39 @@ def keyboard(signal_id: str, stake_usd: float) -> dict:
 def decided_text(original: str, line: str) -> str:
     """The card after a decision: the original text plus who decided what."""
     return original + "\n" + escape(line)
+
+
+def track_record_line(symbol: str, profile: str, record: TrackRecord, min_sample: int, hit_gain: float) -> str | None:
+    """"Record on PEPEUSDT: 6 signals in 30 d, 2 reached +10%, median max +4.1% · alpha1 7 d hit rate 31% (13)".
+
+    None below min_sample decided signals: two signals make no record, and a card must not suggest one.
+    """
+    if record.signals < min_sample:
+        return None
+    median = "n/a" if record.median_max_gain is None else f"{record.median_max_gain * 100:+.1f}%"
+    line = f"📊 Record on {symbol}: {record.signals} signals in 30 d, {record.hits} reached +{hit_gain * 100:g}%, median max {median}"
+    if record.profile_decided:
+        line += f" · {profile} 7 d hit rate {100 * record.profile_hits / record.profile_decided:.0f}% ({record.profile_decided})"
+    return line
+
+
+def followup_line(outcome: dict[str, Any]) -> str:
+    """The outcome under the card: "📈 Outcome: hit · max +14.2% after 3.5 min · TP" (plain text, escaped by the caller)."""
+    gain, to_max = outcome.get("max_gain"), outcome.get("time_to_max_s")
+    icon = {"hit": "📈", "miss": "📉"}.get(str(outcome.get("outcome")), "❔")
+    parts = [f"{icon} Outcome: {outcome.get('outcome', '?')}"]
+    if isinstance(gain, (int, float)) and math.isfinite(gain):
+        parts.append(f"max {gain * 100:+.1f}%" + (f" after {format_duration(float(to_max))}" if isinstance(to_max, (int, float)) else ""))
+    drawdown = outcome.get("max_drawdown")
+    if isinstance(drawdown, (int, float)) and math.isfinite(drawdown):
+        parts.append(f"worst {drawdown * 100:+.1f}%")
+    if outcome.get("trade"):
+        parts.append(str(outcome["trade"]))
+    if outcome.get("reason"):
+        parts.append(str(outcome["reason"])[:80])
+    return " · ".join(parts)
+
+
+def queued_line(behind: int) -> str | None:
+    """A burst says so: how many cards wait behind this one for Telegram's rate limits."""
+    return None if behind <= 0 else f"📬 {behind} more card{'s' if behind != 1 else ''} queued behind this one (Telegram rate limits)"

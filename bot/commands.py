@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from bot.model_text import format_models
 from common.config import Config
-from common.messages import CfgSave, CfgSet, Reload, StatusRequest
+from common.messages import CfgSave, CfgSet, Reload, StatusRequest, TopRequest
 
 VERSION = "0.1.0"
 NO_ANSWER = "The supervisor did not answer within {s:g} s; nothing changed. Try again shortly."
@@ -25,6 +25,8 @@ HELP = (
     "/reload — re-read config.yaml\n"
     "/model — the running model of each profile: when trained, validation figures\n"
     "/pause, /resume — stop / restart cards (signals are still stored while paused)\n"
+    "/top [5m|15m|30m|1h|24h] [n] — biggest gainers, losers and volume surges from the scanner's own data\n"
+    "/mute SYMBOL [hours] — no cards for that pair in this chat (default 24 h); /unmute SYMBOL; /mutes — what is muted\n"
     "/health, /version, /help"
 )
 
@@ -43,6 +45,9 @@ class BotState(Protocol):
     def outcome_stats(self, since_ns: int) -> dict[str, Any]: ...
 
     def unsent_count(self) -> int: ...
+
+    @property
+    def cards(self) -> Any: ...  # bot/sender.py's CardSender (its .cards is the CardStore)
 
 
 def _num(value: Any, fmt: str, default: str = "n/a") -> str:
@@ -143,9 +148,21 @@ def format_outcomes(windows: list[tuple[str, dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
-async def answer(bot: BotState, name: str, args: list[str]) -> str:
-    """The reply text for /name args (name without slash, lower case)."""
+async def answer(bot: BotState, name: str, args: list[str], chat_id: int = 0) -> str:
+    """The reply text for /name args (name without slash, lower case) typed in chat_id."""
+    if name in ("mute", "unmute", "mutes"):
+        from bot import mutes
+
+        return mutes.answer(bot.cards.cards, chat_id, name, args)
     no_answer = NO_ANSWER.format(s=bot.request_timeout_s)
+    if name == "top":
+        from bot import top
+
+        parsed = top.parse(args)
+        if isinstance(parsed, str):
+            return parsed
+        reply = await bot.ask_supervisor(TopRequest, window_s=parsed[0], n=parsed[1])
+        return no_answer.replace("; nothing changed", "") if reply is None else top.format_top(reply.status)
     if name in ("start", "help"):
         return HELP
     if name == "version":
@@ -197,4 +214,5 @@ async def answer(bot: BotState, name: str, args: list[str]) -> str:
     return "Unknown command. /help lists them."
 
 
-NAMES = ("start", "help", "status", "stats", "cfg", "show_config", "reload", "pause", "resume", "health", "version", "model")
+NAMES = ("start", "help", "status", "stats", "cfg", "show_config", "reload", "pause", "resume", "health", "version", "model", "mute",
+         "unmute", "mutes", "top")  # fmt: skip

@@ -19,10 +19,9 @@ import time
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
-from bot.cards import card_text, decided_text, format_duration, format_price
+from bot.cards import escape, format_duration, format_price
 from trading.audit import audit
 
 log = logging.getLogger("scanner.bot")
@@ -203,24 +202,21 @@ def _card_lines(bot: Any, signal_id: str, position_id: str) -> tuple[str, bool]:
 
 
 async def edit_cards(bot: Any, position_id: str) -> None:
-    """Edit every card whose Buy filled into the position: its fill, and its PnL once closed (no buttons then)."""
+    """Edit every card whose Buy filled into the position: its fill, and its PnL once closed (no buttons then).
+
+    Through the card sender (bot/sender.py), so photo cards get their caption edited and every copy
+    of the card (all target chats) is reached.
+    """
     trader = _trader(bot)
     for signal_id in trader.ledger.positions.buy_signals(position_id):
         sig = bot.store.get_signal(signal_id)
-        row = bot.store.db.execute("SELECT chat_id, message_id, card_sent_ns FROM signals WHERE signal_id = ?", (signal_id,)).fetchone()
-        if sig is None or row is None:
+        if sig is None:
             continue
-        copies = {c: m for c, m in bot._delivered.get(signal_id, {}).items() if m}
-        if row[0] is not None and row[1] is not None:
-            copies.setdefault(row[0], row[1])
         text, closed = _card_lines(bot, signal_id, position_id)
-        body = decided_text(card_text(sig, row[2] or time.time_ns()), text)
-        for chat, message in copies.items():
-            try:
-                await bot.app.bot.edit_message_text(body, chat_id=chat, message_id=message, parse_mode=ParseMode.MARKDOWN_V2,
-                                                    reply_markup=None if closed else sell_markup(signal_id))  # fmt: skip
-            except TelegramError as exc:
-                log.warning("could not edit a position's card", extra={"signal_id": signal_id, "error": str(exc)[:200]})
+        try:
+            await bot.cards.edit_all(sig, escape(text), keep_buttons=False, buttons=None if closed else sell_markup(signal_id))
+        except TelegramError as exc:
+            log.warning("could not edit a position's card", extra={"signal_id": signal_id, "error": str(exc)[:200]})
 
 
 async def _tell(bot: Any, text: str) -> None:

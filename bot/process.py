@@ -17,20 +17,21 @@ import logging
 import os
 import signal as signals
 import time
-import warnings
-from datetime import timedelta
 from multiprocessing.connection import Connection
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
-from telegram.constants import ParseMode
+from telegram import Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 from bot import commands, positions
 from bot.app import build_application, start_application, stop_application
 from bot.auth import is_allowed
-from bot.cards import card_text, decided_text, fill_text, keyboard
+from bot.cards import escape, fill_text
+from bot.daily import DailyStats
+from bot.listings import send_listings
+from bot.notifier import Notifier, retry_after_s
+from bot.sender import CardSender
 from bot.short_notices import ShortNotices
 from common.children import reset_child_signals
 from common.config import Config
@@ -38,6 +39,7 @@ from common.logs import setup_logging
 from common.messages import (
     CfgReply,
     ConfigChanged,
+    ListingStored,
     MessageError,
     Notice,
     OutcomeStored,
@@ -54,17 +56,8 @@ from trading.trader import Trader
 
 log = logging.getLogger("scanner.bot")
 MAX_TEXT = 4000  # Telegram refuses messages over 4096 characters
-MAX_KEYED_NOTICES = 500  # start cards remembered for their end-of-episode edit (futures episodes last seconds)
 MAX_BACKOFF_S = 30.0
-# Cards carry the pair's MEXC link as text; a preview would make Telegram fetch the page and bury the card under it.
-NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-
-
-def _retry_after_s(exc: RetryAfter) -> float:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # PTB warns that the type will become timedelta
-        value = exc.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+MAX_KEYED_NOTICES = 500  # start cards remembered for their end-of-episode edit (futures episodes last seconds)
 
 
 class Bot:
@@ -87,10 +80,12 @@ class Bot:
         self._ids = itertools.count(1)
         self._send_event = asyncio.Event()
         self._stop = asyncio.Event()
-        # chats a card already reached in this process, so a failure half-way through the list
-        # does not send it twice to the first chats; and every copy, so a decision edits them all
-        self._delivered: dict[str, dict[int, int]] = {}
         self.app = build_application(config)
+        self.notifier = Notifier(self.app.bot, config.telegram.cards)  # every message the bot sends goes through it
+        self.cards = CardSender(config, self.store, self.notifier)  # every copy of a card is in the store (store/cards.py)
+        self.daily = DailyStats(config, self.store, self.cards.cards, self.notifier)
+        self.stats_dirty = False
+        self._next_top = time.monotonic() + config.telegram.cards.top_interval_s  # the first periodic /top after one interval
         self.app.add_handler(CommandHandler(list(commands.NAMES) + list(positions.NAMES), self._command))
         self.app.add_handler(CallbackQueryHandler(self._callback))
         self.app.add_handler(MessageHandler(filters.ALL, self._other))
@@ -134,11 +129,12 @@ class Bot:
         except MessageError as exc:
             log.warning("ignored a bad pipe message", extra={"error": str(exc)[:200]})
             return
-        if isinstance(message, SignalStored):
+        if isinstance(message, (SignalStored, ListingStored)):
             self._send_event.set()
         elif isinstance(message, OutcomeStored):
             # Already stored by the supervisor (store first, then tell); /stats reads the Store.
             self.outcomes_seen += 1
+            self._send_event.set()  # the send loop edits the card (a follow-up) from the store
             log.info("outcome", extra={"signal_id": str(message.outcome.get("signal_id"))[:60],
                                        "outcome": str(message.outcome.get("outcome"))[:10]})  # fmt: skip
         elif isinstance(message, (StatusReply, CfgReply)):
@@ -148,6 +144,8 @@ class Bot:
         elif isinstance(message, ConfigChanged):
             if isinstance(message.config, Config):
                 self.config = message.config
+                self.cards.config = self.daily.config = message.config
+                self.notifier.update_limits(message.config.telegram.cards)
                 if hasattr(self.trader, "config"):
                     self.trader.config = message.config
         elif isinstance(message, Notice):
@@ -192,11 +190,11 @@ class Bot:
                 try:
                     if chat_id in sent:
                         try:
-                            await self.app.bot.edit_message_text(text, chat_id=chat_id, message_id=sent[chat_id])
+                            await self.notifier.edit(chat_id, sent[chat_id], text, urgent=True)
                             continue
                         except BadRequest as exc:
                             log.info("notice edit refused, sending it anew", extra={"chat_id": chat_id, "error": str(exc)[:200]})
-                    message = await self.app.bot.send_message(chat_id, text)
+                    message = await self.notifier.send_text(chat_id, text, urgent=True)
                     if notice.key and not notice.edit:
                         self._notice_messages.setdefault(notice.key, {})[chat_id] = message.message_id
                 except (BadRequest, Forbidden) as exc:
@@ -207,68 +205,72 @@ class Bot:
                 self._notice_messages.pop(next(iter(self._notice_messages)))
             self._notices.pop(0)
 
+    def card_copies(self, signal_id: str) -> dict[int, int]:
+        """chat_id -> message_id of every copy of a card (store/cards.py), for replies threaded under it."""
+        return {chat: message for chat, (message, _) in self.cards.cards.messages(signal_id).items()}
+
     # --- cards ------------------------------------------------------------------------------------------
 
-    async def send_card(self, sig: Signal) -> bool:
-        """Send one card to every allowed chat not yet reached; True when at least one chat has it.
-
-        RetryAfter and network errors propagate (the sender waits and retries); a chat that
-        refuses the card (blocked the bot, never started it) is skipped and logged.
-        """
-        text = card_text(sig)
-        rows = keyboard(sig.signal_id, self.config.trading.stake_usd)["inline_keyboard"]
-        reply = InlineKeyboardMarkup([[InlineKeyboardButton(b["text"], callback_data=b["callback_data"]) for b in row] for row in rows])
-        delivered = self._delivered.setdefault(sig.signal_id, {})
-        for chat_id in self.config.telegram.allowed_ids:
-            if chat_id in delivered:
-                continue
-            try:
-                message = await self.app.bot.send_message(chat_id, text, parse_mode=ParseMode.MARKDOWN_V2, reply_markup=reply,
-                                                          link_preview_options=NO_PREVIEW)  # fmt: skip
-            except (BadRequest, Forbidden) as exc:
-                log.error("telegram refused a card for one chat", extra={"signal_id": sig.signal_id, "chat_id": chat_id, "error": str(exc)[:200]})
-                delivered.setdefault(chat_id, 0)  # 0: refused, do not retry this chat
-                continue
-            delivered[chat_id] = message.message_id
-        reached = [(c, m) for c, m in delivered.items() if m]
-        if not reached:
-            self.store.mark_suppressed(sig.signal_id, "every chat refused the card")
-            return False
-        self.store.mark_card_sent(sig.signal_id, reached[0][0], reached[0][1], time.time_ns())
-        self.sent_cards += 1
-        return True
+    async def send_card(self, sig: Signal, behind: int = 0) -> bool:
+        """Send one card to every target chat not yet reached (bot/sender.py); True when at least one chat has it."""
+        sent = await self.cards.send(sig, behind)
+        self.sent_cards += sent
+        return sent
 
     async def _send_pending(self) -> float:
-        """Send every unsent card, oldest first; returns how long to wait before retrying (0: done)."""
+        """Send every unsent card, oldest first, then due follow-ups; returns how long to wait before retrying (0: done)."""
         try:
             await self._send_notices()
-            await self.short_notices.send(self.app.bot, self.store.db, self.config.telegram.allowed_ids, self.paused,
-                                          lambda sid: self._delivered.get(sid, {}))  # fmt: skip
+            await self.short_notices.send(self.app.bot, self.store.db, self.config.telegram.allowed_ids, self.paused, self.card_copies)
+            unsent = self.store.unsent_signals()
+            for n, sig in enumerate(unsent):
+                if self._stop.is_set():
+                    return 0.0
+                if self.paused:
+                    self.store.mark_suppressed(sig.signal_id, "alerts paused")
+                    continue
+                if not self.cards.targets():
+                    self.store.mark_suppressed(sig.signal_id, "telegram.allowed_ids and telegram.chat_ids are empty")
+                    continue
+                try:
+                    await self.send_card(sig, behind=len(unsent) - n - 1)
+                except TelegramError as exc:
+                    if not isinstance(exc, (RetryAfter, NetworkError)):
+                        log.error("telegram error while sending a card", extra={"signal_id": sig.signal_id, "error": str(exc)[:200]})
+                    raise
+            if self.config.telegram.cards.followups:
+                for signal_id in self.cards.cards.pending_followups():
+                    if self._stop.is_set():
+                        return 0.0
+                    await self.cards.follow_up(signal_id)
+                    self.stats_dirty = True
+            if self.config.telegram.cards.listings and self.cards.targets():
+                await send_listings(self.cards)
+            await self.daily.update(self.stats_dirty, self.cards.targets())
+            await self._periodic_top()
+            self.stats_dirty = False
         except RetryAfter as exc:
-            return max(_retry_after_s(exc), 0.1)
-        except TelegramError as exc:
-            log.warning("telegram notice failed, will retry", extra={"error": type(exc).__name__})
+            return max(retry_after_s(exc), 0.1)
+        except NetworkError as exc:  # includes TimedOut; BadRequest is handled per chat
+            log.warning("telegram send failed, will retry", extra={"error": type(exc).__name__})
             return -1.0
-        for sig in self.store.unsent_signals():
-            if self._stop.is_set():
-                return 0.0
-            if self.paused:
-                self.store.mark_suppressed(sig.signal_id, "alerts paused")
-                continue
-            if not self.config.telegram.allowed_ids:
-                self.store.mark_suppressed(sig.signal_id, "telegram.allowed_ids is empty")
-                continue
-            try:
-                await self.send_card(sig)
-            except RetryAfter as exc:
-                return max(_retry_after_s(exc), 0.1)
-            except NetworkError as exc:  # includes TimedOut; BadRequest is handled per chat above
-                log.warning("telegram send failed, will retry", extra={"error": type(exc).__name__})
-                return -1.0
-            except TelegramError as exc:
-                log.error("telegram error while sending a card", extra={"signal_id": sig.signal_id, "error": str(exc)[:200]})
-                return -1.0
+        except TelegramError:
+            return -1.0
         return 0.0
+
+    async def _periodic_top(self) -> None:
+        """telegram.cards.top_interval_s > 0: post /top 1h to every target chat that often."""
+        interval = self.config.telegram.cards.top_interval_s
+        now = time.monotonic()
+        if interval <= 0 or now < self._next_top:
+            return
+        self._next_top = now + interval
+        text = await commands.answer(self, "top", [])
+        for chat in self.cards.targets():
+            try:
+                await self.notifier.send_text(chat, text[:MAX_TEXT])
+            except (BadRequest, Forbidden) as exc:
+                log.warning("telegram refused the periodic /top", extra={"chat_id": chat, "error": str(exc)[:200]})
 
     async def _send_loop(self) -> None:
         """Crash-only outbox: whatever the Store says is unsent is sent, retried until it is."""
@@ -294,7 +296,7 @@ class Bot:
         if message is None:
             return
         for start in range(0, max(len(text), 1), MAX_TEXT):
-            await message.reply_text(text[start:start + MAX_TEXT] or "(empty)")
+            await self.notifier.send_text(message.chat_id, text[start:start + MAX_TEXT] or "(empty)", urgent=True)
 
     async def _command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if not is_allowed(update, self.config.telegram.allowed_ids):
@@ -304,12 +306,12 @@ class Bot:
             return
         parts = message.text.split()
         name = parts[0][1:].split("@")[0].lower()
-        if name in positions.NAMES:  # bot/positions.py: /positions, /pnl, /sell
+        if name in positions.NAMES:  # bot/positions.py: /positions, /pnl, /sell, /portfolio
             reply = await positions.answer(self, update, name, parts[1:])
             if reply is not None:
                 await self._reply(update, reply)
             return
-        text = await commands.answer(self, name, parts[1:])
+        text = await commands.answer(self, name, parts[1:], message.chat_id)
         await self._reply(update, text + ("\n" + positions.HELP if name in ("help", "start") else ""))
 
     async def _other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -338,7 +340,7 @@ class Bot:
             previous = self.store.get_action(signal_id)
             await query.answer(f"Already decided: {previous[0] if previous else '?'}.")
             return
-        markup = None
+        buttons = None
         if action == "skip":
             await query.answer("Ignored")
             line = f"⏭ Skipped by {user.id}"
@@ -356,27 +358,15 @@ class Bot:
                 line += "\n" + fill
             filled = positions.fill_line(order.qty, order.price, getattr(result, "fee", 0.0)) if ok and order is not None else None
             if filled is not None:  # a Buy that filled: its quantity and fee, and a Sell button (bot/positions.py)
-                line, markup = line + "\n" + filled, positions.sell_markup(signal_id)
-        await self._mark_decided(sig, query.message.chat.id if query.message else None, query.message.message_id if query.message else None, line,
-                                 markup)  # fmt: skip
+                line, buttons = line + "\n" + filled, positions.sell_markup(signal_id)
+        pressed = query.message
+        where = (pressed.chat.id, pressed.message_id, "photo" if getattr(pressed, "photo", None) else "text") if pressed else None
+        await self._mark_decided(sig, where, line, buttons)
 
-    async def _mark_decided(self, sig: Signal, chat_id: int | None, message_id: int | None, line: str,
-                            markup: InlineKeyboardMarkup | None = None) -> None:  # fmt: skip
-        """Edit every copy of the card we know of: who decided what, buttons removed (but Sell once a Buy filled)."""
-        sent_ns = self.store.card_sent_ns(sig.signal_id) or time.time_ns()
-        text = decided_text(card_text(sig, sent_ns), line)
-        copies = {c: m for c, m in self._delivered.get(sig.signal_id, {}).items() if m}
-        if chat_id is not None and message_id is not None:
-            copies[chat_id] = message_id
-        for chat, message in copies.items():
-            try:
-                await self.app.bot.edit_message_text(text, chat_id=chat, message_id=message, parse_mode=ParseMode.MARKDOWN_V2, reply_markup=markup,
-                                                     link_preview_options=NO_PREVIEW)  # fmt: skip
-            except BadRequest as exc:
-                if "not modified" not in str(exc):
-                    log.warning("could not edit a card", extra={"signal_id": sig.signal_id, "error": str(exc)[:200]})
-            except TelegramError as exc:
-                log.warning("could not edit a card", extra={"signal_id": sig.signal_id, "error": type(exc).__name__})
+    async def _mark_decided(self, sig: Signal, pressed: tuple[int, int, str] | None, line: str, buttons: Any = None) -> None:
+        """Edit every copy of the card (bot/sender.py) and the pressed one: who decided what, buttons removed
+        (but a Sell button once a Buy filled)."""
+        await self.cards.edit_all(sig, escape(line), keep_buttons=False, extra_copy=pressed, urgent=True, buttons=buttons)
 
     # --- run ------------------------------------------------------------------------------------------------
 
@@ -408,6 +398,7 @@ class Bot:
             await stop_application(self.app)
             with contextlib.suppress(Exception):
                 await self.trader.close()
+            await self.cards.close()
             self.store.close()
 
     def stop(self) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from common.cards_config import CardsConfig
 from common.detector_config import MOVED_KEYS, DetectorsConfig
 from common.futures_config import FuturesConfig, futures_problems
 from common.shorts_config import ShortsConfig, shorts_problems
@@ -87,6 +88,8 @@ class TelegramConfig:
     base_url: str = "https://api.telegram.org/bot"
     allowed_ids: list[int] = field(default_factory=list)
     send_timeout_s: float = field(default=10.0, metadata={"min": 0.5})
+    chat_ids: list[int] = field(default_factory=list)  # where cards go (a channel or group); empty: each allowed user's chat
+    cards: CardsConfig = field(default_factory=CardsConfig)  # common/cards_config.py
 
 
 @dataclass

@@ -136,6 +136,13 @@ class ShortNotice:
 
 
 @dataclass(frozen=True)
+class ListingStored:
+    """A new spot pair, or its first minutes, is in the store's listings table: the bot sends or edits its listing card."""
+
+    symbol: str
+
+
+@dataclass(frozen=True)
 class StatusReply:
     req_id: int
     status: dict[str, Any]
@@ -154,6 +161,15 @@ class CfgReply:
 @dataclass(frozen=True)
 class StatusRequest:
     req_id: int
+
+
+@dataclass(frozen=True)
+class TopRequest:
+    """/top: the biggest movers over window_s from the scanner's own price history (answered with a StatusReply)."""
+
+    req_id: int
+    window_s: int
+    n: int
 
 
 @dataclass(frozen=True)
@@ -180,7 +196,8 @@ class Reload:
 
 
 Message = (Plan | DropLinks | Stop | Ready | Blocked | FuturesStats | SignalStored | OutcomeStored | ConfigChanged | Notice | ShortNotice
-           | OpenInterest | WatchedContracts | StatusReply | CfgReply | StatusRequest | CfgSet | CfgSave | Reload)  # fmt: skip
+           | OpenInterest | WatchedContracts | StatusReply | CfgReply | StatusRequest | CfgSet | CfgSave | Reload | ListingStored
+           | TopRequest)  # fmt: skip
 _TYPES: dict[str, type] = {cls.__name__: cls for cls in typing.get_args(Message)}
 
 

@@ -22,6 +22,9 @@ from typing import Any
 
 from aiohttp import web
 
+from sim.fake_telegram_media import ApiError as _ApiError
+from sim.fake_telegram_media import FakeTelegramMedia
+
 _RESERVED = set("_*[]()~`>#+-=|{}.!")
 BOT_USER = {"id": 999000, "is_bot": True, "first_name": "Scanner", "username": "scanner_test_bot", "can_join_groups": False,
             "can_read_all_group_messages": False, "supports_inline_queries": False}  # fmt: skip
@@ -72,7 +75,7 @@ class Call:
 
 
 @dataclass
-class FakeTelegram:
+class FakeTelegram(FakeTelegramMedia):
     token: str = "123456:TEST-TOKEN"
     calls: list[Call] = field(default_factory=list)
     _updates: list[dict[str, Any]] = field(default_factory=list)
@@ -118,7 +121,7 @@ class FakeTelegram:
     async def inject_callback(self, user_id: int, chat_id: int, message_id: int, data: str) -> dict[str, Any]:
         """A user presses a button carrying data under message_id in chat_id; returns the update."""
         known = self._messages.get((chat_id, message_id))
-        message = dict(known) if known else {"message_id": message_id, "date": int(time.time()), "chat": {"id": chat_id, "type": "private"}, "text": ""}
+        message = {k: v for k, v in known.items() if k != "png"} if known else {"message_id": message_id, "date": int(time.time()), "chat": {"id": chat_id, "type": "private"}, "text": ""}
         self._log(f"user {user_id} pressed [{data}] on #{message_id}")
         return await self._push({"callback_query": {"id": f"cq{self._next_update}", "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"},
                                                     "chat_instance": "ci", "data": data, "message": message}})  # fmt: skip
@@ -148,7 +151,8 @@ class FakeTelegram:
         for (chat, mid), msg in sorted(self._messages.items(), key=lambda kv: kv[0][1]):
             buttons = [{"text": b.get("text"), "callback_data": b.get("callback_data")}
                        for row in (msg.get("reply_markup") or {}).get("inline_keyboard", []) for b in row]  # fmt: skip
-            out.append({"chat_id": chat, "message_id": mid, "text": msg.get("text", ""), "buttons": buttons})
+            out.append({"chat_id": chat, "message_id": mid, "text": msg.get("text", msg.get("caption", "")), "buttons": buttons,
+                        "photo": "photo" in msg})  # fmt: skip
         return out
 
     def _log(self, line: str) -> None:
@@ -187,9 +191,11 @@ class FakeTelegram:
             return self._outage_answer(request)
         if token != self.token:
             return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
-        params = await self._params(request)
+        params, files = await self._params(request)
         call = Call(method, params, time.time_ns())
         self.calls.append(call)
+        if (retry_after := self.flood_retry_after(method, params)) is not None:
+            self._fail.insert(0, (method, 429, retry_after))
         for i, (m, status, retry_after) in enumerate(self._fail):
             if m == method:
                 del self._fail[i]
@@ -202,7 +208,7 @@ class FakeTelegram:
         if handler is None:
             return web.json_response({"ok": True, "result": True})
         try:
-            result = await handler(params)
+            result = await (handler(params, files) if method in ("sendPhoto", "editMessageCaption", "pinChatMessage") else handler(params))
         except _Outage:
             call.ok = False
             return self._outage_answer(request)
@@ -215,10 +221,10 @@ class FakeTelegram:
 
     def _log_call(self, method: str, p: dict[str, Any], result: Any) -> None:
         """What the user would notice of an accepted call, for the plain-text transcript."""
-        if method in ("sendMessage", "editMessageText") and isinstance(result, dict):
-            verb = "sent" if method == "sendMessage" else "edited"
+        if method in ("sendMessage", "editMessageText", "sendPhoto", "editMessageCaption") and isinstance(result, dict):
+            verb = ("sent" if method.startswith("send") else "edited") + (" a chart photo" if "photo" in result else "")
             labels = " ".join(f"[{b.get('text')}]" for row in (result.get("reply_markup") or {}).get("inline_keyboard", []) for b in row)
-            text = str(result.get("text", ""))
+            text = str(result.get("text", result.get("caption", "")))
             if p.get("parse_mode") == "MarkdownV2":
                 text = re.sub(r"\\(.)", r"\1", text)  # read as the app shows it: 1\.5 is 1.5
             body = "\n    ".join(text.splitlines())
@@ -234,19 +240,25 @@ class FakeTelegram:
         return web.Response(status=502, text="Bad Gateway")
 
     @staticmethod
-    async def _params(request: web.Request) -> dict[str, Any]:
+    async def _params(request: web.Request) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """The call's parameters (an upload shows as "<N bytes>", so /_tg/calls stays JSON) and its uploaded files."""
         if request.content_type == "application/json":
             data = await request.json()
-            return data if isinstance(data, dict) else {}
+            return (data if isinstance(data, dict) else {}), {}
         form = await request.post()
         out: dict[str, Any] = {}
+        files: dict[str, bytes] = {}
         for key, value in form.items():
+            if isinstance(value, web.FileField):
+                files[key] = value.file.read()
+                out[key] = f"<{len(files[key])} bytes>"
+                continue
             text = value if isinstance(value, str) else str(value)
             try:
                 out[key] = json.loads(text)
             except ValueError:
                 out[key] = text
-        return out
+        return out, files
 
     async def _m_getMe(self, p: dict[str, Any]) -> Any:
         return BOT_USER
@@ -305,9 +317,7 @@ class FakeTelegram:
         return msg
 
     async def _m_editMessageReplyMarkup(self, p: dict[str, Any]) -> Any:
-        msg = self._messages.get((int(p["chat_id"]), int(p["message_id"])))
-        if msg is None:
-            raise _ApiError("Bad Request: message to edit not found")
+        msg = self._stored(p)
         msg.pop("reply_markup", None)
         if isinstance(p.get("reply_markup"), dict):
             msg["reply_markup"] = p["reply_markup"]
@@ -399,10 +409,6 @@ class FakeTelegram:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
-
-
-class _ApiError(Exception):
-    """A 400 answer; the argument is the API's description."""
 
 
 class _Outage(Exception):

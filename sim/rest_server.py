@@ -260,7 +260,8 @@ class RestEmulator:
             wanted = {s for s in request.query["symbols"].split(",") if s}
             if any(self.market.spec(s) is None for s in wanted):
                 raise ApiError(400, -1121, "Invalid symbol.")
-        symbols = [self._symbol_info(s) for s in self.market.symbols if wanted is None or s.symbol in wanted]
+        now = self.market.now_ms()  # a pair listed after now (a scenario's future listing) is not shown yet
+        symbols = [self._symbol_info(s) for s in self.market.symbols if (wanted is None or s.symbol in wanted) and s.listing_ms <= now]
         return web.json_response(
             {"timezone": "CST", "serverTime": self.clock_ms(), "rateLimits": [], "exchangeFilters": [], "symbols": symbols}
         )

@@ -41,7 +41,8 @@ class Episode:
 
 @dataclass
 class Listing:
-    """A pair added to the generated market, first traded listed_s_before_start before start."""
+    """A pair added to the generated market, first traded listed_s_before_start before start (negative: after
+    start; until then exchangeInfo does not show it, as MEXC lists a new pair when it opens)."""
 
     symbol: str
     listed_s_before_start: float
@@ -151,8 +152,8 @@ def _listings(items: Any) -> list[Listing]:
         if symbol in {x.symbol for x in out}:
             raise ScenarioError(f"{where}.symbol: {symbol!r} is listed twice")
         age = item.get("listed_s_before_start")
-        if isinstance(age, bool) or not isinstance(age, (int, float)) or not 0 <= age <= 1e8:
-            raise ScenarioError(f"{where}.listed_s_before_start: got {age!r}, expected seconds 0..1e8")
+        if isinstance(age, bool) or not isinstance(age, (int, float)) or not -1e8 <= age <= 1e8:
+            raise ScenarioError(f"{where}.listed_s_before_start: got {age!r}, expected seconds -1e8..1e8 (negative: after start)")
         out.append(Listing(symbol, float(age)))
     return out
 

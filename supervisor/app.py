@@ -62,8 +62,11 @@ class Supervisor:
         self.planning = Planning(config, self.shards, lambda pid, sym: self.pipeline.on_new_pair(pid, sym))
         self.pipeline = Pipeline(config, self.detection, self.store, self.planning, self.metrics, self.tell_bot)
         self.pipeline.shorts.tell_futures = lambda m: self.futures is not None and self.futures.send(m)
+        self.planning.on_scout = lambda scout: self.pipeline.on_scout(scout.universe)  # new listings (issue #22)
+        self.planning.always_watch = self.pipeline.listings.watched
         self.control = Control(self.config_path, config, lambda c: load_models(c, self.config_path.parent), self._apply_config,
                                self.status, self.tell_bot)  # fmt: skip
+        self.control.top = self.pipeline.top
         limits = HealthLimits(config.metrics.health_startup_grace_s, config.metrics.health_links_down_s)
         memory = self.metrics.processes.cached_memory if self.metrics.processes else (lambda pid: {})
         self.health = Health(self.shards, lambda: [c for c in (self.bot, self.futures) if c], self.planning, limits, self._status_extra, memory,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from common.config import Config, ConfigError, set_value
-from common.messages import CfgReply, CfgSave, CfgSet, Message, Notice, Reload, StatusReply, StatusRequest
+from common.messages import CfgReply, CfgSave, CfgSet, Message, Notice, Reload, StatusReply, StatusRequest, TopRequest
 from supervisor.overrides import load_effective_config, overrides_path, save_overrides
 
 log = logging.getLogger("scanner.supervisor.control")
@@ -40,6 +40,7 @@ class Control:
         self.status = status
         self.tell_bot = tell_bot
         self.unsaved: dict[str, str] = {}  # /cfg changes of this run not yet in the overrides file
+        self.top: Callable[[int, int], dict[str, Any]] = lambda window_s, n: {}  # /top's figures
 
     def set_value(self, key: str, value: str) -> tuple[bool, str]:
         """The /cfg path: validate as a whole, apply, or change nothing and say why."""
@@ -105,5 +106,7 @@ class Control:
         elif isinstance(message, Reload):
             ok, text = self.reload()
             self.tell_bot(CfgReply(message.req_id, ok, text))
+        elif isinstance(message, TopRequest):  # /top: the pipeline's movers (supervisor/app.py sets self.top)
+            self.tell_bot(StatusReply(message.req_id, self.top(message.window_s, message.n)))
         else:
             log.warning("ignored a message from the bot", extra={"kind": type(message).__name__})

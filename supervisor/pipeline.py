@@ -18,8 +18,11 @@ from typing import Any
 from common.config import Config
 from common.messages import Message, OutcomeStored, SignalStored
 from common.signal import Signal, make_signal_id
+from store.cards import CardStore
 from supervisor.budget import DAY_MS, CardBudget, signal_strength, strongest_first
+from supervisor.chart_history import ChartHistory
 from supervisor.detection import Detection
+from supervisor.listings import ListingWatch
 from supervisor.metrics import Metrics
 from supervisor.outcome import OutcomeTracker
 from supervisor.planning import Planning, ShardHandle
@@ -50,6 +53,11 @@ class Pipeline:
         self.price_history = PriceHistory()  # the card's 1/5/15-min change, from rows already read
         self.shorts = ShortWatches(config, planning.symbols, tell_bot, lambda: self.tracker.clock_ms)  # issue #19
         metrics.registry.register(self.shorts.collector())
+        self.chart_history = ChartHistory()  # the card's chart: 30 one-minute candles per pair, from rows already read
+        db = getattr(store, "db", None)  # a Store; tests may pass a stand-in without SQLite (then no chart data)
+        self.cards = CardStore(db) if db is not None else None
+        self.listings = ListingWatch(self.cards, tell_bot, config.scout.quote_asset)
+        self.exchange_ms = 0  # the newest row's exchange time: the clock of the listings' first minutes
         self.outcome_counts: dict[tuple[str, str], int] = {}
         self.signals_emitted: list[float] = []
         self.rows_scored = 0
@@ -97,6 +105,8 @@ class Pipeline:
         self.score_passes += 1
         self.planning.quality_check(rows, self.tracker.watched_pair_ids() | self.shorts.pair_ids)
         self.price_history.update(rows)  # before scoring, so emit() sees this batch too
+        self.chart_history.update(rows)
+        self.exchange_ms = max(self.exchange_ms, int(rows["row_time_ms"][-1]))
         now_ns = time.time_ns()
         decisions = self.detection.score(rows, now_ns)
         for decision in strongest_first(decisions, self.config.detectors):  # the card budget's order
@@ -126,6 +136,7 @@ class Pipeline:
             model_trained=bool(decision.model_trained),
             **self._card_context(symbol, int(decision.pair_id), row),
         )
+        self._store_chart(signal, int(decision.pair_id))
         value = signal_strength(signal.prob, signal.profile, self.config.detectors)
         held = self.budget.check(signal.exchange_time_ms, value, self.config.scanner)
         if not self.store.add_signal(signal, suppressed=held):
@@ -149,6 +160,40 @@ class Pipeline:
             sys.stdout.flush()
         log.info("signal", extra={"symbol": symbol, "prob": round(signal.prob, 3), "latency_ms": round(latency_ms, 2)})
         self.shorts.on_signal(signal)  # after the card is on its way: a watch never delays it
+
+    def on_scout(self, universe: Any) -> None:
+        """After a scout pass: new listings (if telegram.cards.listings), then the first minutes of recent ones."""
+        if not self.config.telegram.token or not self.config.telegram.cards.listings:
+            return
+        try:
+            self.listings.on_universe(universe)
+            self.listings.first_minutes(self.chart_history, self.planning.pair_ids, self.exchange_ms)
+        except sqlite3.Error as exc:
+            log.error("listing not stored", extra={"error": str(exc)[:200]})
+
+    def top(self, window_s: int, n: int) -> dict[str, Any]:
+        """/top's figures from the scanner's own state: gainers, losers and 5-min volume surges over the window
+        (the chart history's candles, up to an hour), or for 24 h the busiest pairs by the scout's ticker volume."""
+        n = max(1, min(n, 25))
+        if window_s >= 86400:
+            busiest = sorted(self.planning.volumes_24h.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+            return {"window_s": window_s, "pairs": len(self.planning.volumes_24h), "volume_24h": [[s, v] for s, v in busiest]}
+        moves = [(self.planning.symbols.get(p), change, surge) for p, change, surge in self.chart_history.movers(self.exchange_ms, window_s // 60)]
+        moves = [m for m in moves if m[0] is not None]
+        by_change = sorted(moves, key=lambda m: (m[1], m[0]))
+        surges = sorted((m for m in moves if m[2] == m[2]), key=lambda m: (-m[2], m[0]))[:n]
+        return {"window_s": window_s, "exchange_ms": self.exchange_ms, "pairs": len(moves),
+                "gainers": [[s, c] for s, c, _ in reversed(by_change[-n:]) if c > 0], "losers": [[s, c] for s, c, _ in by_change[:n] if c < 0],
+                "surges": [[s, x] for s, _, x in surges]}  # fmt: skip
+
+    def _store_chart(self, signal: Signal, pair_id: int) -> None:
+        """The chart's data, stored before the signal so the bot never finds the signal without it; a failure costs the chart only."""
+        if self.cards is None or not self.config.telegram.token or not self.config.telegram.cards.chart:
+            return
+        try:
+            self.cards.add_series(signal.signal_id, self.chart_history.series(pair_id, signal.exchange_time_ms))
+        except (ValueError, sqlite3.Error) as exc:
+            log.warning("chart data not stored; the card goes out as text", extra={"signal_id": signal.signal_id, "error": str(exc)[:200]})
 
     def _card_context(self, symbol: str, pair_id: int, row: Any) -> dict[str, Any]:
         """The Signal's change_1m/5m/15m and quote_volume_24h, from what the service already holds

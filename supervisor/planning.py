@@ -24,7 +24,7 @@ from common.memtrim import release_free_memory
 from common.messages import Plan
 from supervisor.children import ChildProcess
 from supervisor.planner import plan_shards
-from supervisor.scout import Scout, select_pairs
+from supervisor.scout import Candidate, Scout, select_pairs
 from venues.mexc.rest import PacedRest, RestError
 
 log = logging.getLogger("scanner.supervisor.planning")
@@ -71,6 +71,8 @@ class Planning:
         self.scout_error: str | None = None  # the last scout failure while no plan succeeded since
         self.plan_event = asyncio.Event()
         self.first_plan_done = asyncio.Event()
+        self.on_scout: Callable[[Scout], None] = lambda scout: None  # after each scout pass, before its plan
+        self.always_watch: Callable[[], set[str]] = set  # pairs planned whatever their volume (fresh listings)
 
     def figures(self) -> dict[str, float]:
         """Metrics of the shards' rings and processes and of the plan."""
@@ -130,6 +132,7 @@ class Planning:
                         last_universe = time.monotonic()
                     await scout.refresh_volumes()
                     self.volumes_24h = dict(scout.volumes)
+                    self.on_scout(scout)  # new listings (supervisor/listings.py), before the plan that must include them
                     self.replan(scout)
                     release_free_memory()  # the tickers' JSON is garbage now (common/memtrim.py)
                 except RestError as exc:
@@ -152,6 +155,9 @@ class Planning:
         self.dropped_until = {s: t for s, t in self.dropped_until.items() if t > now}
         excluded = self.blocked | set(self.dropped_until) | set(self.quarantined)
         picked = select_pairs(scout.universe, scout.volumes, self.config.scout, excluded)
+        have = {c.symbol for c in picked}  # fresh listings are watched from their first trade, whatever their 24 h volume
+        picked += [Candidate(s, scout.volumes.get(s, 0.0)) for s in sorted(self.always_watch()) if s not in have and s not in excluded
+                   and s in scout.universe and scout.universe[s].online]  # fmt: skip
         activity = {c.symbol: c.quote_volume for c in picked}
         new_assignment = plan_shards(activity, len(self.shards), self.assignment)
         for symbol in new_assignment:

@@ -102,7 +102,7 @@ def test_demo_with_telegram_sends_the_card_to_the_fake_bot_api_and_answers_comma
             for call in _get_json(control + "/calls"):
                 keyboard = (call["params"].get("reply_markup") or {}).get("inline_keyboard", [])
                 data = [b["callback_data"] for row in keyboard for b in row]
-                if call["method"] == "sendMessage" and call["ok"] and any(d.startswith("buy:") for d in data) and any(d.startswith("skip:") for d in data):
+                if call["method"] in ("sendMessage", "sendPhoto") and call["ok"] and any(d.startswith("buy:") for d in data) and any(d.startswith("skip:") for d in data):
                     return call
             return None
 
