@@ -26,6 +26,7 @@ from common.cards_config import CardsConfig
 from common.detector_config import MOVED_KEYS, DetectorsConfig
 from common.futures_config import FuturesConfig, futures_problems
 from common.shorts_config import ShortsConfig, shorts_problems
+from common.trading_config import TradingConfig, trading_problems
 
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
@@ -110,31 +111,6 @@ class RecorderConfig:
     max_hours: int = field(default=168, metadata={"min": 1})
     flush_interval_s: float = field(default=5.0, metadata={"min": 0.1, "max": 600.0})
     max_buffer_frames: int = field(default=200_000, metadata={"min": 100})
-
-
-@dataclass
-class TradingConfig:
-    live: bool = False
-    stake_usd: float = field(default=100.0, metadata={"min": 1.0})
-    max_slippage: float = field(default=0.02, metadata={"min": 0.0, "max": 0.5})
-    max_signal_age_s: float = field(default=30.0, metadata={"min": 1.0})
-    reserve_usdt: float = field(default=0.0, metadata={"min": 0.0})
-    recv_window_ms: int = field(default=5000, metadata={"min": 1, "max": 59999})
-    # Positions and exits (trading/; README "Trading"). 0 turns a limit or an automatic exit off.
-    paper_fee_rate: float = field(default=0.0005, metadata={"min": 0.0, "max": 0.01})
-    paper_balance_usdt: float = field(default=1000.0, metadata={"min": 0.0})
-    max_open_positions: int = field(default=0, metadata={"min": 0, "max": 1000})
-    max_exposure_usdt: float = field(default=0.0, metadata={"min": 0.0})
-    buy_cooldown_s: float = field(default=0.0, metadata={"min": 0.0, "max": 86400.0})
-    take_profit: float = field(default=0.0, metadata={"min": 0.0, "max": 10.0})
-    stop_loss: float = field(default=0.0, metadata={"min": 0.0, "max": 0.99})
-    trailing_stop: float = field(default=0.0, metadata={"min": 0.0, "max": 0.99})
-    exit_check_s: float = field(default=5.0, metadata={"min": 0.5, "max": 3600.0})
-    daily_summary_hour_utc: int = field(default=-1, metadata={"min": -1, "max": 23})
-    # The portfolio balancer (trading/portfolio.py): off while portfolio_targets is empty.
-    portfolio_targets: list[str] = field(default_factory=list)  # "ASSET:weight", e.g. BTC:0.5, ETH:0.5; the rest stays USDT
-    portfolio_band: float = field(default=0.05, metadata={"min": 0.001, "max": 0.5})
-    portfolio_cooldown_s: float = field(default=3600.0, metadata={"min": 0.0, "max": 604800.0})
 
 
 @dataclass
@@ -379,25 +355,8 @@ def _check_cross_field(config: Config) -> None:
         raise ConfigError("trading.live: got true, expected mexc.api_key and mexc.api_secret (MEXC_KEY / MEXC_SECRET) to be set")
     if config.trading.live and not config.telegram.allowed_ids:
         raise ConfigError("trading.live: got true, expected telegram.allowed_ids (ALLOWED_IDS) to name who may buy")
-    _check_portfolio_targets(config.trading.portfolio_targets)
-
-
-def _check_portfolio_targets(targets: list[str]) -> None:
-    """Each target ASSET:weight with 0 < weight <= 1, every asset once, weights summing to at most 1."""
-    total, seen = 0.0, set()
-    for item in targets:
-        asset, _, weight = item.partition(":")
-        try:
-            value = float(weight)
-        except ValueError:
-            value = -1.0
-        if not re.fullmatch(r"[A-Z0-9]{1,20}", asset) or not 0 < value <= 1 or asset in seen or asset == "USDT":
-            raise ConfigError(f"trading.portfolio_targets: got {item!r}, expected ASSET:weight (e.g. BTC:0.5), each asset once, "
-                              "not USDT, 0 < weight <= 1")  # fmt: skip
-        seen.add(asset)
-        total += value
-    if total > 1 + 1e-9:
-        raise ConfigError(f"trading.portfolio_targets: weights sum to {total:g}, expected at most 1 (the rest stays USDT)")
+    for problem in trading_problems(config.trading):
+        raise ConfigError(problem)
 
 
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
