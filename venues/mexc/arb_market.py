@@ -70,3 +70,22 @@ def parse_arb_markets(data: Any, host: str = "") -> list[ArbMarket]:
 async def fetch_arb_markets(rest: PacedRest, priority: int = URGENT) -> list[ArbMarket]:
     """exchangeInfo (weight 10) → every online pair the cycle scanner may use."""
     return parse_arb_markets(await rest.get(EXCHANGE_INFO.path, weight=EXCHANGE_INFO.weight, priority=priority), host=rest.host)
+
+
+LIMIT_DEPTH = "spot@public.limit.depth.v3.api.pb@{symbol}@10"
+BOOK_TICKER = "spot@public.aggre.bookTicker.v3.api.pb@100ms@{symbol}"
+
+
+def arb_channel(symbol: str, kind: str) -> str:
+    """The one stream a cycle pair needs: top 10 levels ("limit10") or the best level ("bookTicker")."""
+    if kind == "limit10":
+        return LIMIT_DEPTH.format(symbol=symbol)
+    if kind == "bookTicker":
+        return BOOK_TICKER.format(symbol=symbol)
+    raise ValueError(f"unknown arb channel kind {kind!r} (limit10 or bookTicker)")
+
+
+def symbol_of_arb_channel(channel: str) -> str:
+    """The symbol of an arb_channel name (limit depth puts the level count after it)."""
+    parts = channel.split("@")
+    return parts[-2] if channel.startswith("spot@public.limit.depth") and len(parts) >= 2 else parts[-1]
