@@ -24,7 +24,7 @@ class ArbConfig:
     enabled: bool = True  # on by default (issue #20): opportunities are stored, nothing is traded
     start_assets: list[str] = field(default_factory=lambda: ["USDT", "USDC"])
     min_profit_bps: float = field(default=5.0, metadata={"min": -100.0, "max": 10_000.0})  # net of fees and rounding
-    min_size_usdt: float = field(default=10.0, metadata={"min": 0.01, "max": 1e9})  # the smallest start amount that counts
+    min_size_usdt: float = field(default=100.0, metadata={"min": 0.01, "max": 1e9})  # the smallest start amount that counts (lot dust costs up to step/size)
     max_leg_age_ms: int = field(default=5000, metadata={"min": 0, "max": 3_600_000})  # an older leg makes a cycle unpriceable
     taker_fee: float = field(default=0.0005, metadata={"min": 0.0, "max": 0.05})  # when exchangeInfo lists none (or fee_from_exchange off)
     fee_from_exchange: bool = True  # use exchangeInfo's takerCommission per pair

@@ -59,9 +59,10 @@ def select_cycles(cycles: list[Cycle], max_pairs: int) -> list[Cycle]:
 class ArbWatch:
     """Owns the links, the pricer, the episodes and the store of the arb child."""
 
-    def __init__(self, config: Config, conn: Connection | None) -> None:
+    def __init__(self, config: Config, conn: Connection | None, links: bool = True) -> None:
         self.config = config
         self.conn = conn
+        self.use_links = links  # False: frames are fed by hand (perf/arb_lockstep.py)
         self.store = ArbStore(config.storage.data_dir)
         self.episodes = ArbEpisodes()
         self.cycles: list[Cycle] = []
@@ -97,7 +98,8 @@ class ArbWatch:
         book.set_symbols(symbols)
         self.book, self.cycles, self.symbols, self.pair_ids = book, cycles, symbols, ids
         self.counts["universe_builds"] += 1
-        self._subscribe([arb_channel(s, ac.channel) for s in symbols])
+        if self.use_links:
+            self._subscribe([arb_channel(s, ac.channel) for s in symbols])
         log.info("arb universe", extra={"pairs": len(symbols), "cycles": len(cycles), "links": len(self.links)})
         return True
 
