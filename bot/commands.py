@@ -10,6 +10,7 @@ import math
 import time
 from typing import Any, Protocol
 
+from bot.arb_text import format_arb
 from common.config import Config
 from common.messages import CfgSave, CfgSet, Reload, StatusRequest
 
@@ -23,6 +24,7 @@ HELP = (
     "until the next reload; /cfg save — keep the changes\n"
     "/reload — re-read config.yaml\n"
     "/pause, /resume — stop / restart cards (signals are still stored while paused)\n"
+    "/arb — triangular arbitrage: best cycles now, opportunities of the last 24 h\n"
     "/health, /version, /help"
 )
 
@@ -149,11 +151,13 @@ async def answer(bot: BotState, name: str, args: list[str]) -> str:
         now = time.time_ns()
         windows = [(name, bot.outcome_stats(0 if span is None else now - span * 10**9)) for name, span in OUTCOME_WINDOWS]
         return format_stats(bot.stats(now - 24 * 3600 * 10**9)) + "\n" + format_outcomes(windows)
-    if name in ("status", "health"):
+    if name in ("status", "health", "arb"):
         reply = await bot.ask_supervisor(StatusRequest)
         if reply is None:
             return no_answer.replace("; nothing changed", "")
         status = reply.status
+        if name == "arb":
+            return format_arb(status.get("arb"))
         return format_status(status) if name == "status" else format_health(status, bot.unsent_count(), bot.paused)
     if name == "reload":
         reply = await bot.ask_supervisor(Reload)
@@ -181,4 +185,4 @@ async def answer(bot: BotState, name: str, args: list[str]) -> str:
     return "Unknown command. /help lists them."
 
 
-NAMES = ("start", "help", "status", "stats", "cfg", "show_config", "reload", "pause", "resume", "health", "version")
+NAMES = ("start", "help", "status", "stats", "cfg", "show_config", "reload", "pause", "resume", "health", "version", "arb")
