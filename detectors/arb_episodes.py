@@ -66,13 +66,14 @@ class ArbEpisodes:
             return None
         if ep is None:
             return None
-        return self._end(cycle, t_ms, END_REASONS.get(status, "below"))
+        return self.end(cycle, t_ms, END_REASONS.get(status, "below"))
 
-    def _end(self, cycle: int, t_ms: int, reason: str) -> ArbEvent:
+    def end(self, cycle: int, t_ms: int, reason: str) -> ArbEvent:
+        """End one open episode now (a gap in its legs' feed)."""
         ep = self.open.pop(cycle)
         ep.end_ms, ep.ended_by = max(t_ms, ep.start_ms), reason
         return ArbEvent("ended", ep)
 
     def close_all(self, t_ms: int, reason: str) -> list[ArbEvent]:
         """End every open episode (a gap in the feed, a universe change, shutdown)."""
-        return [self._end(c, t_ms, reason) for c in sorted(self.open)]
+        return [self.end(c, t_ms, reason) for c in sorted(self.open)]

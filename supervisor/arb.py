@@ -158,7 +158,7 @@ class ArbWatch:
         now = self._now_ms()
         lost = {self.pair_ids[s] for s in map(symbol_of_arb_channel, channels) if s in self.pair_ids}
         hit = sorted({c for p in lost for c in self.book.cycles_of(p)} & set(self.episodes.open))
-        self._handle([self.episodes._end(c, now, "gap") for c in hit])
+        self._handle([self.episodes.end(c, now, "gap") for c in hit])
         for p in lost:
             self.book.update(p, now, [], [])
         self.book.take_touched()

@@ -15,6 +15,7 @@ from perf.arb_lockstep import ArbLockstep
 from sim.market import Market
 from sim.scenario import scenario_from_mapping
 from store.arb import ArbStore
+from venues.mexc.arb_market import arb_channel
 
 START_MS = 1_767_225_600_000
 
@@ -91,3 +92,17 @@ def test_stale_or_one_sided_legs_never_give_an_opportunity(tmp_path: Path, how: 
 
     lock, rows = _run(tmp_path, scenario, 14.0, drop=drop)
     assert rows == [] and lock.watch.counts["opportunities"] == 0
+
+
+def test_a_lost_link_ends_the_open_opportunity_as_a_gap(tmp_path: Path) -> None:
+    target = _target()
+    scenario = {"cross": 12, "dislocations": [{"symbol": target, "start_s": 8, "duration_s": 3, "size_bps": 60, "depth_usdt": 2000}]}
+    lock = ArbLockstep(Config(), tmp_path, scenario=scenario, start_ms=START_MS)
+    lock.run(9.5)
+    assert len(lock.watch.episodes.open) == 1
+    lock.watch._on_disconnected(0, [arb_channel(target, "limit10")])
+    assert lock.watch.episodes.open == {}
+    lock.run(0.5)  # the pair's next push is a fresh book: nothing reopens from a half-known cycle until then
+    lock.stop()
+    first = ArbStore(tmp_path).since(0)
+    assert [o.ended_by for o in sorted(first, key=lambda o: o.start_ms)][0] == "gap"
