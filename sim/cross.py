@@ -5,8 +5,9 @@ scenario's `cross: N` adds the quote assets as USDT pairs (BTCUSDT, ETHUSDT, USD
 and, for the N busiest USDT bases, BASEBTC (every one), BASEUSDC (every second) and BASEETH (every
 third), each with its own tick and lot precision (from its price in its own quote), its own trades
 and maker updates (the ordinary step), and its own small price offset that drifts every few
-seconds (own noise, a few bps). After every step each cross pair's ladder is moved by whole ticks
-toward the rate its two USDT pairs imply, times its offset; moving keeps each level's size on its
+seconds (own noise, a few bps). Every 500 ms (round robin over the pairs) each cross pair's ladder
+is moved by whole ticks toward the rate its two USDT pairs imply, times its offset, once it is two
+ticks or more away; moving keeps each level's size on its
 tick, so a move of d ticks changes O(d) levels, like makers re-quoting. With ticks of ~2 bps and
 offsets of a few bps, a consistent market's cycles stay far below three taker fees.
 
@@ -33,7 +34,8 @@ from sim.updates import DepthChange, PairUpdate
 QUOTE_USD = {"BTC": 60_000.0, "ETH": 3_000.0, "USDC": 1.0}
 OFFSET_BPS = 3.0  # own noise: each cross pair's offset from its implied rate, redrawn every OFFSET_EVERY steps
 OFFSET_EVERY = 50
-MIN_MOVE_TICKS = 1
+CHECK_EVERY = 5  # makers re-quote a cross pair at most every 500 ms (the emulator's CPU at 2,000+ pairs)
+MIN_MOVE_TICKS = 2  # hysteresis: a cross pair re-quotes once it is 2 ticks (~4 bps) off its target
 DEPTH_LEVELS = 10  # a dislocation's depth_usdt is spread over this many levels (what limit.depth@10 shows)
 
 
@@ -126,7 +128,7 @@ def build_cross(pairs: list[Pair], n: int, seed: int, new_pair: Any) -> tuple[li
         for quote, every in (("BTC", 1), ("USDC", 2), ("ETH", 3)):
             if k % every or f"{p.spec.base}{quote}" in by_symbol:
                 continue
-            cross = add(p.spec.base, quote, mid_usd / QUOTE_USD[quote], max(0.05, p.spec.activity * 0.3))
+            cross = add(p.spec.base, quote, mid_usd / QUOTE_USD[quote], max(0.02, p.spec.activity * 0.05))  # cross pairs trade far less
             links.append(CrossLink(cross.index, p.index, by_symbol[f"{quote}USDT"]))
     return extra, links
 
@@ -179,6 +181,7 @@ class CrossMarkets:
                 raise ScenarioError(f"dislocations: {d.symbol} is not a cross pair of this market (e.g. {next(iter(index), 'none')})")
         self.dislocations = dislocations
         self._offsets: tuple[int, list[float]] = (-1, [])
+        self._dislocated: set[str] = set()
 
     def offsets(self, step: int) -> list[float]:
         """Each pair's own noise: a fraction of ±OFFSET_BPS, redrawn every OFFSET_EVERY steps."""
@@ -192,11 +195,13 @@ class CrossMarkets:
         """Move the cross pairs toward their implied rates after a market step; their book changes."""
         out = []
         active = {d.symbol: d for d in self.dislocations if d.active_at(t_s)}
-        for link, offset in zip(self.links, self.offsets(step), strict=True):
+        for k, (link, offset) in enumerate(zip(self.links, self.offsets(step), strict=True)):
             p = self.pairs[link.pair]
+            dis = active.get(p.spec.symbol)
+            if dis is None and (step + k) % CHECK_EVERY and p.spec.symbol not in self._dislocated:
+                continue  # round robin: each pair re-quotes every CHECK_EVERY steps; one dislocated now or just before, every step
             implied = _mid(self.pairs[link.base_usdt]) / (_mid(self.pairs[link.quote_usdt]) if link.quote_usdt is not None else 1.0)
             target = implied * (1.0 + offset)
-            dis = active.get(p.spec.symbol)
             if dis is not None:
                 target *= 1.0 + dis.size_bps * 1e-4
             d = round(target / p.tick - (p.bid_top + p.ask_top) / 2.0)
@@ -218,5 +223,6 @@ class CrossMarkets:
                 first = p.version + 1
                 p.version += len(bids) + len(asks)
                 out.append(PairUpdate(p.spec.symbol, step_end_ms, [], DepthChange(first, p.version, bids, asks)))
+        self._dislocated = set(active)
         return out
 
