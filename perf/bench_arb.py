@@ -12,8 +12,10 @@ Figures (JSON on stdout or --json, a summary table on stderr), each beside a bas
 2. A full re-evaluation of every cycle (ms): reprice_all against the baseline's loop.
 3. Update -> opportunity latency p50/p99: the service's ArbWatch path (decode, re-price, episode
    start) on the emulator in lock-step, over many scripted dislocations.
-4. The service (`python -m supervisor`, emulator at 2,000 pairs with cross markets) with the
-   detector on and off: CPU and PSS of the whole process tree and per process, frames/s.
+4. The service (`python -m supervisor --config config.demo.yaml`: no volume floor, so the pump
+   shards watch every USDT pair of the emulator's 2,000, and the cycle universe has ~2,000 pairs)
+   with the detector on and off: CPU and PSS of the whole process tree and per process, frames/s.
+   `valid` is false when the pump shards or the arb child had no pairs (an overloaded emulator).
 
 Progress goes to stderr (common/progress.py). Loopback only.
 """
@@ -151,6 +153,30 @@ def pricer_figures(size: int, n_updates: int, baseline_s: float, bar: Progress) 
             "speedup_updates_per_s": fast_rate / naive_rate, "speedup_full_reevaluation": naive_full_ms / max(full_ms, 1e-9)}  # fmt: skip
 
 
+def channel_figures(size: int, n: int, bar: Progress) -> dict[str, Any]:
+    """limit.depth@10 against bookTicker pushes of the same books: µs per push in the pricer and bytes per push."""
+    market, cycles, symbols = build(size)
+    ids = {s: i for i, s in enumerate(symbols)}
+    enc = FrameEncoder(market)
+    limit = frames_for(market, symbols, n, seed=5)
+    ticker = []
+    for f in limit:
+        w = pb.PushDataV3ApiWrapper.FromString(f)
+        b, a = w.publicLimitDepths.bids[0], w.publicLimitDepths.asks[0]
+        bbo = (float(b.price), float(b.quantity), float(a.price), float(a.quantity))
+        ticker.append(enc.book_ticker(arb_channel(w.symbol, "bookTicker"), w.symbol, bbo, w.sendTime))
+    out: dict[str, Any] = {"pairs": len(symbols), "pushes": n}
+    for name, frames in (("limit10", limit), ("bookTicker", ticker)):
+        book = CycleBook(len(symbols), [[(ids[leg.symbol], leg.buy) for leg in c.legs] for c in cycles], 5.0, 100.0, 10**9)
+        book.set_symbols(symbols)
+        t0 = time.perf_counter()
+        for f in frames:
+            book.on_frame(f)
+        out[name] = {"us_per_push": 1e6 * (time.perf_counter() - t0) / n, "bytes_per_push": sum(map(len, frames)) / n}
+    bar.update(1)
+    return out
+
+
 def latency_figures(dislocations: int, bar: Progress) -> dict[str, Any]:
     """Frame received -> episode started, through ArbWatch, over scripted dislocations (lock-step)."""
     probe = Market(300, 7, START_MS, scenario_from_mapping({"cross": 60}))
@@ -185,7 +211,7 @@ def service_figures(pairs: int, cross: int, rate: int, warmup: float, seconds: f
         env = dict(os.environ, MEXC_WS_URL=ready["ws"], MEXC_REST_URL=ready["rest"], SCANNER_DATA_DIR=str(data), METRICS_PORT=str(port))
         env.pop("TG_TOKEN", None)
         log = open(work / "service.log", "w")  # noqa: SIM115 - closed below
-        service = subprocess.Popen([sys.executable, "-m", "supervisor", "--config", "config.yaml"], cwd=Path(__file__).parent.parent,
+        service = subprocess.Popen([sys.executable, "-m", "supervisor", "--config", "config.demo.yaml"], cwd=Path(__file__).parent.parent,
                                    env=env, stdout=subprocess.DEVNULL, stderr=log)  # fmt: skip
         try:
             bar.note(f"service arb {'on' if arb_on else 'off'}: warm-up")
@@ -216,7 +242,8 @@ def service_figures(pairs: int, cross: int, rate: int, warmup: float, seconds: f
             "arb_frames_per_s": (m1.get("scanner_arb_frames_total", 0.0) - m0.get("scanner_arb_frames_total", 0.0)) / dt,
             "arb_pairs": m1.get("scanner_arb_pairs"), "arb_cycles": m1.get("scanner_arb_cycles"),
             "arb_cycles_repriced_per_s": (m1.get("scanner_arb_cycles_repriced_total", 0.0) - m0.get("scanner_arb_cycles_repriced_total", 0.0)) / dt,
-            "pairs_subscribed": m1.get("scanner_pairs_subscribed")}  # fmt: skip
+            "pairs_subscribed": m1.get("scanner_pairs_subscribed"),
+            "valid": bool(m1.get("scanner_pairs_subscribed")) and (not arb_on or bool(m1.get("scanner_arb_pairs")))}  # fmt: skip
 
 
 def table(result: dict[str, Any]) -> str:
@@ -231,6 +258,11 @@ def table(result: dict[str, Any]) -> str:
                     f"{b['updates_per_s'] * b['cycles_repriced_per_update']:,.0f} |")  # fmt: skip
         rows.append(f"full re-evaluation ms ({p['cycles']} cycles) | {p['full_reevaluation_ms']:.3f} | {b['full_reevaluation_ms']:.3f} | "
                     f"{p['speedup_full_reevaluation']:,.0f}x")  # fmt: skip
+    ch = result.get("channels")
+    if ch:
+        rows.append(f"µs per push in the pricer, limit.depth@10 / bookTicker ({ch['pairs']} pairs) | {ch['limit10']['us_per_push']:.2f} | "
+                    f"{ch['bookTicker']['us_per_push']:.2f} |")  # fmt: skip
+        rows.append(f"bytes per push, limit.depth@10 / bookTicker | {ch['limit10']['bytes_per_push']:.0f} | {ch['bookTicker']['bytes_per_push']:.0f} |")
     lat = result.get("latency")
     if lat:
         rows.append(f"update -> opportunity µs p50 / p99 ({lat['episodes_started']} episodes) | "
@@ -251,19 +283,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-seconds", type=float, default=5.0, help="time box of the baseline per size (default: %(default)s)")
     parser.add_argument("--dislocations", type=int, default=30, help="scripted dislocations for the latency run (default: %(default)s)")
     parser.add_argument("--service-seconds", type=float, default=60.0, help="measured window per service run; 0 skips (default: %(default)s)")
-    parser.add_argument("--service-pairs", type=int, default=2000)
+    parser.add_argument("--service-pairs", type=int, default=2000, help="the emulator's generated pairs (default: %(default)s)")
+    parser.add_argument("--service-cycle-pairs", type=int, default=2000, help="cycle universe of the service run, pairs (default: %(default)s)")
     parser.add_argument("--service-rate", type=int, default=6000, help="frames/s the emulator aims at (default: %(default)s)")
     parser.add_argument("--warmup", type=float, default=45.0)
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     sizes = [int(x) for x in args.sizes.split(",") if x]
-    steps = len(sizes) + 1 + (2 if args.service_seconds > 0 else 0)
+    steps = len(sizes) + 2 + (2 if args.service_seconds > 0 else 0)
     result: dict[str, Any] = {"cpu": cpu_model(), "cores": CORES, "argv": sys.argv[1:] if argv is None else argv}
     with Progress(steps, "bench_arb", "step") as bar:
         result["pricer"] = [pricer_figures(size, args.updates, args.baseline_seconds, bar) for size in sizes]
+        result["channels"] = channel_figures(sizes[0] if sizes else 1000, min(args.updates, 20_000), bar)
         result["latency"] = latency_figures(args.dislocations, bar)
         if args.service_seconds > 0:
-            cross = cross_for(2000)
+            cross = cross_for(args.service_cycle_pairs)
             result["service"] = [service_figures(args.service_pairs, cross, args.service_rate, args.warmup, args.service_seconds, on, bar)
                                  for on in (True, False)]  # fmt: skip
     text = json.dumps(result, indent=2)
