@@ -10,6 +10,7 @@ import math
 import time
 from typing import Any, Protocol
 
+from bot.arb_text import format_arb
 from bot.model_text import format_models
 from common.config import Config
 from common.messages import CfgSave, CfgSet, Reload, StatusRequest, TopRequest
@@ -27,6 +28,7 @@ HELP = (
     "/pause, /resume — stop / restart cards (signals are still stored while paused)\n"
     "/top [5m|15m|30m|1h|24h] [n] — biggest gainers, losers and volume surges from the scanner's own data\n"
     "/mute SYMBOL [hours] — no cards for that pair in this chat (default 24 h); /unmute SYMBOL; /mutes — what is muted\n"
+    "/arb — triangular arbitrage: best cycles now, opportunities of the last 24 h\n"
     "/health, /version, /help"
 )
 
@@ -182,11 +184,13 @@ async def answer(bot: BotState, name: str, args: list[str], chat_id: int = 0) ->
         if reply is None:
             return no_answer.replace("; nothing changed", "")
         return format_models(reply.status.get("models"), reply.status.get("selftrain_last"))
-    if name in ("status", "health"):
+    if name in ("status", "health", "arb"):
         reply = await bot.ask_supervisor(StatusRequest)
         if reply is None:
             return no_answer.replace("; nothing changed", "")
         status = reply.status
+        if name == "arb":
+            return format_arb(status.get("arb"))
         return format_status(status) if name == "status" else format_health(status, bot.unsent_count(), bot.paused)
     if name == "reload":
         reply = await bot.ask_supervisor(Reload)
@@ -215,4 +219,4 @@ async def answer(bot: BotState, name: str, args: list[str], chat_id: int = 0) ->
 
 
 NAMES = ("start", "help", "status", "stats", "cfg", "show_config", "reload", "pause", "resume", "health", "version", "model", "mute",
-         "unmute", "mutes", "top")  # fmt: skip
+         "unmute", "mutes", "top", "arb")  # fmt: skip

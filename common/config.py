@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from common.arb_config import ArbConfig, arb_problems
 from common.cards_config import CardsConfig
 from common.detector_config import MOVED_KEYS, DetectorsConfig
 from common.futures_config import FuturesConfig, futures_problems
@@ -163,6 +164,7 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     futures: FuturesConfig = field(default_factory=FuturesConfig)  # common/futures_config.py
     shorts: ShortsConfig = field(default_factory=ShortsConfig)  # common/shorts_config.py
+    arb: ArbConfig = field(default_factory=ArbConfig)  # common/arb_config.py
 
     def secrets(self) -> list[str]:
         """Every non-empty secret value, so logging and /cfg can mask them."""
@@ -349,7 +351,7 @@ def _check_cross_field(config: Config) -> None:
         raise ConfigError(
             f"ws.reconnect_max_s: got {config.ws.reconnect_max_s!r}, expected >= ws.reconnect_min_s ({config.ws.reconnect_min_s})"
         )
-    for problem in futures_problems(config.futures) + shorts_problems(config.shorts):
+    for problem in futures_problems(config.futures) + shorts_problems(config.shorts) + arb_problems(config.arb):
         raise ConfigError(problem)
     if config.trading.live and not (config.mexc.api_key and config.mexc.api_secret):
         raise ConfigError("trading.live: got true, expected mexc.api_key and mexc.api_secret (MEXC_KEY / MEXC_SECRET) to be set")

@@ -67,6 +67,13 @@ class FuturesStats:
     values: dict[str, float]
 
 
+@dataclass(frozen=True)
+class ArbStats:
+    """The triangle child's counters, duration histogram and /arb summary, every few seconds (supervisor/arb.py)."""
+
+    values: dict[str, Any]
+
+
 # --- supervisor -> bot ---------------------------------------------------------------------------
 
 
@@ -195,9 +202,9 @@ class Reload:
     req_id: int
 
 
-Message = (Plan | DropLinks | Stop | Ready | Blocked | FuturesStats | SignalStored | OutcomeStored | ConfigChanged | Notice | ShortNotice
-           | OpenInterest | WatchedContracts | StatusReply | CfgReply | StatusRequest | CfgSet | CfgSave | Reload | ListingStored
-           | TopRequest)  # fmt: skip
+Message = (Plan | DropLinks | Stop | Ready | Blocked | FuturesStats | ArbStats | SignalStored | OutcomeStored | ConfigChanged | Notice
+           | ShortNotice | OpenInterest | WatchedContracts | StatusReply | CfgReply | StatusRequest | CfgSet | CfgSave | Reload
+           | ListingStored | TopRequest)  # fmt: skip
 _TYPES: dict[str, type] = {cls.__name__: cls for cls in typing.get_args(Message)}
 
 

@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.book import Pair, pair_step
+from sim.cross import CrossMarkets, build_cross
 from sim.episodes import EpisodeScript
 from sim.history import BLOCK_MS, SyntheticHistory
 from sim.klines import DAY_MINUTES, INTERVAL_MS, KLINE_INTERVALS, MINUTE_MS, bucket_opens, next_open
 from sim.livebars import LiveBars
-from sim.universe import MAKER_FLOOR, MAKER_PER_TRADE, SymbolSpec, build_pairs
+from sim.universe import MAKER_FLOOR, MAKER_PER_TRADE, SymbolSpec, _new_pair, build_pairs
 from sim.updates import STEP_MS, PairUpdate
 
 if TYPE_CHECKING:
@@ -48,6 +49,11 @@ class Market:
         self.scenario = scenario
         self._start_min = self.start_ms // MINUTE_MS
         self._pairs = build_pairs(pairs, seed, self.start_ms, rate, scenario)
+        self._cross: CrossMarkets | None = None
+        if scenario is not None and scenario.cross:  # cross-quote pairs for triangles (sim/cross.py), appended last
+            extra, links = build_cross(self._pairs, scenario.cross, seed, _new_pair)
+            self._pairs += extra
+            self._cross = CrossMarkets(self._pairs, links, scenario.dislocations, seed)
         self.symbols: list[SymbolSpec] = [p.spec for p in self._pairs]
         self._by_symbol = {p.spec.symbol: p for p in self._pairs}
         self._lam = np.array([p.spec.activity for p in self._pairs]) * STEP_MS / 1000.0
@@ -199,7 +205,7 @@ class Market:
         active = np.flatnonzero(hit)
         if len(active) == 0:
             self._now_ms = step_end
-            return []
+            return self._cross.step(self._step, (step_start - self.start_ms) / 1000.0, step_end) if self._cross else []
         counts = n_tr[active]
         need = 3 * counts + 4
         uniforms = rng.random(int(need.sum())).tolist()
@@ -215,6 +221,8 @@ class Market:
             if trades or depth is not None:
                 updates.append(PairUpdate(p.spec.symbol, step_end, trades, depth))
         self._now_ms = step_end
+        if self._cross is not None:
+            updates += self._cross.step(self._step, (step_start - self.start_ms) / 1000.0, step_end)
         return updates
 
     # --- klines: synthetic history joined to live bars --------------------------------------------

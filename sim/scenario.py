@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 if TYPE_CHECKING:
+    from sim.cross import Dislocation
     from sim.futures_scenario import FuturesAnomaly
 
 
@@ -62,6 +63,8 @@ class Scenario:
     episodes: list[Episode]
     listings: list[Listing] = field(default_factory=list)
     futures_anomalies: list[FuturesAnomaly] = field(default_factory=list)  # for the futures market (sim/futures_scenario.py)
+    cross: int = 0  # bases that get cross-quote pairs, and scripted dislocations of them (sim/cross.py)
+    dislocations: list[Dislocation] = field(default_factory=list)
 
     def resolve(self, symbols: list[str]) -> None:
         index = {s: i for i, s in enumerate(symbols)}
@@ -85,9 +88,10 @@ def scenario_from_mapping(raw: Any) -> Scenario:
         return Scenario([])
     if not isinstance(raw, dict):
         raise ScenarioError("scenario: expected a mapping with pumps/spikes/quiet/listings lists")
-    unknown = set(raw) - set(_FIELDS) - {"listings", "futures_anomalies"}
+    unknown = set(raw) - set(_FIELDS) - {"listings", "futures_anomalies", "cross", "dislocations"}
     if unknown:
-        raise ScenarioError(f"scenario: unknown section {sorted(unknown)[0]!r} (known: pumps, spikes, quiet, listings, futures_anomalies)")
+        raise ScenarioError(f"scenario: unknown section {sorted(unknown)[0]!r} (known: pumps, spikes, quiet, listings, futures_anomalies, "
+                            "cross, dislocations)")  # fmt: skip
     episodes: list[Episode] = []
     for section, fields in _FIELDS.items():
         items = raw.get(section) or []
@@ -123,9 +127,11 @@ def scenario_from_mapping(raw: Any) -> Scenario:
             if symbol is not None and not _SYMBOL.fullmatch(symbol):
                 raise ScenarioError(f"{where}.symbol: got {symbol!r}, expected an uppercase symbol like 'PEPEUSDT'")
             episodes.append(Episode(kind=_KIND[section], symbol=symbol, rank=rank, **values))
-    from sim.futures_scenario import parse_futures_anomalies  # here: that module imports ScenarioError from this one
+    from sim.cross import parse_cross  # here: these modules import ScenarioError from this one
+    from sim.futures_scenario import parse_futures_anomalies
 
-    return Scenario(episodes, _listings(raw.get("listings")), parse_futures_anomalies(raw.get("futures_anomalies")))
+    cross, dislocations = parse_cross(raw)
+    return Scenario(episodes, _listings(raw.get("listings")), parse_futures_anomalies(raw.get("futures_anomalies")), cross, dislocations)
 
 
 _SYMBOL = re.compile(r"[A-Z0-9]{2,20}")

@@ -21,11 +21,12 @@ from typing import Any
 from common import memprofile
 from common.config import Config, ConfigError
 from common.logs import install_crash_logging, setup_logging
-from common.messages import Blocked, ConfigChanged, FuturesStats, Message, Notice, OpenInterest, Stop
+from common.messages import ArbStats, Blocked, ConfigChanged, FuturesStats, Message, Notice, OpenInterest, Stop
 from store.retention import retention_loop
 from store.spill import spill_loop
 from store.spill import status as spill_status
 from supervisor import early
+from supervisor.arb_metrics import ArbCollector
 from supervisor.children import ChildProcess
 from supervisor.control import Control
 from supervisor.detection import Detection, load_models
@@ -56,9 +57,12 @@ class Supervisor:
         self.bot: ChildProcess | None = None
         self.futures: ChildProcess | None = None
         self.futures_stats: dict[str, float] = {}
+        self.arb: ChildProcess | None = None
+        self.arb_stats: dict[str, Any] = {}
         self.metrics = Metrics(lambda: [(h.index, h.stats.view) for h in self.shards], self._extra_metrics,
                                lambda: [{"name": n, "pid": p} for n, p in self.health.processes()],
                                lambda: dict(self.pipeline.outcome_counts))  # fmt: skip
+        self.metrics.registry.register(ArbCollector(lambda: self.arb_stats))
         self.planning = Planning(config, self.shards, lambda pid, sym: self.pipeline.on_new_pair(pid, sym))
         self.pipeline = Pipeline(config, self.detection, self.store, self.planning, self.metrics, self.tell_bot)
         self.pipeline.shorts.tell_futures = lambda m: self.futures is not None and self.futures.send(m)
@@ -69,8 +73,8 @@ class Supervisor:
         self.control.top = self.pipeline.top
         limits = HealthLimits(config.metrics.health_startup_grace_s, config.metrics.health_links_down_s)
         memory = self.metrics.processes.cached_memory if self.metrics.processes else (lambda pid: {})
-        self.health = Health(self.shards, lambda: [c for c in (self.bot, self.futures) if c], self.planning, limits, self._status_extra, memory,
-                             lambda: self.futures_stats if self.config.futures.enabled else None)  # fmt: skip
+        self.health = Health(self.shards, lambda: [c for c in (self.bot, self.futures, self.arb) if c], self.planning, limits, self._status_extra,
+                             memory, lambda: self.futures_stats if self.config.futures.enabled else None)  # fmt: skip
         self.installer = ModelInstaller(self.control)  # self-trained models (supervisor/running_models.py)
         self.notifier = SdNotifier()
         self._stop = asyncio.Event()
@@ -98,17 +102,20 @@ class Supervisor:
     def _on_futures_message(self, message: Message) -> None:
         if isinstance(message, FuturesStats):
             self.futures_stats = message.values
-        elif isinstance(message, Notice):  # an episode card (futures.cards_enabled)
+        elif isinstance(message, Notice):  # an episode card (futures.cards_enabled, arb.cards_enabled)
             self.tell_bot(message)
         elif isinstance(message, OpenInterest):  # a short watch's contract (supervisor/shorts.py)
             self.pipeline.shorts.on_open_interest(message.symbol, message.t_ms, message.hold_vol)
+        elif isinstance(message, ArbStats):
+            self.arb_stats = message.values
 
     def _extra_metrics(self) -> dict[str, float]:
         return {**self.pipeline.figures(), **self.planning.figures(), "bot_restarts_total": float(self.bot.restarts if self.bot else 0),
                 **self.futures_stats, "healthy": float(self.health.check()[0])}  # fmt: skip
 
     def _status_extra(self) -> dict[str, Any]:
-        return {"latency_p95_ms": self.metrics.latency_p95_ms(), "signals_last_hour": self.pipeline.signals_last_hour(),
+        arb = {k: self.arb_stats[k] for k in ("best", "last_24h", "gauges") if k in self.arb_stats}
+        return {"latency_p95_ms": self.metrics.latency_p95_ms(), "signals_last_hour": self.pipeline.signals_last_hour(), "arb": arb,
                 "models": summaries(self.config, {n: s.models for n, s in self.detection.scorers.items()}),
                 "selftrain_last": last_selftrain(self.config),
                 "storage": spill_status(self.store)}  # issue #23: a full data dir is said here  # fmt: skip
@@ -144,6 +151,11 @@ class Supervisor:
 
             self.futures = ChildProcess("futures", futures_main, lambda: (self.config,), on_message=self._on_futures_message)
             self.futures.start()
+        if self.config.arb.enabled:
+            from supervisor.arb import arb_main
+
+            self.arb = ChildProcess("arb", arb_main, lambda: (self.config,), on_message=self._on_futures_message)
+            self.arb.start()
 
     def _announce(self) -> None:
         """One line saying where signals go, so a new user knows where to look."""
@@ -210,7 +222,7 @@ class Supervisor:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         loop = asyncio.get_running_loop()
-        children = [h.child for h in self.shards if h.child is not None] + [c for c in (self.bot, self.futures) if c]
+        children = [h.child for h in self.shards if h.child is not None] + [c for c in (self.bot, self.futures, self.arb) if c]
         await asyncio.gather(*(child.stop(Stop()) for child in children))
         for handle in self.shards:
             with contextlib.suppress(Exception):
