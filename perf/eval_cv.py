@@ -30,10 +30,11 @@ from perf.eval_replay import Batches
 SPEC: dict[str, Any] = FLASH.train_spec or {}
 MORE_FEATURES = [*SPEC.get("features", []), "trades_10s", "buy_share_10s", "vsr", "pm"]
 ONSET_S = (-15.0, 45.0)
+NEG_STRIDE = 10
 C = 0.05
 LGBM_PARAMS: dict[str, Any] = {"objective": "binary", "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 200,
                                "subsample": 0.5, "subsample_freq": 1, "colsample_bytree": 0.8, "reg_lambda": 1.0,
-                               "n_estimators": 200, "verbose": -1, "num_threads": 2, "seed": 7, "deterministic": True}  # fmt: skip
+                               "n_estimators": 150, "verbose": -1, "num_threads": 1, "seed": 7, "deterministic": True}  # fmt: skip
 
 
 @dataclass
@@ -88,11 +89,13 @@ def matrix(rows: np.ndarray, features: list[str]) -> np.ndarray:
 
 
 def lgbm_model(rows: np.ndarray, y: np.ndarray, features: list[str]) -> Any:
+    """Every onset row and a fixed tenth of the others (weighted x10): the same ranking at a tenth of the
+    cost; no class reweighting, so the top probabilities stay apart (thresholds there are not ties)."""
     import lightgbm as lgb
 
-    pos = max(int(y.sum()), 1)
-    clf = lgb.LGBMClassifier(**LGBM_PARAMS, scale_pos_weight=(len(y) - pos) / pos)
-    return clf.fit(matrix(rows, features), y)
+    keep = y | (np.arange(len(y)) % NEG_STRIDE == 0)
+    weight = np.where(y[keep], 1.0, float(NEG_STRIDE))
+    return lgb.LGBMClassifier(**LGBM_PARAMS).fit(matrix(rows[keep], features), y[keep], sample_weight=weight)
 
 
 def fit(kind: str, rows: np.ndarray, y: np.ndarray) -> Any:
