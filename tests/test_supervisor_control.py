@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 def _supervisor(tmp_path: Path) -> Supervisor:
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
     shutil.copy(REPO / "model.json", tmp_path / "model.json")
+    shutil.copy(REPO / "model.flash.json", tmp_path / "model.flash.json")
     os.environ["SCANNER_DATA_DIR"] = str(tmp_path / "data")  # restored by the autouse fixture below
     return Supervisor(tmp_path / "config.yaml")
 
