@@ -39,6 +39,7 @@ from perf.eval_cards import TRADES_ONLY_PUMP, score_batches, trades_only_scorer
 from perf.eval_data import HOUR_MS, Event, event_holes, load_episodes, load_events, read_trades, rnd
 from perf.eval_measure import measure, summarise
 from perf.eval_replay import PUSH_MS, replay_batches
+from perf.eval_table import summary_table
 from perf.eval_trader import FEE, HORIZON_MS, LATENCY_MS, SL, TP, TRAIL, Trader
 
 REPO = Path(__file__).resolve().parent.parent
@@ -159,27 +160,6 @@ def run(data: Path, events_n: int | None = None, only: list[str] | None = None, 
         "summary": summarise(results, "default"),
         "events": results,
     }
-
-
-def _pc(x: float | None, nd: int = 2, sign: str = "+") -> str:
-    return "—" if x is None else f"{x:{sign}.{nd}f} %"
-
-
-def summary_table(report: dict[str, Any]) -> str:
-    """The side-by-side table printed after a run (and pasted in the READMEs)."""
-    head = ("| profile | recall | median delay after labelled start | false cards / coin-day | cards / day at 2,000 pairs "
-            "| mean / median return per card | win rate | total return / coin-day | trailing: mean per card |")
-    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for name, s in report["summaries"].items():
-        f, tr = s["trader_fixed"], s["trader_trailing"]
-        d = s["delay_ms"]["t_rel_labelled_ms"]["median"]
-        lines.append(f"| {name} | {s['detected']}/{s['events_meeting_10pct_20min']} ({100 * (s['recall'] or 0):.0f} %) "
-                     f"| {'—' if d is None else f'{d / 1000:.1f} s'} | {s['false_signals_per_coin_day']} "
-                     f"| {s['false_cards_per_day_at_2000_pairs']} + {s['cards_per_pump']} per pump "
-                     f"| {_pc(f['mean_ret_pct'])} / {_pc(f['median_ret_pct'])} ({f['cards']}) "
-                     f"| {_pc(None if f['win_rate'] is None else 100 * f['win_rate'], 0, '')} "
-                     f"| {_pc(f['total_ret_pct_per_coin_day'], 3)} | {_pc(tr['mean_ret_pct'])} |")  # fmt: skip
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

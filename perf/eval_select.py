@@ -40,8 +40,10 @@ from perf.eval_trader import Trader
 
 REPO = Path(__file__).resolve().parent.parent
 MAX_FALSE_PER_COIN_DAY = 0.05
-RULE = (f"the highest total return per coin-day (Buy on every card, 1 s latency, fees) among candidates with at most "
-        f"{MAX_FALSE_PER_COIN_DAY} false cards per coin-day; if none, the fewest false cards")  # fmt: skip
+MIN_RECALL = 0.90
+RULE = (f"among candidates with recall >= {MIN_RECALL} and <= {MAX_FALSE_PER_COIN_DAY} false cards per coin-day, the "
+        "highest total return per coin-day (Buy on every card, 1 s latency, fees, fixed TP/SL exits); if none, the "
+        "highest recall among those within the false-card bound; if none, the fewest false cards")  # fmt: skip
 RET_MINS = (0.0, 0.01)
 LEVELS = tuple(float(x) for x in np.round(np.linspace(2.0, 4.5, 11), 2))  # -log10 of the share of background rows above
 
@@ -114,16 +116,20 @@ def summary(ctxs: list[Ctx], measures: list[dict[str, Any]]) -> dict[str, Any]:
     return summarise(events, "c")
 
 
+def _grade(s: dict[str, Any]) -> tuple[float, ...]:
+    """RULE as a sort key (larger is better)."""
+    fp, recall = s["false_signals_per_coin_day"], s["recall"] or 0.0
+    total = s["trader_fixed"]["total_ret_pct_per_coin_day"]
+    if fp <= MAX_FALSE_PER_COIN_DAY and recall >= MIN_RECALL:
+        return (2.0, -1e9 if total is None else total)
+    if fp <= MAX_FALSE_PER_COIN_DAY:
+        return (1.0, recall)
+    return (0.0, -fp)
+
+
 def better(a: dict[str, Any], b: dict[str, Any] | None) -> bool:
-    """RULE: is summary a better than b?"""
-    if b is None:
-        return True
-    ok_a, ok_b = (s["false_signals_per_coin_day"] <= MAX_FALSE_PER_COIN_DAY for s in (a, b))
-    if ok_a != ok_b:
-        return ok_a
-    if not ok_a:
-        return a["false_signals_per_coin_day"] < b["false_signals_per_coin_day"]
-    return (a["trader_fixed"]["total_ret_pct_per_coin_day"] or -1e9) > (b["trader_fixed"]["total_ret_pct_per_coin_day"] or -1e9)
+    """RULE: is summary a better than b? (ties keep b: the earlier, simpler candidate)"""
+    return b is None or _grade(a) > _grade(b)
 
 
 def thresholds(ctxs: list[Ctx], probs: list[np.ndarray]) -> dict[float, float]:
@@ -163,20 +169,28 @@ def _brief(s: dict[str, Any]) -> dict[str, Any]:
     return {k: s[k] for k in keys}
 
 
+def nested(ctxs: list[Ctx], cands: list[dict[str, Any]], folds: list[list[int]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each fold's events measured with the candidate RULE picks on the other folds."""
+    held: list[dict[str, Any]] = [{}] * len(ctxs)
+    per_fold = []
+    for test in folds:
+        train = [i for i in range(len(ctxs)) if i not in set(test)]
+        chosen, s = pick(ctxs, cands, train)
+        for i in test:
+            held[i] = chosen["measures"][i]
+        per_fold.append({"chosen": chosen["name"], "events": len(test), "train": _brief(s)})
+    return held, per_fold
+
+
 def select(data: Path, cache: Path, kinds: list[str], limit: int | None = None, log: Any = sys.stderr) -> dict[str, Any]:
     """Nested, event-grouped selection; returns the report (choice, cv figures, every candidate)."""
     ctxs = load(data, cache, limit)
     folds = group_folds([c.data.event for c in ctxs])
     cands, _ = grid(ctxs, kinds, folds, log)
     every = list(range(len(ctxs)))
-    held: list[dict[str, Any]] = [{}] * len(ctxs)
-    per_fold = []
-    for test in folds:
-        train = [i for i in every if i not in set(test)]
-        chosen, s = pick(ctxs, cands, train)
-        for i in test:
-            held[i] = chosen["measures"][i]
-        per_fold.append({"chosen": chosen["name"], "events": len(test), "train": _brief(s)})
+    held, per_fold = nested(ctxs, cands, folds)
+    per_kind = {kind: _brief(summary(ctxs, nested(ctxs, [c for c in cands if c["kind"] == kind and not c.get("with_alpha1")], folds)[0]))
+                for kind in kinds}  # fmt: skip
     chosen, s_all = pick(ctxs, cands, every)
     by_kind = {}
     for kind in [None, *kinds]:
@@ -189,6 +203,7 @@ def select(data: Path, cache: Path, kinds: list[str], limit: int | None = None, 
         "chosen": {k: v for k, v in chosen.items() if k != "measures"},
         "chosen_in_sample_oof": _brief(s_all),
         "cv_nested": _brief(summary(ctxs, held)),
+        "cv_nested_per_kind": per_kind,
         "per_fold": per_fold,
         "best_per_kind_oof": by_kind,
         "candidates": [{"name": c["name"], **_brief(summary(ctxs, c["measures"]))} for c in cands],
@@ -198,36 +213,51 @@ def select(data: Path, cache: Path, kinds: list[str], limit: int | None = None, 
 
 def ship(report: dict[str, Any], ctxs: list[Ctx]) -> dict[str, Any]:
     """Fit the chosen kind on every event and write model.flash.json + config.yaml's flash keys."""
-    import re
-
-    from perf.eval_cv import fit, predict
+    from detectors.model import model_from_dict
+    from detectors.trees import export_lightgbm
+    from perf.eval_cv import MORE_FEATURES, SPEC, fit
 
     chosen = report["chosen"]
-    if chosen["kind"] != "logistic":
-        raise SystemExit(f"eval_select: {chosen['kind']} chosen; the service runs logistic models only (see the report)")
     rows = np.concatenate([c.data.batches.rows[c.data.fit] for c in ctxs])
     y = np.concatenate([c.data.y[c.data.fit] for c in ctxs])
-    model = fit("logistic", rows, y)
-    bg = np.concatenate([predict("logistic", model, c.data.batches.rows[c.data.background & c.data.fit]) for c in ctxs])
-    thr = round(float(np.quantile(bg, 1.0 - 10.0 ** -chosen["level"])), 5)  # the same share of background rows
-    doc = {"profile": "flash", "features": list(model.features), "transform": model.transforms,
-           "norm": {n: {"center": model.centers[n], "scale": model.scales[n]} for n in model.features},
-           "weights": model.weights, "beta0": model.beta0, "beta": model.beta,
-           "description": "profile flash: logistic model and threshold chosen by perf.eval_select (trader's figures under "
+    fitted = fit(chosen["kind"], rows, y)
+    if chosen["kind"] == "logistic":
+        m = fitted
+        body: dict[str, Any] = {"features": list(m.features), "transform": m.transforms,
+                                "norm": {n: {"center": m.centers[n], "scale": m.scales[n]} for n in m.features},
+                                "weights": m.weights, "beta0": m.beta0, "beta": m.beta}  # fmt: skip
+    else:
+        features = SPEC["features"] if chosen["kind"] == "lgbm" else MORE_FEATURES
+        body = {"kind": "trees", "features": list(features), "trees": export_lightgbm(fitted.booster_)}
+    model = model_from_dict({"profile": "flash", **body, "trained": None})  # the service's own evaluator from here on
+    bg = np.concatenate([model.probability(c.data.batches.rows[c.data.background & c.data.fit]) for c in ctxs])
+    thr = round(float(np.quantile(bg, 1.0 - 10.0 ** -chosen["level"])), 6)  # the same share of background rows
+    doc = {"profile": "flash", **body,
+           "description": f"profile flash: {chosen['kind']} model and threshold chosen by perf.eval_select (trader's figures under "
                           "event-grouped cross-validation on real pump trades); config detectors.pump.profiles.flash "
                           "prob_threshold and ret_25s_min are trained.threshold and trained.ret_25s_min",
            "trained": {"by": "perf.eval_select", "rule": report["rule"], "threshold": thr,
                        "ret_25s_min": chosen["ret_25s_min"], "background_level": chosen["level"],
-                       "with_alpha1": chosen["with_alpha1"], "events": len(ctxs), "rows_fitted": int(len(y)),
+                       "with_alpha1": chosen["with_alpha1"], "kind": chosen["kind"], "events": len(ctxs), "rows_fitted": int(len(y)),
                        "positives": int(y.sum()), "cv_nested": report["cv_nested"]}}  # fmt: skip
-    (REPO / "model.flash.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    cfg = (REPO / "config.yaml").read_text(encoding="utf-8")
-    profiles = "[flash, alpha1]" if chosen["with_alpha1"] else "[flash]"
-    cfg = re.sub(r"(\n    enabled_profiles: )\[[^\]]*\]", rf"\g<1>{profiles}", cfg, count=1)
-    cfg = re.sub(r"(\n        prob_threshold: )[0-9.]+(\s+# trained)", rf"\g<1>{thr}\g<2>", cfg, count=1)
-    cfg = re.sub(r"(\n        ret_25s_min: )[0-9.]+", rf"\g<1>{chosen['ret_25s_min']}", cfg, count=1)
-    (REPO / "config.yaml").write_text(cfg, encoding="utf-8")
+    text = json.dumps(doc, indent=2) if chosen["kind"] == "logistic" else json.dumps(doc, separators=(",", ":"))  # trees: compact
+    (REPO / "model.flash.json").write_text(text + "\n", encoding="utf-8")
+    enabled = ["flash", "alpha1"] if chosen["with_alpha1"] else ["flash"]
+    write_flash_keys(REPO / "config.yaml", thr, chosen["ret_25s_min"], enabled)
+    write_flash_keys(REPO / "config.demo.yaml", thr, chosen["ret_25s_min"], None)  # the emulator's demo keeps its profiles
     return doc
+
+
+def write_flash_keys(path: Path, threshold: float, ret_min: float, enabled: list[str] | None) -> None:
+    """Set detectors.pump.profiles.flash's prob_threshold and ret_25s_min (and enabled_profiles) in a config file."""
+    import re
+
+    cfg = path.read_text(encoding="utf-8")
+    if enabled is not None:
+        cfg = re.sub(r"(\n    enabled_profiles: )\[[^\]]*\]", rf"\g<1>[{', '.join(enabled)}]", cfg, count=1)
+    cfg = re.sub(r"(\n        prob_threshold: )[0-9.]+(\s+# trained)", rf"\g<1>{threshold}\g<2>", cfg, count=1)
+    cfg = re.sub(r"(\n        ret_25s_min: )[0-9.]+", rf"\g<1>{ret_min}", cfg, count=1)
+    path.write_text(cfg, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -247,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         report["shipped"] = ship(report, ctxs)["trained"]
         if args.json:
             args.json.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
-    print(json.dumps({k: report[k] for k in ("chosen", "cv_nested", "best_per_kind_oof")}, indent=1))
+    print(json.dumps({k: report[k] for k in ("chosen", "cv_nested", "cv_nested_per_kind")}, indent=1))
     return 0
 
 
