@@ -52,27 +52,30 @@ class TreeModel:
 
     def raw(self, rows: np.ndarray) -> np.ndarray:
         """Sum of the leaf values reached, per row."""
-        n, n_trees = len(rows), self.feat.shape[0]
-        x = np.column_stack([rows[name].astype(np.float64) for name in self.features]) if n else np.zeros((0, len(self.features)))
-        node = np.zeros((n, n_trees), dtype=np.int64)
-        single = self.root_leaf >= 0
-        node[:, single] = ~self.root_leaf[single]
-        t = np.broadcast_to(np.arange(n_trees), (n, n_trees))
-        r = np.broadcast_to(np.arange(n)[:, None], (n, n_trees))
+        n, (n_trees, width) = len(rows), self.feat.shape
+        if n == 0:
+            return np.zeros(0)
+        x = np.column_stack([rows[name].astype(np.float64) for name in self.features])
+        base = np.arange(n_trees) * width  # flat offset of each tree's nodes
+        xbase = (np.arange(n) * x.shape[1])[:, None]
+        xf = x.ravel()
+        feat, thr, dleft, missing = self.feat.ravel(), self.thr.ravel(), self.default_left.ravel(), self.missing.ravel()
+        left, right = self.left.ravel(), self.right.ravel()
+        node = np.where(self.root_leaf >= 0, ~self.root_leaf, 0)[None, :].repeat(n, axis=0)
         for _ in range(self.depth):
             inner = node >= 0
             if not inner.any():
                 break
-            ti, ri, ni = t[inner], r[inner], node[inner]
-            v = x[ri, self.feat[ti, ni]]
-            kind = self.missing[ti, ni]
+            at = base + np.where(inner, node, 0)  # [row, tree] flat node index (leaves park on node 0)
+            v = xf[xbase + feat[at]]
+            kind = missing[at]
             nan = np.isnan(v)
             v = np.where(nan & (kind == 0), 0.0, v)
             miss = (nan & (kind != 0)) | ((kind == 1) & (np.abs(v) <= _ZERO))
             with np.errstate(invalid="ignore"):
-                go_left = np.where(miss, self.default_left[ti, ni], v <= self.thr[ti, ni])
-            node[inner] = np.where(go_left, self.left[ti, ni], self.right[ti, ni])
-        return self.leaf[t, ~node].sum(axis=1) if n else np.zeros(0)
+                go_left = np.where(miss, dleft[at], v <= thr[at])
+            node = np.where(inner, np.where(go_left, left[at], right[at]), node)
+        return self.leaf.ravel()[(np.arange(n_trees) * self.leaf.shape[1])[None, :] + ~node].sum(axis=1)
 
     def probability(self, rows: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore"):

@@ -26,8 +26,8 @@ from perf.eval_replay import replay_batches
 from perf.eval_select import LookupModel
 
 DATA = Path(os.environ.get("PUMPS_DATA", REPO.parent / "shared" / "data" / "pumps"))
-EVENTS = ("GVT_2020-04-15_15.56", "SNM_2019-07-11_17.00", "NAV_2020-01-16_19.00")
-SLICE_MS = (25 * 60_000, 10 * 60_000)  # T - 25 min .. T + 10 min: 15 min to get ready, then the pump
+EVENTS = ("NAS_2022-02-01_15.00", "AST_2020-05-09_16.00", "LUN_2020-03-18_19.00")
+SLICE_MS = (40 * 60_000, 5 * 60_000)  # T - 40 min .. T + 5 min: time to get ready, then the pump
 
 
 def _slice(event_id: str) -> tuple[object, dict[str, np.ndarray]]:
