@@ -56,26 +56,33 @@ class TreeModel:
         if n == 0:
             return np.zeros(0)
         x = np.column_stack([rows[name].astype(np.float64) for name in self.features])
-        base = np.arange(n_trees) * width  # flat offset of each tree's nodes
-        xbase = (np.arange(n) * x.shape[1])[:, None]
+        # Every (row, tree) pair walks down together; pairs that reached a leaf leave the arrays,
+        # so a level costs what is still walking (most paths of a 15-leaf tree end in 4-5 steps).
+        pair_tree = np.tile(np.arange(n_trees), n)
+        pair_x = np.repeat(np.arange(n) * x.shape[1], n_trees)
         xf = x.ravel()
         feat, thr, dleft, missing = self.feat.ravel(), self.thr.ravel(), self.default_left.ravel(), self.missing.ravel()
         left, right = self.left.ravel(), self.right.ravel()
-        node = np.where(self.root_leaf >= 0, ~self.root_leaf, 0)[None, :].repeat(n, axis=0)
+        final = np.tile(~self.root_leaf, n)  # leaf reached per pair (valid where the tree is a single leaf)
+        pos = np.flatnonzero(np.tile(self.root_leaf < 0, n))
+        node = np.zeros(len(pos), np.int64)
         for _ in range(self.depth):
-            inner = node >= 0
-            if not inner.any():
+            if len(pos) == 0:
                 break
-            at = base + np.where(inner, node, 0)  # [row, tree] flat node index (leaves park on node 0)
-            v = xf[xbase + feat[at]]
+            at = pair_tree[pos] * width + node
+            v = xf[pair_x[pos] + feat[at]]
             kind = missing[at]
             nan = np.isnan(v)
             v = np.where(nan & (kind == 0), 0.0, v)
             miss = (nan & (kind != 0)) | ((kind == 1) & (np.abs(v) <= _ZERO))
             with np.errstate(invalid="ignore"):
                 go_left = np.where(miss, dleft[at], v <= thr[at])
-            node = np.where(inner, np.where(go_left, left[at], right[at]), node)
-        return self.leaf.ravel()[(np.arange(n_trees) * self.leaf.shape[1])[None, :] + ~node].sum(axis=1)
+            node = np.where(go_left, left[at], right[at])
+            done = node < 0
+            final[pos[done]] = node[done]
+            pos, node = pos[~done], node[~done]
+        leaf_at = pair_tree * self.leaf.shape[1] + ~final
+        return self.leaf.ravel()[leaf_at].reshape(n, n_trees).sum(axis=1)
 
     def probability(self, rows: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore"):
