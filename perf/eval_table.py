@@ -27,7 +27,9 @@ def summary_table(report: dict[str, Any]) -> str:
     head = ("| profile | recall | median delay after labelled start | false cards / coin-day | cards / day at 2,000 pairs "
             "| mean / median return per card | win rate | total return / coin-day | trailing: mean per card |")
     lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for name, s in report["summaries"].items():
+    first = [n for n in ("default", "alpha1", "flash") if n in report["summaries"]]
+    for name in first + sorted(set(report["summaries"]) - set(first)):
+        s = report["summaries"][name]
         f, tr = s["trader_fixed"], s["trader_trailing"]
         d = s["delay_ms"]["t_rel_labelled_ms"]["median"]
         lines.append(f"| {name} | {s['detected']}/{s['events_meeting_10pct_20min']} ({100 * (s['recall'] or 0):.0f} %) "
