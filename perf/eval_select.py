@@ -19,6 +19,7 @@ on events it never saw. The held-out split (../pumps-holdout) is not readable he
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 from dataclasses import dataclass
@@ -236,7 +237,8 @@ def ship(report: dict[str, Any], ctxs: list[Ctx]) -> dict[str, Any]:
            "description": f"profile flash: {chosen['kind']} model and threshold chosen by perf.eval_select (trader's figures under "
                           "event-grouped cross-validation on real pump trades); config detectors.pump.profiles.flash "
                           "prob_threshold and ret_25s_min are trained.threshold and trained.ret_25s_min",
-           "trained": {"by": "perf.eval_select", "rule": report["rule"], "threshold": thr,
+           "trained": {"by": "perf.eval_select", "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                       "rule": report["rule"], "threshold": thr,
                        "ret_25s_min": chosen["ret_25s_min"], "background_level": chosen["level"],
                        "with_alpha1": chosen["with_alpha1"], "kind": chosen["kind"], "events": len(ctxs), "rows_fitted": int(len(y)),
                        "positives": int(y.sum()), "cv_nested": report["cv_nested"]}}  # fmt: skip
