@@ -50,8 +50,8 @@ class FlashConfig:
     """Profile flash (trades only, learned from real pumps by supervisor/train.py)."""
 
     model_path: str = "model.flash.json"
-    prob_threshold: float = field(default=0.981, metadata={"min": 0.0, "max": 1.0})
-    ret_25s_min: float = 0.0  # price up over the last 25 s
+    prob_threshold: float = field(default=0.277314, metadata={"min": 0.0, "max": 1.0})  # model.flash.json trained.threshold
+    ret_25s_min: float = 0.01  # price up > 1 % over the last 25 s (model.flash.json trained.ret_25s_min)
     buy_share_min: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
     rush_ratio_min: float = field(default=0.0, metadata={"min": 0.0})
 

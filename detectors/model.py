@@ -8,6 +8,9 @@ the supervisor keeps the model it had (reload is atomic).
     score  = sum(weight * x_norm)                 (a NaN feature contributes 0)
     prob   = sigmoid(beta0 + beta * score)
 
+A file with "kind": "trees" is a gradient-boosted tree model instead (detectors/trees.py): the
+same profile/features/trained keys, the same probability() interface.
+
 Clipping keeps one extreme feature (VSR 400 on a dead pair waking up) from outvoting the others.
 """
 
@@ -22,9 +25,11 @@ from typing import Any
 import numpy as np
 
 from core.rowspec import FEATURE_NAMES
+from detectors.trees import TreeModel, TreeModelError, trees_from_dict
 
 CLIP = 3.0
 _TOP_LEVEL = {"profile", "description", "features", "norm", "weights", "beta0", "beta", "trained", "transform"}
+_TREES_TOP_LEVEL = {"profile", "description", "features", "kind", "trees", "trained"}
 # log1p(max(x, 0)): burst ratios are heavy-tailed counts; the log keeps a 50x burst from
 # saturating the clip while a 3x one is still visible.
 TRANSFORMS = ("log1p",)
@@ -81,11 +86,14 @@ def _number(data: dict[str, Any], key: str, where: str) -> float:
     return float(value)
 
 
-def model_from_dict(data: Any) -> Model:
+def model_from_dict(data: Any) -> Model | TreeModel:
     """Validate a decoded model.json; every error names the offending field."""
     if not isinstance(data, dict):
         raise ModelError(f"model: expected a JSON object, got {type(data).__name__}")
-    unknown = sorted(set(data) - _TOP_LEVEL)
+    kind = data.get("kind", "logistic")
+    if kind not in ("logistic", "trees"):
+        raise ModelError(f"kind: got {kind!r}, expected logistic or trees")
+    unknown = sorted(set(data) - (_TREES_TOP_LEVEL if kind == "trees" else _TOP_LEVEL))
     if unknown:
         raise ModelError(f"{unknown[0]}: unknown key (allowed: {', '.join(sorted(_TOP_LEVEL))})")
     profile = data.get("profile")
@@ -101,6 +109,14 @@ def model_from_dict(data: Any) -> Model:
     if len(set(features)) != len(features):
         raise ModelError(f"features: duplicate names in {features!r}")
 
+    trained = data.get("trained")
+    if trained is not None and not isinstance(trained, dict):
+        raise ModelError(f"trained: got {trained!r}, expected an object or null")
+    if kind == "trees":
+        try:
+            return trees_from_dict(profile, features, data.get("trees"), trained)
+        except TreeModelError as exc:
+            raise ModelError(str(exc)) from None
     weights_raw, norm_raw = data.get("weights"), data.get("norm")
     if not isinstance(weights_raw, dict):
         raise ModelError("weights: expected an object of feature -> weight")
@@ -135,9 +151,6 @@ def model_from_dict(data: Any) -> Model:
             raise ModelError(f"transform.{name}: not in features {features!r}")
         if kind not in TRANSFORMS:
             raise ModelError(f"transform.{name}: got {kind!r}, expected one of {', '.join(TRANSFORMS)}")
-    trained = data.get("trained")
-    if trained is not None and not isinstance(trained, dict):
-        raise ModelError(f"trained: got {trained!r}, expected an object or null")
     return Model(
         profile=profile,
         features=tuple(features),
@@ -151,7 +164,7 @@ def model_from_dict(data: Any) -> Model:
     )
 
 
-def load_model(path: str | Path) -> Model:
+def load_model(path: str | Path) -> Model | TreeModel:
     """Read and validate model.json; ModelError (a ValueError) names the file and the field."""
     try:
         text = Path(path).read_text(encoding="utf-8")

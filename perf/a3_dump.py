@@ -75,7 +75,7 @@ def replay_signals(dump: Path) -> list[dict[str, Any]]:
     """The signals a trades-only replay of the dump gives: symbol, exchange time, escalation."""
     from common.detector_config import PumpConfig
     from detectors.model import load_model
-    from perf.eval_pumps import trades_only_scorer
+    from perf.eval_cards import trades_only_scorer
     from replay.lockstep import replay_lockstep
 
     config = PumpConfig()

@@ -11,6 +11,11 @@ driven by exchange time only:
                                            -> every traded bar closes when its second ends
   FeatureRing.read_new() -> Scorer.score() -> decisions, one batch per exchange second
 
+push_ms=100 scores at the live cadence instead: after every deals push (the market's 100 ms
+windows) the ring is read and scored, as the supervisor does when a push wakes it, so candidate
+rows (core/engine.pyx) fire within the push that made them; each decision's time is then its
+push's end (LockstepResult.decision_ms), which is what a live user's delay is measured from.
+
 Only seconds that hold trades are visited (ReplayMarket.trade_seconds()): idle exchange time is skipped, and the engine's
 windows fill the skipped seconds with zero-volume bars when the next event arrives (as live).
 The clock push goes to a pair of its own (CLOCK_SYMBOL) so it never collides with a real pair's
@@ -48,6 +53,7 @@ class LockstepResult:
     seconds: int = 0
     first_baseline_ms: dict[str, int] = field(default_factory=dict)  # first row with VSR's baseline ready
     pair_ids: dict[str, int] = field(default_factory=dict)
+    decision_ms: list[int] = field(default_factory=list)  # exchange time each decision was made (batch end)
 
 
 def replay_lockstep(
@@ -55,13 +61,17 @@ def replay_lockstep(
     scorer: Any,
     on_rows: Callable[[np.ndarray], None] | None = None,
     ring_rows: int = 65536,
+    push_ms: int = 1000,
+    on_batch: Callable[[np.ndarray, int], None] | None = None,
 ) -> LockstepResult:
     """Replay a Parquet tick dump (sim/replay.py format) through engine and scorer in lock-step.
 
+    push_ms: 1000 scores once per exchange second (the rows of every push of that second in one
+    batch); 100 scores after every deals push. on_batch(rows, batch_end_ms) sees every batch.
     Pair ids are 1.. in symbol order. Each pair's listing time is its first trade in the dump,
     which is what a live shard's kline seeding would learn from the emulator in replay mode.
     """
-    market = ReplayMarket(dump)
+    market = ReplayMarket(dump, book=False)  # depth is never fed here: do not build it
     frames = FrameEncoder(market)
     ring = FeatureRing.create(ring_rows)
     stats = StatsBlock.create()
@@ -83,19 +93,12 @@ def replay_lockstep(
                 if update.trades:
                     frame = frames.deals(f"spot@public.aggre.deals.v3.api.pb@100ms@{update.symbol}", update)
                     engine.on_frame(frame, update.window_end_ms * 1_000_000)
+                    if push_ms < 1000:
+                        _batch(ring.read_new(), update.window_end_ms, scorer, result, names, on_rows, on_batch)
             clock = frames.deals(clock_channel, PairUpdate(CLOCK_SYMBOL, end, [], None))
             engine.on_frame(clock, end * 1_000_000)
             engine.tick()
-            rows = ring.read_new()
-            if len(rows) == 0:
-                continue
-            result.rows += len(rows)
-            ready = rows[(rows["flags"] & ROW_BASELINE_READY) != 0]
-            for pid, t in zip(ready["pair_id"].tolist(), ready["row_time_ms"].tolist(), strict=True):
-                result.first_baseline_ms.setdefault(names[pid], t)
-            if on_rows is not None:
-                on_rows(rows)
-            result.decisions.extend(scorer.score(rows))
+            _batch(ring.read_new(), end, scorer, result, names, on_rows, on_batch)
         result.seconds = len(seconds)
     finally:
         ring.close()
@@ -103,3 +106,21 @@ def replay_lockstep(
         stats.close()
         stats.unlink()
     return result
+
+
+def _batch(rows: np.ndarray, end_ms: int, scorer: Any, result: LockstepResult, names: dict[int, str],
+           on_rows: Callable[[np.ndarray], None] | None, on_batch: Callable[[np.ndarray, int], None] | None) -> None:  # fmt: skip
+    """Score one batch of new rows, made at exchange time end_ms."""
+    if len(rows) == 0:
+        return
+    result.rows += len(rows)
+    ready = rows[(rows["flags"] & ROW_BASELINE_READY) != 0]
+    for pid, t in zip(ready["pair_id"].tolist(), ready["row_time_ms"].tolist(), strict=True):
+        result.first_baseline_ms.setdefault(names[pid], t)
+    if on_rows is not None:
+        on_rows(rows)
+    if on_batch is not None:
+        on_batch(rows, end_ms)
+    decisions = scorer.score(rows)
+    result.decisions.extend(decisions)
+    result.decision_ms.extend([end_ms] * len(decisions))

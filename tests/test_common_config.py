@@ -19,7 +19,7 @@ def test_shipped_config_loads_with_documented_defaults() -> None:
     config = load_config(REPO / "config.yaml", environ={})
     assert config.mexc.ws_url == MexcConfig().ws_url  # the live default, named once in common/config.py
     assert config.detectors.pump.profiles.alpha1.prob_threshold == 0.60
-    assert config.detectors.pump.enabled_profiles == ["alpha1"] and config.detectors.pump.cooldown.period_s == 1200
+    assert config.detectors.pump.enabled_profiles == ["flash"] and config.detectors.pump.cooldown.period_s == 1200  # perf.eval_select
     assert config.ws.max_streams_per_conn == 30
     assert config.trading.live is False
     assert config.telegram.allowed_ids == []

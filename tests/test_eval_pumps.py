@@ -59,15 +59,35 @@ def test_synthetic_pump_is_found_and_the_report_is_deterministic(tmp_path: Path)
     first = run(tmp_path, workers=1)
     second = run(tmp_path, workers=2)
     assert first == second
-    s = first["summary"]
-    assert s["events"] == 1 and s["detected"] == 1 and s["recall"] == 1.0
-    sig = first["events"][0]["first_signal"]
+    a1 = first["summaries"]["alpha1"]
+    assert a1["events"] == 1 and a1["detected"] == 1 and a1["recall"] == 1.0
+    sig = first["events"][0]["by_profile"]["alpha1"]["first_signal"]
     # The pump starts at T+5 s; Alpha-1's VC < 0.5 needs two minutes of pump volume.
     assert 5.0 < sig["t_rel_T_s"] < 300.0
     assert sig["rise_behind_vs_p_ref_pct"] > 2.0
-    assert first["events"][0]["background_signals"] == 0
-    assert s["background_coin_days"] > 0.3  # T-9h..T-2h and T+6h..T+7h
-    assert first["profile"] == "trades-only"
+    assert first["events"][0]["by_profile"]["alpha1"]["background_signals"] == 0
+    assert a1["background_coin_days"] > 0.3  # T-9h..T-2h and T+6h..T+7h
+    # The +10 % over the 20-min low rule sees the steady 20 % climb about half-way up, in ms.
+    naive = first["events"][0]["by_profile"]["naive_10pct_20m"]["first_signal"]
+    assert 100_000 < naive["t_rel_labelled_ms"] < 200_000
+    assert set(first["summaries"]) == {"default", "alpha1", "flash", "naive_10pct_20m", "rise_2pct_5s_or_5pct_1m"}
+
+
+def test_every_card_keeps_its_time_and_a_buy_on_it_is_priced(tmp_path: Path) -> None:
+    """The trader's figures: a card during the steady climb buys 1 s later and takes profit at +10 %."""
+    _make_event(tmp_path)
+    report = run(tmp_path, workers=1)
+    cards = [s for s in report["events"][0]["signals"] if s["profile"] == "alpha1" and s["kind"] == "event"]
+    assert cards and all(isinstance(s["t_rel_T_s"], float) for s in cards)
+    first = cards[0]
+    # The climb adds 20 % over 300 s (0.067 %/s): from a card at t, +10 % is reached only if t < T+155 s.
+    assert first["entry_delay_ms"] >= 1000
+    expected = "TP" if first["t_rel_T_s"] < 140 else "TIMEOUT"
+    assert first["outcome"] == expected
+    if expected == "TP":
+        assert abs(first["ret_pct"] - (100 * (1.1 * 0.999 / 1.001 - 1))) < 1e-3
+    fixed = report["summaries"]["alpha1"]["trader_fixed"]
+    assert fixed["cards"] == len(cards) and fixed["win_rate"] is not None
 
 
 def test_progress_goes_to_stderr_and_stdout_and_json_stay_the_records(
@@ -86,9 +106,10 @@ def test_progress_goes_to_stderr_and_stdout_and_json_stay_the_records(
     expected = run(data, workers=1)
     assert json.loads(out.read_text()) == json.loads(json.dumps(expected))
     s = expected["summary"]
-    keys = ("events", "events_meeting_10pct_20min", "detected", "recall", "delay_s", "precision", "background_coin_days",
-            "false_signals_per_coin_day")  # fmt: skip
-    assert captured.out == json.dumps({k: s[k] for k in keys}, indent=1) + "\n"
+    keys = ("events", "events_meeting_10pct_20min", "detected", "recall", "delay_ms", "precision", "background_coin_days",
+            "false_signals_per_coin_day", "trader_fixed")  # fmt: skip
+    assert captured.out.startswith(json.dumps({k: s[k] for k in keys}, indent=1) + "\n")
+    assert "| naive_10pct_20m |" in captured.out
     # Captured stderr is not a terminal: plain lines (start, end), no bar redrawn with carriage returns.
     assert "eval_pumps: 0/1 events" in captured.err
     assert "eval_pumps: 1/1 events (100 %)" in captured.err and ", done" in captured.err

@@ -304,6 +304,7 @@ def test_supervisor_resumes_stored_watches_stores_outcomes_without_a_bot_and_hot
     repo = Path(__file__).resolve().parent.parent
     shutil.copy(repo / "config.yaml", tmp_path / "config.yaml")
     shutil.copy(repo / "model.json", tmp_path / "model.json")
+    shutil.copy(repo / "model.flash.json", tmp_path / "model.flash.json")
     monkeypatch.setenv("SCANNER_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("TG_TOKEN", raising=False)
     before_restart = Store(tmp_path / "data")

@@ -100,7 +100,7 @@ def test_check_scores_a_model_file_event_by_event(tmp_path: Path, capsys: pytest
     _write_dataset(tmp_path / "data", n_pump=2, n_calm=1)
     assert train.main(["--data", str(tmp_path / "data"), "--check", str(REPO / "model.flash.json")]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["threshold"] == load_model(REPO / "model.flash.json").trained["threshold"]
+    assert report["threshold"] == round(load_model(REPO / "model.flash.json").trained["threshold"], 5)
     assert report["events_meeting_target"] == 2 and report["events_detected"] == 2
 
 
@@ -114,8 +114,9 @@ def _score_row_by_row(scorer: Scorer, rows: np.ndarray) -> list:
     return [d for k in range(len(rows)) for d in scorer.score(rows[k : k + 1])]
 
 
-def _pump(enabled: list[str], period_s: float = 1200.0, flash_prob_threshold: float = 0.981) -> PumpConfig:
-    flash = FlashConfig(prob_threshold=flash_prob_threshold)
+def _pump(enabled: list[str], period_s: float = 1200.0, flash_prob_threshold: float | None = None) -> PumpConfig:
+    """The shipped flash settings (FlashConfig's defaults are model.flash.json's), or another threshold."""
+    flash = FlashConfig() if flash_prob_threshold is None else FlashConfig(prob_threshold=flash_prob_threshold)
     return PumpConfig(enabled_profiles=enabled, cooldown=CooldownConfig(period_s=period_s), profiles=PumpProfilesConfig(flash=flash))
 
 
@@ -184,7 +185,7 @@ def test_profiles_config_is_validated() -> None:
     ],
 )
 def test_invalid_flash_model_files_are_refused_with_a_reason(tmp_path: Path, change: dict, reason: str) -> None:
-    data = json.loads((REPO / "model.flash.json").read_text())
+    data = json.loads((REPO / "tests" / "fixtures" / "model.flash.logistic.json").read_text())  # a logistic flash model
     data.update(change)
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(data))
