@@ -2,8 +2,9 @@
 card edits when a position closes, the watcher (automatic exits, balancer, daily summary).
 
 Why a module apart from process.py: the positions' texts and buttons are pure functions of the
-ledger (trading/), and process.py only routes to them; messages go out through the bot's own
-Telegram application (bot.app.bot), the path every other message takes.
+ledger (trading/), and process.py only routes to them; messages go out through the bot's notifier
+(bot/notifier.py: rate limits, 429 backoff) and card edits through its card sender (bot/sender.py),
+the path every other message takes.
 
 Why a confirmation step: a Sell is a real market order in live mode; one stray tap must not send
 it. The Sell button and /sell only ask; "Confirm sell" sells.
@@ -120,13 +121,14 @@ async def sell_command(bot: Any, update: Update, args: list[str]) -> None:
     except ValueError:
         pct = -1
     if not _SYMBOL.match(symbol) or not 1 <= pct <= 100 or len(args) > 2:
-        await message.reply_text("Usage: /sell SYMBOL [pct] — e.g. /sell PEPEUSDT 50 (pct 1..100, default 100)")
+        await bot.notifier.send_text(message.chat_id, "Usage: /sell SYMBOL [pct] — e.g. /sell PEPEUSDT 50 (pct 1..100, default 100)",
+                                     urgent=True)  # fmt: skip
         return
     text = _confirm_text(bot, symbol, pct)
     if text is None:
-        await message.reply_text(f"No open position in {symbol}. /positions lists them.")
+        await bot.notifier.send_text(message.chat_id, f"No open position in {symbol}. /positions lists them.", urgent=True)
         return
-    await message.reply_text(text, reply_markup=confirm_markup(symbol, pct))
+    await bot.notifier.send_text(message.chat_id, text, buttons=confirm_markup(symbol, pct), urgent=True)
 
 
 async def answer(bot: Any, update: Update, name: str, args: list[str]) -> str | None:
@@ -160,7 +162,7 @@ async def on_callback(bot: Any, update: Update, action: str, arg: str) -> None:
         text = _confirm_text(bot, sig.symbol, 100) if sig is not None else None
         await query.answer("Confirm below." if text else "Nothing to sell for this card.")
         if text is not None and query.message is not None:
-            await bot.app.bot.send_message(query.message.chat.id, text, reply_markup=confirm_markup(sig.symbol, 100))
+            await bot.notifier.send_text(query.message.chat.id, text, buttons=confirm_markup(sig.symbol, 100), urgent=True)
         return
     symbol, _, pct_text = arg.partition(":")
     pct = int(pct_text) if pct_text.isdigit() and 1 <= int(pct_text) <= 100 else 0
@@ -222,7 +224,7 @@ async def edit_cards(bot: Any, position_id: str) -> None:
 async def _tell(bot: Any, text: str) -> None:
     for chat_id in bot.config.telegram.allowed_ids:
         with contextlib.suppress(TelegramError):
-            await bot.app.bot.send_message(chat_id, text[:4000])
+            await bot.notifier.send_text(chat_id, text[:4000])
 
 
 async def watch(bot: Any, stop: asyncio.Event) -> None:

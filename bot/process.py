@@ -221,7 +221,7 @@ class Bot:
         """Send every unsent card, oldest first, then due follow-ups; returns how long to wait before retrying (0: done)."""
         try:
             await self._send_notices()
-            await self.short_notices.send(self.app.bot, self.store.db, self.config.telegram.allowed_ids, self.paused, self.card_copies)
+            await self.short_notices.send(self.notifier, self.store.db, self.config.telegram.allowed_ids, self.paused, self.card_copies)
             unsent = self.store.unsent_signals()
             for n, sig in enumerate(unsent):
                 if self._stop.is_set():

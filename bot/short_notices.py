@@ -16,7 +16,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from telegram import ReplyParameters
 from telegram.error import BadRequest, Forbidden
 
 from common.messages import ShortNotice
@@ -49,9 +48,8 @@ class ShortNotices:
                 for chat_id in allowed_ids:
                     if chat_id in self._done_chats:
                         continue
-                    reply = ReplyParameters(cards[chat_id], allow_sending_without_reply=True) if cards.get(chat_id) else None
-                    try:
-                        await bot.send_message(chat_id, notice.text[:MAX_TEXT], reply_parameters=reply)
+                    try:  # bot: the bot's notifier (bot/notifier.py), so these respect its rate limits too
+                        await bot.send_text(chat_id, notice.text[:MAX_TEXT], reply_to=cards.get(chat_id) or None)
                         self.sent += 1
                     except (BadRequest, Forbidden) as exc:
                         log.warning("telegram refused a short watch message for one chat", extra={"chat_id": chat_id, "error": str(exc)[:200]})

@@ -210,10 +210,10 @@ def test_bot_threads_short_messages_under_the_pumps_card(tmp_path: Path) -> None
         def __init__(self) -> None:
             self.sent: list[tuple[int, str, int | None]] = []
 
-        async def send_message(self, chat_id: int, text: str, reply_parameters: Any = None) -> None:
+        async def send_text(self, chat_id: int, text: str, reply_to: int | None = None) -> None:  # the notifier's API
             if chat_id == 13:
                 raise Forbidden("bot was blocked by the user")
-            self.sent.append((chat_id, text, reply_parameters.message_id if reply_parameters else None))
+            self.sent.append((chat_id, text, reply_to))
 
     bot, notices = FakeBot(), ShortNotices()
     notices.add(ShortNotice("entry", sig.signal_id))
@@ -236,6 +236,8 @@ def test_the_pipeline_starts_a_watch_from_its_own_signal_and_cfg_reaches_it(tmp_
 
     repo = Path(__file__).resolve().parent.parent
     shutil.copy(repo / "config.yaml", tmp_path / "config.yaml")
+    for model in ("model.json", "model.flash.json"):  # the config's model paths are relative to its file
+        shutil.copy(repo / model, tmp_path / model)
     shutil.copy(repo / "model.json", tmp_path / "model.json")
     monkeypatch.setenv("SCANNER_DATA_DIR", str(tmp_path / "data"))
     sup = Supervisor(tmp_path / "config.yaml")
@@ -263,6 +265,8 @@ def test_the_pipeline_starts_a_watch_from_its_own_signal_and_cfg_reaches_it(tmp_
         batches.append(row(t0 + minute * MIN + 30_000, 1.0, 1.0))
         sup.pipeline.on_ring_ready(handle)
     assert len(sup.pipeline.shorts) == 0
+    ok, _ = sup.control.set_value("detectors.pump.enabled_profiles", "alpha1")  # these rows are Alpha-1's shape
+    assert ok
     ok, _ = sup.control.set_value("shorts.take_profit_pct", "4")
     assert ok and sup.pipeline.shorts.watcher.config.take_profit_pct == 4.0
     fire = t0 + 17 * MIN
