@@ -244,7 +244,10 @@ async def watch(bot: Any, stop: asyncio.Event) -> None:
     while not stop.is_set():
         t = bot.config.trading
         try:
-            for result in await trader.exits.check_exits():
+            if hasattr(bot, "watch_prices"):  # the held pairs' 1 s closes come from the supervisor (Closes)
+                bot.watch_prices(sorted({f.row.symbol for f in trader.ledger.open(trader.exits.mode)}))
+            closes = bot.fresh_closes() if hasattr(bot, "fresh_closes") else {}
+            for result in await trader.exits.check_exits(closes):
                 await _tell(bot, result.message)
                 if result.ok and result.position_id:
                     await edit_cards(bot, result.position_id)
@@ -257,8 +260,20 @@ async def watch(bot: Any, stop: asyncio.Event) -> None:
                 await _tell(bot, "Daily summary — " + await format_pnl(bot, "24h") + "\n" + await format_positions(bot))
         except Exception:  # noqa: BLE001 - the watcher must outlive one bad pass
             log.exception("position watcher pass failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), t.exit_check_s)
+        await _next_pass(bot, stop, t.exit_check_s)
+
+
+async def _next_pass(bot: Any, stop: asyncio.Event, timeout_s: float) -> None:
+    """Until the next closes arrive (about once a second while a position is held), stop, or timeout_s."""
+    event: asyncio.Event | None = getattr(bot, "closes_event", None)
+    waits = {asyncio.ensure_future(stop.wait())} | ({asyncio.ensure_future(event.wait())} if event is not None else set())
+    try:
+        await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waits:
+            task.cancel()
+        if event is not None:
+            event.clear()
 
 
 __all__ = ["ACTIONS", "HELP", "NAMES", "answer", "edit_cards", "fill_line", "on_callback", "sell_markup", "watch"]

@@ -38,6 +38,7 @@ from common.config import Config
 from common.logs import setup_logging
 from common.messages import (
     CfgReply,
+    Closes,
     ConfigChanged,
     ListingStored,
     MessageError,
@@ -47,6 +48,7 @@ from common.messages import (
     SignalStored,
     StatusReply,
     Stop,
+    WatchPrices,
     decode,
     encode,
 )
@@ -57,6 +59,7 @@ from trading.trader import Trader
 log = logging.getLogger("scanner.bot")
 MAX_TEXT = 4000  # Telegram refuses messages over 4096 characters
 MAX_BACKOFF_S = 30.0
+CLOSES_MAX_AGE_S = 5.0  # older closes (a stalled feed) are not used for automatic exits: REST prices them
 MAX_KEYED_NOTICES = 500  # start cards remembered for their end-of-episode edit (futures episodes last seconds)
 
 
@@ -77,6 +80,10 @@ class Bot:
         self._notices: list[Notice] = []
         self._notice_messages: dict[str, dict[int, int]] = {}  # Notice.key -> chat_id -> message_id
         self.short_notices = ShortNotices()  # the short watcher's messages (bot/short_notices.py)
+        self.closes: dict[str, float] = {}  # the held pairs' newest 1 s closes (supervisor/exit_prices.py)
+        self.closes_at = float("-inf")
+        self.closes_event = asyncio.Event()  # wakes the automatic exits (bot/positions.py watch)
+        self._watched_prices: list[str] | None = None
         self._ids = itertools.count(1)
         self._send_event = asyncio.Event()
         self._stop = asyncio.Event()
@@ -151,6 +158,10 @@ class Bot:
         elif isinstance(message, Notice):
             self._notices.append(message)
             self._send_event.set()
+        elif isinstance(message, Closes):
+            self.closes.update(message.prices)
+            self.closes_at = time.monotonic()
+            self.closes_event.set()
         elif isinstance(message, ShortNotice):
             self.short_notices.add(message)
             self._send_event.set()
@@ -205,6 +216,18 @@ class Bot:
                 self._notice_messages.pop(next(iter(self._notice_messages)))
             self._notices.pop(0)
 
+    def watch_prices(self, symbols: list[str]) -> None:
+        """Tell the supervisor which pairs the open positions hold (only when that changes)."""
+        if symbols != self._watched_prices and self.conn is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.conn.send(encode(WatchPrices(symbols)))
+                self._watched_prices = list(symbols)
+                self.closes = {s: p for s, p in self.closes.items() if s in symbols}
+
+    def fresh_closes(self) -> dict[str, float]:
+        """The supervisor's 1 s closes if they are current, else {} (the exits then read REST)."""
+        return dict(self.closes) if time.monotonic() - self.closes_at <= CLOSES_MAX_AGE_S else {}
+
     def card_copies(self, signal_id: str) -> dict[int, int]:
         """chat_id -> message_id of every copy of a card (store/cards.py), for replies threaded under it."""
         return {chat: message for chat, (message, _) in self.cards.cards.messages(signal_id).items()}
@@ -221,7 +244,6 @@ class Bot:
         """Send every unsent card, oldest first, then due follow-ups; returns how long to wait before retrying (0: done)."""
         try:
             await self._send_notices()
-            await self.short_notices.send(self.notifier, self.store.db, self.config.telegram.allowed_ids, self.paused, self.card_copies)
             unsent = self.store.unsent_signals()
             for n, sig in enumerate(unsent):
                 if self._stop.is_set():
@@ -238,6 +260,8 @@ class Bot:
                     if not isinstance(exc, (RetryAfter, NetworkError)):
                         log.error("telegram error while sending a card", extra={"signal_id": sig.signal_id, "error": str(exc)[:200]})
                     raise
+            # After the cards: a failing watch message must not hold a card back; a reply threads under its card.
+            await self.short_notices.send(self.notifier, self.store.db, self.config.telegram.allowed_ids, self.paused, self.card_copies)
             if self.config.telegram.cards.followups:
                 for signal_id in self.cards.cards.pending_followups():
                     if self._stop.is_set():

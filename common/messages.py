@@ -128,6 +128,21 @@ class OpenInterest:
 
 
 @dataclass(frozen=True)
+class WatchPrices:
+    """bot -> supervisor: the spot pairs of open positions, whose 1 s closes the automatic exits need (replaces the last list)."""
+
+    symbols: list[str]
+
+
+@dataclass(frozen=True)
+class Closes:
+    """supervisor -> bot: the newest 1 s close of each watched pair (WatchPrices), at most once per exchange second."""
+
+    prices: dict[str, float]
+    t_ms: int
+
+
+@dataclass(frozen=True)
 class WatchedContracts:
     """supervisor -> futures child: the contracts whose open interest the short watcher wants now (replaces the last list)."""
 
@@ -204,7 +219,7 @@ class Reload:
 
 Message = (Plan | DropLinks | Stop | Ready | Blocked | FuturesStats | ArbStats | SignalStored | OutcomeStored | ConfigChanged | Notice
            | ShortNotice | OpenInterest | WatchedContracts | StatusReply | CfgReply | StatusRequest | CfgSet | CfgSave | Reload
-           | ListingStored | TopRequest)  # fmt: skip
+           | ListingStored | TopRequest | WatchPrices | Closes)  # fmt: skip
 _TYPES: dict[str, type] = {cls.__name__: cls for cls in typing.get_args(Message)}
 
 

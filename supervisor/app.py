@@ -71,6 +71,7 @@ class Supervisor:
         self.control = Control(self.config_path, config, lambda c: load_models(c, self.config_path.parent), self._apply_config,
                                self.status, self.tell_bot)  # fmt: skip
         self.control.top = self.pipeline.top
+        self.control.on_watch_prices = self.pipeline.exit_prices.watch  # the bot's held pairs -> their 1 s closes
         limits = HealthLimits(config.metrics.health_startup_grace_s, config.metrics.health_links_down_s)
         memory = self.metrics.processes.cached_memory if self.metrics.processes else (lambda pid: {})
         self.health = Health(self.shards, lambda: [c for c in (self.bot, self.futures, self.arb) if c], self.planning, limits, self._status_extra,

@@ -13,7 +13,18 @@ from pathlib import Path
 from typing import Any
 
 from common.config import Config, ConfigError, set_value
-from common.messages import CfgReply, CfgSave, CfgSet, Message, Notice, Reload, StatusReply, StatusRequest, TopRequest
+from common.messages import (
+    CfgReply,
+    CfgSave,
+    CfgSet,
+    Message,
+    Notice,
+    Reload,
+    StatusReply,
+    StatusRequest,
+    TopRequest,
+    WatchPrices,
+)
 from supervisor.overrides import load_effective_config, overrides_path, save_overrides
 
 log = logging.getLogger("scanner.supervisor.control")
@@ -41,6 +52,7 @@ class Control:
         self.tell_bot = tell_bot
         self.unsaved: dict[str, str] = {}  # /cfg changes of this run not yet in the overrides file
         self.top: Callable[[int, int], dict[str, Any]] = lambda window_s, n: {}  # /top's figures
+        self.on_watch_prices: Callable[[list[str]], None] = lambda symbols: None  # the bot's held pairs
 
     def set_value(self, key: str, value: str) -> tuple[bool, str]:
         """The /cfg path: validate as a whole, apply, or change nothing and say why."""
@@ -108,5 +120,7 @@ class Control:
             self.tell_bot(CfgReply(message.req_id, ok, text))
         elif isinstance(message, TopRequest):  # /top: the pipeline's movers (supervisor/app.py sets self.top)
             self.tell_bot(StatusReply(message.req_id, self.top(message.window_s, message.n)))
+        elif isinstance(message, WatchPrices):  # the held pairs (supervisor/exit_prices.py; app.py sets the hook)
+            self.on_watch_prices(message.symbols)
         else:
             log.warning("ignored a message from the bot", extra={"kind": type(message).__name__})

@@ -22,6 +22,7 @@ from store.cards import CardStore
 from supervisor.budget import DAY_MS, CardBudget, signal_strength, strongest_first
 from supervisor.chart_history import ChartHistory
 from supervisor.detection import Detection
+from supervisor.exit_prices import ExitPrices
 from supervisor.listings import ListingWatch
 from supervisor.metrics import Metrics
 from supervisor.outcome import OutcomeTracker
@@ -51,6 +52,7 @@ class Pipeline:
         self.tell_bot = tell_bot
         self.tracker = OutcomeTracker(config.outcome)
         self.price_history = PriceHistory()  # the card's 1/5/15-min change, from rows already read
+        self.exit_prices = ExitPrices(planning.pair_ids.get)  # the held pairs' 1 s closes for the bot's automatic exits
         self.shorts = ShortWatches(config, planning.symbols, tell_bot, lambda: self.tracker.clock_ms)  # issue #19
         metrics.registry.register(self.shorts.collector())
         self.chart_history = ChartHistory()  # the card's chart: 30 one-minute candles per pair, from rows already read
@@ -74,6 +76,8 @@ class Pipeline:
         """A pair got its id: re-open the cooldown a previous run left for it."""
         for profile, alert in self.restored_alerts.pop(symbol, []):
             self.detection.remember_alert(profile, pair_id, *alert)
+        if symbol in self.exit_prices.wanted:  # a held pair planned only now
+            self.exit_prices.refresh()
 
     def resume_watches(self) -> None:
         """Re-open a watch for every stored signal that has no outcome yet.
@@ -105,6 +109,8 @@ class Pipeline:
         self.score_passes += 1
         self.planning.quality_check(rows, self.tracker.watched_pair_ids() | self.shorts.pair_ids)
         self.price_history.update(rows)  # before scoring, so emit() sees this batch too
+        if (closes := self.exit_prices.on_rows(rows)) is not None:
+            self.tell_bot(closes)
         self.chart_history.update(rows)
         self.exchange_ms = max(self.exchange_ms, int(rows["row_time_ms"][-1]))
         now_ns = time.time_ns()

@@ -56,3 +56,25 @@ async def test_stop_loss_sells_paper_positions_and_dust_is_never_stranded(tmp_pa
     assert most.ok and most.closed
     assert len(fired) == 1 and fired[0].ok and fired[0].closed and fired[0].message.startswith("stop-loss")
     assert trader.ledger.open("paper") == []
+
+
+async def test_the_supervisors_1s_close_drives_the_automatic_exit_and_the_trailing_high(tmp_path: Path) -> None:
+    """With a close from the supervisor (Closes) the exit is judged on it, not on a REST book read; the
+    trailing stop's high follows the closes."""
+    async with run_emulator(pairs=40, seed=11) as emu:
+        symbol = next(s.symbol for s in emu.market.symbols if s.status == "1" and s.quote == "USDT" and s.api_tradable)
+        config = config_from_mapping({"mexc": {"rest_url": emu.rest_url}, "trading": {"live": False}}, environ={})
+        trader = Trader(config, Store(tmp_path))
+        now = time.time_ns()
+        price = emu.market.best_bid_ask(symbol)[2]
+        sig = Signal(make_signal_id(symbol, 1_790_000_000_000, 0), symbol, "alpha1", 1_790_000_000_000, now, now, price, 0.8, {}, [], 0)
+        assert (await trader.buy(sig, 1)).ok
+        entry = trader.ledger.open("paper")[0].pos.avg_price
+        trader.config.trading.trailing_stop = 0.10
+        quiet = await trader.exits.check_exits({symbol: entry * 1.5})  # a new high: no exit, the high moves to it
+        high = trader.ledger.open("paper")[0].row.peak_price
+        held = await trader.exits.check_exits({symbol: entry * 1.36})  # 9.3 % under the high: holds
+        fired = await trader.exits.check_exits({symbol: entry * 1.34})  # 10.7 % under the high: sells
+        await trader.close()
+    assert quiet == [] and held == [] and high == entry * 1.5
+    assert len(fired) == 1 and fired[0].message.startswith("trailing stop") and fired[0].closed

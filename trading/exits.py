@@ -241,12 +241,25 @@ class Exits:
                     self.ledger.positions.update_position(fig.row.position_id, peak_price=bids[0][0])
         return prices
 
-    async def check_exits(self) -> list[ExitResult]:
-        """One pass of the automatic exits (off unless trading.take_profit/stop_loss/trailing_stop is set)."""
+    async def check_exits(self, closes: dict[str, float] | None = None) -> list[ExitResult]:
+        """One pass of the automatic exits (off unless trading.take_profit/stop_loss/trailing_stop is set).
+
+        closes: the supervisor's newest 1 s closes of the held pairs (common/messages.py Closes), used
+        where present; a pair without one (not in the scanned universe, or no close yet) is priced at
+        its REST best bid (mark()). The trailing stop's high follows whichever price is used.
+        """
         t = self.config
         if not (t.take_profit or t.stop_loss or t.trailing_stop):
             return []
-        prices = await self.mark()
+        closes = closes or {}
+        missing = [f.row.symbol for f in self.ledger.open(self.mode) if f.row.symbol not in closes]
+        prices = await self.mark(missing) if missing else {}
+        for fig in self.ledger.open(self.mode):
+            close = closes.get(fig.row.symbol)
+            if close is not None and close > 0:
+                prices[fig.row.symbol] = close
+                if close > (fig.row.peak_price or 0.0):
+                    self.ledger.positions.update_position(fig.row.position_id, peak_price=close)
         out = []
         for fig in self.ledger.open(self.mode):
             price = prices.get(fig.row.symbol)
