@@ -141,7 +141,8 @@ class PositionStore:
 
     def positions(self, mode: str | None = None, status: str | None = None, closed_since_ns: int = 0) -> list[PositionRow]:
         """Positions, oldest first; closed ones only when closed since closed_since_ns."""
-        sql, args = f"SELECT {_P} FROM positions WHERE 1=1", []  # type: ignore[var-annotated]
+        sql = f"SELECT {_P} FROM positions WHERE 1=1"
+        args: list[Any] = []
         if mode is not None:
             sql, args = sql + " AND mode = ?", [*args, mode]
         if status is not None:
