@@ -221,8 +221,6 @@ class Bot:
         """Send every unsent card, oldest first; returns how long to wait before retrying (0: done)."""
         try:
             await self._send_notices()
-            await self.short_notices.send(self.app.bot, self.store.db, self.config.telegram.allowed_ids, self.paused,
-                                          lambda sid: self._delivered.get(sid, {}))  # fmt: skip
         except RetryAfter as exc:
             return max(_retry_after_s(exc), 0.1)
         except TelegramError as exc:
@@ -247,6 +245,14 @@ class Bot:
             except TelegramError as exc:
                 log.error("telegram error while sending a card", extra={"signal_id": sig.signal_id, "error": str(exc)[:200]})
                 return -1.0
+        try:  # after the cards: a short watch's message replies to its pump's card (bot/short_notices.py)
+            await self.short_notices.send(self.app.bot, self.store.db, self.config.telegram.allowed_ids, self.paused,
+                                          lambda sid: self._delivered.get(sid, {}))  # fmt: skip
+        except RetryAfter as exc:
+            return max(_retry_after_s(exc), 0.1)
+        except TelegramError as exc:
+            log.warning("telegram short watch message failed, will retry", extra={"error": type(exc).__name__})
+            return -1.0
         return 0.0
 
     async def _send_loop(self) -> None:
