@@ -277,6 +277,9 @@ class Bot:
         await self._reply(update, await commands.answer(self, name, parts[1:], message.chat_id))
 
     async def _other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if message is not None and message.chat_id < 0:  # people talk in a group (telegram.chat_ids): only commands get answers
+            return
         if not is_allowed(update, self.config.telegram.allowed_ids):
             return
         await self._reply(update, "Unknown command. /help lists them.")
