@@ -339,6 +339,9 @@ class Bot:
         await self._reply(update, text + ("\n" + positions.HELP if name in ("help", "start") else ""))
 
     async def _other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if message is not None and message.chat_id < 0:  # people talk in a group (telegram.chat_ids): only commands get answers
+            return
         if not is_allowed(update, self.config.telegram.allowed_ids):
             return
         await self._reply(update, "Unknown command. /help lists them.")

@@ -111,7 +111,7 @@ class FakeTelegram(FakeTelegramMedia):
 
     async def inject_message(self, user_id: int, chat_id: int, text: str) -> dict[str, Any]:
         """A user types text in chat_id (a private chat has chat_id == user_id); returns the update."""
-        msg: dict[str, Any] = {"message_id": self._new_message_id(), "date": int(time.time()), "chat": {"id": chat_id, "type": "private"},
+        msg: dict[str, Any] = {"message_id": self._new_message_id(), "date": int(time.time()), "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
                                "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"}, "text": text}  # fmt: skip
         self._log(f"user {user_id} wrote in chat {chat_id}: {text}")
         if text.startswith("/"):

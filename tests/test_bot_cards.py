@@ -183,8 +183,10 @@ async def test_cards_go_to_the_group_and_only_allowed_ids_may_press_there(tmp_pa
         await fake.inject_callback(STRANGER, GROUP, message_id, f"buy:{sig.signal_id}")
         await asyncio.sleep(1.0)
         assert fake.sent("answerCallbackQuery") == [] and bot_.store.get_action(sig.signal_id) is None
+        await fake.inject_message(OWNER, GROUP, "nice pump")  # talk in the group: no "Unknown command" under it
         await fake.inject_callback(OWNER, GROUP, message_id, f"skip:{sig.signal_id}")
         (edit,) = await _until(lambda: fake.sent("editMessageText"))
+        assert len(fake.sent()) == 1
         assert edit["chat_id"] == GROUP and bot_.store.get_action(sig.signal_id) == ("skip", OWNER)
 
 

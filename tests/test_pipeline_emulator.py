@@ -208,7 +208,8 @@ def test_with_telegram_cards_arrive_and_a_killed_bot_loses_nothing(tmp_path: Pat
 
         def cards() -> list[dict]:
             calls = json.loads(_get(tg["control"] + "/calls"))
-            return [c["params"] for c in calls if c["method"] == "sendMessage" and c["ok"] and "🚀" in c["params"]["text"]]
+            cards = [c["params"] for c in calls if c["method"] in ("sendMessage", "sendPhoto") and c["ok"]]  # a card with a chart is a photo
+            return [{**p, "text": p.get("text") or p.get("caption", "")} for p in cards if "🚀" in (p.get("text") or p.get("caption", ""))]
 
         try:
             first = _wait(lambda: cards(), timeout=90)
