@@ -21,10 +21,11 @@ from collections import deque
 from multiprocessing.connection import Connection
 from typing import Any
 
+from common.child_pipe import ChildPipe
 from common.children import reset_child_signals
 from common.config import Config
 from common.logs import setup_logging
-from common.messages import ArbStats, MessageError, Notice, Stop, decode, encode
+from common.messages import ArbStats, Message, Notice, Stop
 from core.cycles import CycleBook
 from core.decode import DecodeError
 from detectors.arb_cycles import Cycle, enumerate_cycles, universe_of
@@ -62,6 +63,7 @@ class ArbWatch:
     def __init__(self, config: Config, conn: Connection | None, links: bool = True) -> None:
         self.config = config
         self.conn = conn
+        self.pipe = ChildPipe(conn, self._on_message, lambda: self._stop.set(), log)  # common/child_pipe.py
         self.use_links = links  # False: frames are fed by hand (perf/arb_lockstep.py)
         self.store = ArbStore(config.storage.data_dir)
         self.episodes = ArbEpisodes()
@@ -212,23 +214,11 @@ class ArbWatch:
         }  # fmt: skip
 
     def _tell(self, message: Any) -> None:
-        if self.conn is not None:
-            with contextlib.suppress(OSError, ValueError):
-                self.conn.send(encode(message))
+        self.pipe.tell(message)
 
-    def _on_pipe(self) -> None:
-        assert self.conn is not None
-        try:
-            while self.conn.poll():
-                try:
-                    message = decode(self.conn.recv())
-                except MessageError as exc:
-                    log.warning("ignored a bad control message", extra={"error": str(exc)[:200]})
-                    continue
-                if isinstance(message, Stop):
-                    self._stop.set()
-        except (EOFError, OSError):
-            self._stop.set()  # the supervisor is gone
+    def _on_message(self, message: Message) -> None:
+        if isinstance(message, Stop):
+            self._stop.set()
 
     async def _universe_loop(self) -> None:
         rest = PacedRest(self.config.mexc.rest_url, budget_per_10s=20, timeout_s=self.config.mexc.rest_timeout_s)
@@ -261,7 +251,7 @@ class ArbWatch:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         if self.conn is not None:
-            loop.add_reader(self.conn.fileno(), self._on_pipe)
+            loop.add_reader(self.conn.fileno(), self.pipe.on_readable)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         tasks = [loop.create_task(self._universe_loop()), loop.create_task(self._housekeeping())]

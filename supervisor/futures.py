@@ -19,12 +19,13 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
+from common.child_pipe import ChildPipe
 from common.children import reset_child_signals
 from common.config import Config
 from common.futures_config import ThickBookConfig
 from common.logs import setup_logging
 from common.memtrim import release_free_memory
-from common.messages import FuturesStats, MessageError, Notice, OpenInterest, Stop, WatchedContracts, decode, encode
+from common.messages import FuturesStats, Message, Notice, OpenInterest, Stop, WatchedContracts
 from detectors.futures import FairPriceDetector
 from detectors.futures_episodes import Episode, format_log_line
 from store.episodes import EpisodeStore
@@ -43,6 +44,7 @@ class FuturesWatch:
     def __init__(self, config: Config, conn: Connection | None) -> None:
         self.config = config
         self.conn = conn
+        self.pipe = ChildPipe(conn, self._on_message, lambda: self._stop.set(), log)  # common/child_pipe.py
         fc = config.futures
         self.only = set(fc.symbols)
         self.detector = FairPriceDetector(fc)
@@ -106,25 +108,13 @@ class FuturesWatch:
     # --- pipe and housekeeping -------------------------------------------------------------------
 
     def _tell(self, message: Any) -> None:
-        if self.conn is not None:
-            with contextlib.suppress(OSError, ValueError):
-                self.conn.send(encode(message))
+        self.pipe.tell(message)
 
-    def _on_pipe(self) -> None:
-        assert self.conn is not None
-        try:
-            while self.conn.poll():
-                try:
-                    message = decode(self.conn.recv())
-                except MessageError as exc:
-                    log.warning("ignored a bad control message", extra={"error": str(exc)[:200]})
-                    continue
-                if isinstance(message, Stop):
-                    self._stop.set()
-                elif isinstance(message, WatchedContracts):
-                    self.oi_wanted = set(message.symbols)
-        except (EOFError, OSError):
-            self._stop.set()  # the supervisor is gone
+    def _on_message(self, message: Message) -> None:
+        if isinstance(message, Stop):
+            self._stop.set()
+        elif isinstance(message, WatchedContracts):
+            self.oi_wanted = set(message.symbols)
 
     async def _housekeeping(self) -> None:
         """Books for the contracts closest to strategy 4's ratio (the per-link subscription cap allows
@@ -144,7 +134,7 @@ class FuturesWatch:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         if self.conn is not None:
-            loop.add_reader(self.conn.fileno(), self._on_pipe)
+            loop.add_reader(self.conn.fileno(), self.pipe.on_readable)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         tasks = [loop.create_task(self.feed.run()), loop.create_task(self._housekeeping())]

@@ -316,7 +316,7 @@ def test_the_futures_child_sends_open_interest_of_the_watched_contracts_only(tmp
     conn = Conn(told)
     config = Config(storage=StorageConfig(data_dir=str(tmp_path / "f")), futures=FuturesConfig(symbols=["BTC_USDT"]))
     watch = FuturesWatch(config, conn)  # type: ignore[arg-type]
-    watch._on_pipe()
+    watch.pipe.on_readable()
     watch.feed.open_interest.update({"PUMP_USDT": 5000.0, "OTHER_USDT": 7.0})
     watch._on_ticker("PUMP_USDT", 1000, 1.0, 1.0, 1.0)  # outside futures.symbols: still reported for the watch
     watch._on_ticker("OTHER_USDT", 1000, 1.0, 1.0, 1.0)

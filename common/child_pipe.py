@@ -1,0 +1,48 @@
+"""A child process's end of its pipe to the supervisor: typed messages out, typed messages in.
+
+Why one place: the futures and the arbitrage children (supervisor/futures.py, supervisor/arb.py)
+both send stats and notices up and read Stop (and their own requests) down; the sending must never
+raise into a feed callback (a supervisor that is gone is not the feed's problem) and a bad
+message must be one warning, never a crash. Shards and the bot have richer protocols of their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+from common.messages import Message, MessageError, decode, encode
+
+
+class ChildPipe:
+    """Wraps the child's Connection (None: no supervisor, e.g. a test or a perf script)."""
+
+    def __init__(self, conn: Connection | None, on_message: Callable[[Message], None], on_closed: Callable[[], None],
+                 log: logging.Logger) -> None:  # fmt: skip
+        self.conn = conn
+        self.on_message = on_message
+        self.on_closed = on_closed  # the supervisor is gone: the child stops
+        self.log = log
+
+    def tell(self, message: Any) -> None:
+        """Send one message; a closed pipe is ignored here (on_readable sees the EOF and stops the child)."""
+        if self.conn is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.conn.send(encode(message))
+
+    def on_readable(self) -> None:
+        """The loop's reader callback: every waiting message, decoded; a bad one is logged and skipped."""
+        assert self.conn is not None
+        try:
+            while self.conn.poll():
+                try:
+                    message = decode(self.conn.recv())
+                except MessageError as exc:
+                    self.log.warning("ignored a bad control message", extra={"error": str(exc)[:200]})
+                    continue
+                self.on_message(message)
+        except (EOFError, OSError):
+            self.on_closed()
