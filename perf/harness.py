@@ -183,11 +183,12 @@ def start_service(config: Path, env: dict[str, str], log: IO[Any]) -> subprocess
 def telegram_cards(control: str) -> list[dict[str, Any]]:
     """Every card the fake Bot API delivered, in arrival order: signal_id, message_id, at_ns.
 
-    A card is a successful sendMessage whose inline keyboard carries `action:signal_id` buttons.
+    A card is a successful sendMessage, or sendPhoto (a card with its chart), whose inline keyboard
+    carries `action:signal_id` buttons.
     """
     out = []
     for call in get_json(control + "/calls"):
-        if call["method"] != "sendMessage" or not call.get("ok", True):
+        if call["method"] not in ("sendMessage", "sendPhoto") or not call.get("ok", True):
             continue
         markup = call["params"].get("reply_markup") or {}
         if isinstance(markup, str):
