@@ -189,7 +189,7 @@ def start_service(config: Path, env: dict[str, str], log: IO[Any]) -> subprocess
 def telegram_cards(control: str) -> list[dict[str, Any]]:
     """Every card the fake Bot API delivered, in arrival order: signal_id, message_id, at_ns.
 
-    A card is a successful sendMessage or sendPhoto (a card with its chart) whose inline keyboard
+    A card is a successful sendMessage, or sendPhoto (a card with its chart), whose inline keyboard
     carries `action:signal_id` buttons.
     """
     out = []

@@ -193,8 +193,8 @@ def chaos_step(world: World, step: int, rng: random.Random, symbols: list[str]) 
         elif kind == "rest_garbage":  # bodies that are not what the endpoint promises
             world.fault({"kind": "garbage", "duration_s": 3})
         elif kind == "telegram_429":
-            for _ in range(3):
-                world.tg_control({"kind": "fail", "method": "sendMessage", "status": 429, "retry_after": 1})
+            for method in ("sendMessage", "sendPhoto", "sendPhoto"):  # cards with a chart are photos
+                world.tg_control({"kind": "fail", "method": method, "status": 429, "retry_after": 1})
         elif kind == "telegram_outage":
             world.tg_control({"kind": "outage", "on": True})
             time.sleep(4)

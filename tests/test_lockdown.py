@@ -108,7 +108,8 @@ def test_no_secret_anywhere_the_service_writes_even_through_crashes_and_failures
                 return json.loads(_get(tg["control"] + "/calls"))
 
             def cards() -> list[dict]:
-                return [c for c in calls() if c["method"] == "sendMessage" and c["ok"] and "🚀" in c["params"]["text"]]
+                return [c for c in calls() if c["method"] in ("sendMessage", "sendPhoto") and c["ok"]  # a card with a chart is a photo
+                        and "🚀" in (c["params"].get("text") or c["params"].get("caption", ""))]
 
             assert _wait(lambda: _try(svc.metrics), timeout=30)
             # every REST answer is an HTML page for a while, and every order fails with a 500
