@@ -100,9 +100,16 @@ def outside_view(samples: list[dict[str, Any]], settle_s: float) -> dict[str, An
                 lives.setdefault(s.get("pid", {}).get(name), []).append((s["t_s"], s["pss_mb"][name]))
         pid, points = max(lives.items(), key=lambda kv: kv[1][-1][0] - kv[1][0][0])
         settled = [p for p in points if p[0] >= settle_s]
+        # PSS and private pages move when a process sharing pages with this one dies or is forked (a
+        # shard restart); its anonymous resident memory does not: the measure of its own growth.
+        own = [s for s in samples if s.get("pid", {}).get(name) == pid and name in s.get("smaps_kb", {}) and s["t_s"] >= settle_s]
+        private = [(s["t_s"], s["smaps_kb"][name]["Private_Dirty"] / 1024) for s in own]
+        anonymous = [(s["t_s"], s["smaps_kb"][name]["Anonymous"] / 1024) for s in own]
         hourly = {f"{int(t // 900) * 15} min": mb for t, mb in points}  # the PSS at the start of each quarter hour
         out[name] = {"pid": pid, "lives": len(lives), "pss_mb_each_quarter_hour": dict(sorted(hourly.items(), key=lambda kv: int(kv[0].split()[0]))),
                      "slope_after_settle_mb_per_hour": slope_mb_per_hour(settled),
+                     "private_dirty_slope_after_settle_mb_per_hour": slope_mb_per_hour(private),
+                     "anonymous_slope_after_settle_mb_per_hour": slope_mb_per_hour(anonymous),
                      "slope_before_settle_mb_per_hour": slope_mb_per_hour([p for p in points if p[0] < settle_s])}  # fmt: skip
     return out
 
