@@ -104,6 +104,7 @@ class Notifier:
         self._chats: dict[int, Window] = {}
         self._locks: dict[tuple[int, bool], asyncio.Lock] = {}
         self._paused_until: dict[int, float] = {}
+        self._urgent_waiting: dict[int, int] = {}  # chat -> urgent sends waiting for a slot (cards let them go first)
         self._global_lock = asyncio.Lock()
 
     def update_limits(self, limits: CardsConfig) -> None:
@@ -124,7 +125,7 @@ class Notifier:
             self._chats[chat_id] = window
         return window
 
-    async def _turn(self, chat_id: int) -> None:
+    async def _turn(self, chat_id: int, urgent: bool = False) -> None:
         """Wait until this chat and the whole bot may send one more message, then count it.
 
         Slots are taken only under the global lock, and the chat's window is checked again there,
@@ -134,6 +135,8 @@ class Notifier:
         while True:
             now = self.clock()
             wait = max(self._window(chat_id).wait_s(now), self._paused_until.get(chat_id, 0.0) - now)
+            if not urgent and self._urgent_waiting.get(chat_id):
+                wait = max(wait, 0.05)  # an answer to a person is waiting for this chat: it takes the next slot
             if wait > 0:
                 await asyncio.sleep(wait)
                 continue
@@ -159,7 +162,13 @@ class Notifier:
             async with lock:
                 attempt = 0
                 while True:
-                    await self._turn(chat_id)
+                    if urgent:
+                        self._urgent_waiting[chat_id] = self._urgent_waiting.get(chat_id, 0) + 1
+                    try:
+                        await self._turn(chat_id, urgent)
+                    finally:
+                        if urgent:
+                            self._urgent_waiting[chat_id] -= 1
                     try:
                         result = await call()
                         self.sent += 1
