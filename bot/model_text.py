@@ -43,6 +43,8 @@ def format_models(models: Any, selftrain: Any = None) -> str:
                          f"{_n(t.get('threshold'), '.4g')}: recall {_pct(c.get('recall'))} of {c.get('events_meeting_target', '?')} "
                          f"pumps, median delay {_n(c.get('median_delay_after_cross10_s'), '.1f')} s, "
                          f"{_n(c.get('false_signals_per_coin_day'), '.3f')} false signals per coin-day")  # fmt: skip
+            if c.get("mean_ret_pct") is not None:
+                lines.append(f"  a Buy on every card (1 s latency, fees, +10 %/-5 % exits): {_n(c.get('mean_ret_pct'), '+.2f')} % per card")
             hold = t.get("holdout") if isinstance(t.get("holdout"), dict) else None
             if hold:
                 lines.append(f"  held-back days {hold.get('days', '?')}: {hold.get('verdict', '')}")

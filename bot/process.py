@@ -83,7 +83,7 @@ class Bot:
         self.closes: dict[str, float] = {}  # the held pairs' newest 1 s closes (supervisor/exit_prices.py)
         self.closes_at = float("-inf")
         self.closes_event = asyncio.Event()  # wakes the automatic exits (bot/positions.py watch)
-        self._watched_prices: list[str] | None = None
+        self._watched_prices: list[str] = []  # what the supervisor was told (nothing held at start: nothing to say)
         self._ids = itertools.count(1)
         self._send_event = asyncio.Event()
         self._stop = asyncio.Event()

@@ -52,7 +52,7 @@ class Pipeline:
         self.tell_bot = tell_bot
         self.tracker = OutcomeTracker(config.outcome)
         self.price_history = PriceHistory()  # the card's 1/5/15-min change, from rows already read
-        self.exit_prices = ExitPrices(planning.pair_ids.get)  # the held pairs' 1 s closes for the bot's automatic exits
+        self.exit_prices = ExitPrices(lambda symbol: planning.pair_ids.get(symbol))  # the held pairs' 1 s closes for the bot's exits
         self.shorts = ShortWatches(config, planning.symbols, tell_bot, lambda: self.tracker.clock_ms)  # issue #19
         metrics.registry.register(self.shorts.collector())
         self.chart_history = ChartHistory()  # the card's chart: 30 one-minute candles per pair, from rows already read

@@ -32,7 +32,7 @@ INSTALL_FILE = "install.json"
 APPLIED_FILE = "install.applied"  # the id of the last record this service applied (or refused)
 # Validation figures /model shows from a model's "trained" block (supervisor/train.py, selftrain.py).
 CHECK_KEYS = ("recall", "events_meeting_target", "median_delay_after_cross10_s", "false_signals_per_coin_day",
-              "background_coin_days")  # fmt: skip
+              "background_coin_days", "mean_ret_pct")  # fmt: skip
 
 
 def models_dir(config: Config) -> Path:
@@ -48,6 +48,8 @@ def summaries(config: Config, models: dict[str, dict[str, Any]]) -> list[dict[st
             settings = DETECTORS[name].settings(section, profile)
             trained = dict(model.trained or {})
             oof = trained.get("event_check_oof") if isinstance(trained.get("event_check_oof"), dict) else {}  # a hand-edited file
+            if isinstance(trained.get("cv_nested"), dict):  # chosen by perf.eval_select: trader's figures under nested CV
+                trained, oof = _from_eval_select(trained)
             out.append({
                 "detector": name, "profile": profile, "model_path": settings.model_path,
                 "prob_threshold": settings.prob_threshold, "features": len(model.features),
@@ -56,6 +58,19 @@ def summaries(config: Config, models: dict[str, dict[str, Any]]) -> list[dict[st
                 "check": {k: oof.get(k) for k in CHECK_KEYS} if trained else {},
             })  # fmt: skip
     return out
+
+
+def _from_eval_select(trained: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """perf.eval_select's record (model JSON "trained") in the keys /model shows for supervisor.train's."""
+    cv = trained["cv_nested"]
+    delay = ((cv.get("delay_ms") or {}).get("t_rel_cross10_ms") or {}).get("median")
+    trader = cv.get("trader_fixed") if isinstance(cv.get("trader_fixed"), dict) else {}
+    out = dict(trained, source=trained.get("by", "perf.eval_select"), rows=trained.get("rows_fitted"), label="pump onset",
+               cv="nested, event-grouped")  # fmt: skip
+    check = {"recall": cv.get("recall"), "events_meeting_target": cv.get("events_meeting_10pct_20min"),
+             "median_delay_after_cross10_s": delay / 1000 if isinstance(delay, (int, float)) else None,
+             "false_signals_per_coin_day": cv.get("false_signals_per_coin_day"), "mean_ret_pct": trader.get("mean_ret_pct")}  # fmt: skip
+    return out, check
 
 
 def last_selftrain(config: Config) -> dict[str, Any] | None:

@@ -22,10 +22,20 @@ class _Telegram:
         self.sent: list[tuple[int, str]] = []
         self.stop, self.after = stop, after
 
-    async def send_message(self, chat_id: int, text: str, **_: Any) -> None:
+    async def send_text(self, chat_id: int, text: str, **_: Any) -> None:  # the bot's notifier (bot/notifier.py)
         self.sent.append((chat_id, text))
         if len(self.sent) >= self.after:
             self.stop.set()
+
+
+class _Cards:
+    """The bot's card sender (bot/sender.py): the position's card edits, recorded."""
+
+    def __init__(self) -> None:
+        self.edits: list[tuple[str, str]] = []
+
+    async def edit_all(self, sig: Signal, line: str, **_: Any) -> None:
+        self.edits.append((sig.signal_id, line))
 
 
 async def test_the_watcher_tells_automatic_exits_and_sends_one_daily_summary(tmp_path: Path) -> None:
@@ -42,7 +52,8 @@ async def test_the_watcher_tells_automatic_exits_and_sends_one_daily_summary(tmp
         assert (await trader.buy(sig, 7)).ok
         stop = asyncio.Event()
         telegram = _Telegram(stop, after=2)
-        bot = SimpleNamespace(config=config, trader=trader, store=store, app=SimpleNamespace(bot=telegram), _delivered={})
+        cards = _Cards()
+        bot = SimpleNamespace(config=config, trader=trader, store=store, notifier=telegram, cards=cards)
         await asyncio.wait_for(positions.watch(bot, stop), 20)
         stop.clear()
         telegram.after = 99

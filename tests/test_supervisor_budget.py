@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from prometheus_client import CollectorRegistry
 
 from bot import commands
 from common.config import Config, ConfigError, config_from_mapping, set_value
@@ -62,7 +63,7 @@ def _pipeline(tmp_path: Any, config: Config) -> tuple[Pipeline, _Detection, Stor
     symbols = {k: f"P{k}USDT" for k in range(100)}
     planning = SimpleNamespace(symbols=symbols, volumes_24h={}, quality_check=lambda rows, watched: None,
                                pair_id=lambda s: int(s[1:-4]))  # fmt: skip
-    metrics = SimpleNamespace(observe_latency=lambda ms: None, signals=SimpleNamespace(observe=lambda p: None))
+    metrics = SimpleNamespace(observe_latency=lambda ms: None, signals=SimpleNamespace(observe=lambda p: None), registry=CollectorRegistry())
     told: list[Any] = []
     pipeline = Pipeline(config, detection, store, planning, metrics, lambda m: told.append(m) or True)  # type: ignore[arg-type]
     return pipeline, detection, store, told, SimpleNamespace(ring=_Ring())

@@ -157,7 +157,7 @@ def test_the_pipeline_stores_the_chart_data_before_the_signal_and_keeps_it_to_th
     order: list[str] = []
     add_series, add_signal = pipeline.cards.add_series, store.add_signal  # type: ignore[union-attr]
     pipeline.cards.add_series = lambda *a: order.append("series") or add_series(*a)  # type: ignore[union-attr,method-assign]
-    store.add_signal = lambda s: order.append("signal") or add_signal(s)  # type: ignore[method-assign]
+    store.add_signal = lambda s, **kw: order.append("signal") or add_signal(s, **kw)  # type: ignore[method-assign]
     row = {name: rows[-1][name] for name in rows.dtype.names}
     pipeline.emit(Decision(pair, row, 0.9, ["test"], 0), time.time_ns())
     (signal_id,) = [r[0] for r in store.db.execute("SELECT signal_id FROM signals")]

@@ -4,6 +4,7 @@ trained and its validation figures; a model without a training record says its p
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,13 @@ def test_model_shows_each_running_profile_with_its_training_and_validation() -> 
     models = summaries(config, load_models(config, REPO))
     text = asyncio.run(commands.answer(_Bot(StatusReply(1, {"models": models})), "model", []))  # type: ignore[arg-type]
     flash, alpha1 = text.split("\nalpha1 ")
-    assert flash.startswith("flash (pump): model.flash.json, 7 features, running threshold 0.981")
-    assert "trained 2026-11-22T17:21:46Z (supervisor.train), 106 events" in flash
-    assert "AUC 0.990; at threshold 0.981: recall 94 % of 90 pumps, median delay 0.8 s, 0.096 false signals per coin-day" in flash
+    shipped = json.loads((REPO / "model.flash.json").read_text())["trained"]  # the figures come from the running model's file
+    cv = shipped["cv_nested"]
+    assert flash.startswith(f"flash (pump): model.flash.json, 7 features, running threshold {config.detectors.pump.profiles.flash.prob_threshold:.4g}")
+    assert f"trained {shipped['date']} (perf.eval_select), {shipped['events']} events" in flash
+    assert (f"recall {100 * cv['recall']:.0f} % of {cv['events_meeting_10pct_20min']} pumps, median delay "
+            f"{cv['delay_ms']['t_rel_cross10_ms']['median'] / 1000:.1f} s, {cv['false_signals_per_coin_day']:.3f} false signals per coin-day") in flash
+    assert f"{cv['trader_fixed']['mean_ret_pct']:+.2f} % per card" in flash
     assert "running threshold 0.6" in alpha1 and "not trained: hand-set weights" in alpha1
 
 
