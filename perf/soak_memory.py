@@ -105,7 +105,7 @@ def outside_view(samples: list[dict[str, Any]], settle_s: float) -> dict[str, An
         own = [s for s in samples if s.get("pid", {}).get(name) == pid and name in s.get("smaps_kb", {}) and s["t_s"] >= settle_s]
         private = [(s["t_s"], s["smaps_kb"][name]["Private_Dirty"] / 1024) for s in own]
         anonymous = [(s["t_s"], s["smaps_kb"][name]["Anonymous"] / 1024) for s in own]
-        hourly = {f"{int(t // 900) * 15} min": mb for t, mb in points}  # the PSS at the start of each quarter hour
+        hourly = {f"{int(t // 900) * 15} min": mb for t, mb in points}  # the last PSS sample of the quarter hour starting then
         out[name] = {"pid": pid, "lives": len(lives), "pss_mb_each_quarter_hour": dict(sorted(hourly.items(), key=lambda kv: int(kv[0].split()[0]))),
                      "slope_after_settle_mb_per_hour": slope_mb_per_hour(settled),
                      "private_dirty_slope_after_settle_mb_per_hour": slope_mb_per_hour(private),
