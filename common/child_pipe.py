@@ -8,8 +8,10 @@ message must be one warning, never a crash. Shards and the bot have richer proto
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
@@ -26,6 +28,13 @@ class ChildPipe:
         self.on_message = on_message
         self.on_closed = on_closed  # the supervisor is gone: the child stops
         self.log = log
+
+    def attach(self, loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> None:
+        """Read the pipe on the loop, and let SIGTERM/SIGINT stop the child (its own loop's handlers)."""
+        if self.conn is not None:
+            loop.add_reader(self.conn.fileno(), self.on_readable)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop)
 
     def tell(self, message: Any) -> None:
         """Send one message; a closed pipe is ignored here (on_readable sees the EOF and stops the child)."""

@@ -250,10 +250,7 @@ class ArbWatch:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        if self.conn is not None:
-            loop.add_reader(self.conn.fileno(), self.pipe.on_readable)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._stop.set)
+        self.pipe.attach(loop, self._stop.set)
         tasks = [loop.create_task(self._universe_loop()), loop.create_task(self._housekeeping())]
         await self._stop.wait()
         for task in tasks:

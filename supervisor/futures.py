@@ -133,10 +133,7 @@ class FuturesWatch:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        if self.conn is not None:
-            loop.add_reader(self.conn.fileno(), self.pipe.on_readable)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._stop.set)
+        self.pipe.attach(loop, self._stop.set)
         tasks = [loop.create_task(self.feed.run()), loop.create_task(self._housekeeping())]
         log.info("futures feed running", extra={"ws": self.config.futures.ws_url, "symbols": len(self.only) or "all"})
         await self._stop.wait()
