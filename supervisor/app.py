@@ -14,10 +14,10 @@ import logging
 import os
 import signal
 import sys
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from bot.entry import bot_main
 from common import memprofile
 from common.config import Config, ConfigError
 from common.logs import install_crash_logging, setup_logging
@@ -145,7 +145,7 @@ class Supervisor:
                                         on_poisoned=lambda sym, n, h=handle: self.planning.quarantine(h, sym, n))  # fmt: skip
             handle.child.start()
         if self.config.telegram.token:
-            self.bot = ChildProcess("bot", _bot_entry, lambda: (self.config,), on_message=self.control.handle)
+            self.bot = ChildProcess("bot", bot_main, lambda: (self.config,), on_message=self.control.handle)
             self.bot.start()
         if self.config.futures.enabled:
             from supervisor.futures import futures_main
@@ -238,18 +238,6 @@ class Supervisor:
             handle.release()
         self.store.close()
         log.info("supervisor stopped")
-
-
-def _bot_entry(conn: Connection, config: Config) -> None:
-    """The bot process's entry: python-telegram-bot is imported here, in the child.
-
-    Why: imported in the supervisor before the fork, its modules (about 8 MB of heap, mostly
-    docstrings) sat in the supervisor for nothing, and both processes slowly copied the shared
-    pages as reference counts and GC passes touched them: ~11 MB PSS for one library.
-    """
-    from bot.process import run_bot
-
-    run_bot(config, conn)
 
 
 def main(argv: list[str] | None = None) -> int:

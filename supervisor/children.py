@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
-import multiprocessing as mp
 import os
 import random
+import signal
 import time
 from collections import deque
 from collections.abc import Callable
@@ -26,23 +25,25 @@ from typing import Any
 from common.breadcrumb import Breadcrumb
 from common.logs import EXIT_CONFIG, run_child
 from common.messages import Message, MessageError, decode, encode
+from supervisor.forkserver import CONTEXT
 
 log = logging.getLogger("scanner.supervisor.children")
 
-_FORK = mp.get_context("fork")
 RESTART_MIN_S = 0.5
 RESTART_MAX_S = 60.0
 RESTART_RESET_S = 60.0  # a child that lived this long died of something new: restart fast again
 DEATHS_WINDOW_S = 300.0  # health: "keeps dying" means this many deaths within this window ...
 DEATHS_UNHEALTHY = 3  # ... or more
 QUARANTINE_AFTER = 3  # deaths while working on the same pair before that pair is quarantined
+FORKSERVER_LOST = 255  # the exit code multiprocessing reports when the forkserver died and cannot say
 
 
 @dataclass
 class ChildProcess:
     """One child process and its pipe; restarted after an exit until stop() is called.
 
-    entry(conn, *args()) runs in the forked child; on_message(message) gets each decoded message;
+    entry(conn, *args()) runs in the child, forked from the forkserver (supervisor/forkserver.py: entry
+    must be an importable function, args picklable); on_message(message) gets each decoded message;
     on_start() runs after every (re)start (e.g. to resend the shard's plan). on_poisoned(symbol,
     deaths) runs when QUARANTINE_AFTER deaths happened while the child worked on that one pair
     (common/breadcrumb.py): the owner takes the pair out of the plan before the restart.
@@ -81,14 +82,14 @@ class ChildProcess:
         return sum(1 for t in self._deaths if now - t < DEATHS_WINDOW_S) >= DEATHS_UNHEALTHY
 
     def start(self) -> None:
-        """Fork the child, watch its exit and its pipe (call from the running event loop)."""
+        """Start the child from the forkserver, watch its exit and its pipe (call from the running event loop)."""
         if self._stopping:
             return
-        parent, child = _FORK.Pipe(duplex=True)
+        parent, child = CONTEXT.Pipe(duplex=True)
         self.breadcrumb.clear()
-        process = _FORK.Process(target=run_child, args=(self.name, self.entry, child, *self.args()), kwargs={"breadcrumb": self.breadcrumb},
+        process = CONTEXT.Process(target=run_child, args=(self.name, self.entry, child, *self.args()), kwargs={"breadcrumb": self.breadcrumb},
                                 name=self.name, daemon=True)  # fmt: skip
-        _fork_frozen(process)
+        process.start()
         child.close()
         self.process, self.conn, self.started_at, self.down_since = process, parent, time.monotonic(), None
         loop = asyncio.get_running_loop()
@@ -140,7 +141,8 @@ class ChildProcess:
         loop = asyncio.get_running_loop()
         loop.remove_reader(self.process.sentinel)
         self._close_pipe()
-        self.process.join(timeout=1.0)  # the sentinel fires as the child closes its fds, just before it is reapable
+        self.process.join(timeout=1.0)  # the forkserver writes the exit code to the sentinel once it reaped the child
+        orphaned = self.process.exitcode == FORKSERVER_LOST and _kill_orphan(self.process.pid)
         if self._stopping:
             return
         now = time.monotonic()
@@ -149,7 +151,8 @@ class ChildProcess:
         self.restarts += 1
         self._quick_deaths = self._quick_deaths + 1 if now - self.started_at < RESTART_RESET_S else 1
         delay = min(RESTART_MAX_S, RESTART_MIN_S * 2 ** (self._quick_deaths - 1)) * random.uniform(0.8, 1.2)
-        reason = "configuration error (see the line it logged before exiting)" if self.last_exit == EXIT_CONFIG else "crashed"
+        reason = ("configuration error (see the line it logged before exiting)" if self.last_exit == EXIT_CONFIG
+                  else "lost with the forkserver (stopped and started anew)" if orphaned else "crashed")  # fmt: skip
         pair = self.breadcrumb.read()  # the pair it was working on when it died, if any
         extra = {"pair": pair, "deaths_on_pair": self.deaths_by_pair.get(pair, 0) + 1} if pair else {}
         log.error(f"{self.kind or self.name} died, restarting", extra={"child": self.name, "exitcode": self.last_exit, "reason": reason,
@@ -183,15 +186,17 @@ class ChildProcess:
                 "last_exit": self.last_exit, "keeps_dying": self.keeps_dying()}  # fmt: skip
 
 
-def _fork_frozen(process: Any) -> None:
-    """Start a forked child with the parent's objects frozen out of the child's garbage collector.
+def _kill_orphan(pid: int) -> bool:
+    """Make sure a child whose exit the forkserver could not report is really gone before a restart.
 
-    Why: a child's GC pass writes to every tracked object's header, copying each page it touches
-    (copy-on-write), so forked shards slowly turn the parent's shared pages into private ones.
-    Frozen objects are never scanned in the child; the parent unfreezes at once and is unaffected.
+    Why: exit code 255 also means "the forkserver died" (killed with the rest of a process group,
+    or by the OOM killer), and then the child may still be running, now an orphan. Restarting
+    beside it would give two shards writing one ring. A child that really exited was reaped by the
+    forkserver already, so the kill finds nothing.
     """
-    gc.freeze()
     try:
-        process.start()
-    finally:
-        gc.unfreeze()
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return False
+    log.warning("killed a child the forkserver lost track of", extra={"pid": pid})
+    return True

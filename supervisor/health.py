@@ -73,8 +73,10 @@ class Health:
         self.links_down_since: float | None = None
 
     def processes(self) -> list[tuple[str, int]]:
-        """Name and pid of every running service process: supervisor, shards, bot."""
-        entries = [("supervisor", os.getpid())]
+        """Name and pid of every running service process: supervisor, forkserver, shards, bot, ..."""
+        from supervisor.forkserver import helper_pids
+
+        entries = [("supervisor", os.getpid()), *helper_pids()]
         entries += [(h.child.name, h.child.pid) for h in self.shards if h.child is not None and h.child.pid is not None]
         entries += [(c.name, c.pid) for c in self.others() if c.alive() and c.pid is not None]
         return entries

@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -153,23 +154,56 @@ def test_streams_per_link_never_exceed_thirty_and_metrics_are_served(service: Se
 def test_killed_shard_is_restarted_and_its_pairs_covered_again(service: Service) -> None:
     import psutil
 
-    children = psutil.Process(service.supervisor.pid).children()
-    shards = [c for c in children if c.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(c.cmdline())]
-    assert len(shards) >= 2
-    victim = shards[0]
+    def shard_pids() -> dict[str, int]:
+        return {name: pid for name, pid in _health(service)[1].items() if name.startswith("shard")}
+
+    before_pids = shard_pids()
+    assert len(before_pids) >= 2
+    victim = psutil.Process(before_pids["shard0"])
     before = service.state()
     victim.kill()
     start = time.monotonic()
 
     def covered() -> bool:
-        now = psutil.Process(service.supervisor.pid).children()
+        now = shard_pids()
         state = service.state()
         streams = sum(len(c["subscriptions"]) for c in state["connections"])
-        return victim.pid not in {c.pid for c in now} and len(now) >= len(shards) and streams >= sum(len(c["subscriptions"]) for c in before["connections"])
+        return (now.get("shard0") not in (None, victim.pid) and len(now) == len(before_pids)
+                and all(psutil.pid_exists(p) for p in now.values())
+                and streams >= sum(len(c["subscriptions"]) for c in before["connections"]))  # fmt: skip
 
     assert _wait(covered, timeout=15, step=0.2)
     print(f"shard restarted and resubscribed in {time.monotonic() - start:.1f}s")
     assert time.monotonic() - start < 10
+
+
+def _health(service: Service) -> tuple[bool, dict[str, int]]:
+    """(healthy, {process name: pid}) from /healthz; a 503's body lists the processes too."""
+    try:
+        body, ok = _get(f"http://127.0.0.1:{service.metrics_port}/healthz"), True
+    except urllib.error.HTTPError as exc:
+        body, ok = exc.read(), False
+    return ok, {p["name"]: p["pid"] for p in json.loads(body)["processes"]}
+
+
+def test_a_killed_forkserver_restarts_every_child_once_and_leaves_no_twin(service: Service) -> None:
+    """The children are forked from a forkserver (supervisor/forkserver.py); if it dies, none may run twice."""
+    import psutil
+
+    _wait(lambda: _health(service)[0], timeout=20, step=0.2)
+    _, before = _health(service)
+    children = {n: p for n, p in before.items() if n not in ("supervisor", "forkserver", "resource_tracker")}
+    assert "forkserver" in before and {"shard0", "shard1"} <= set(children)
+    psutil.Process(before["forkserver"]).kill()
+
+    def recovered() -> bool:
+        ok, now = _health(service)
+        return (ok and now.get("forkserver") not in (None, before["forkserver"]) and set(children) <= set(now)
+                and all(now[n] != p and psutil.pid_exists(now[n]) for n, p in children.items()))  # fmt: skip
+
+    assert _wait(recovered, timeout=30, step=0.3), _health(service)
+    alive_old = [p for p in children.values() if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert not alive_old, f"children of the dead forkserver still run beside their restarts: {alive_old}"
 
 
 def test_dropped_links_reconnect_and_malformed_frames_are_counted(service: Service) -> None:
@@ -214,11 +248,11 @@ def test_with_telegram_cards_arrive_and_a_killed_bot_loses_nothing(tmp_path: Pat
         try:
             first = _wait(lambda: cards(), timeout=90)
             assert first, "no card reached the fake Bot API"
-            # The bot's pid from the supervisor's own log (forked children share one command line,
+            # The bot's pid from the supervisor's own log (children share the forkserver's command line,
             # and the shards and the bot may be forked within one clock tick); kill it while signals keep flowing.
             started = [json.loads(line) for line in (tmp_path / "service.log").read_text().splitlines() if '"bot started"' in line]
             victim = psutil.Process(int(started[0]["pid"]))
-            assert victim.ppid() == svc.supervisor.pid
+            assert victim.pid in {c.pid for c in psutil.Process(svc.supervisor.pid).children(recursive=True)}
             victim.kill()
             _wait(lambda: len(cards()) >= 3, timeout=90)
             time.sleep(3)

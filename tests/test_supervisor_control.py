@@ -240,11 +240,12 @@ def test_the_supervisor_never_loads_the_telegram_library_the_bot_child_does(tmp_
 
     code = """
 import asyncio, sys
-from supervisor.app import Supervisor, _bot_entry
+from bot.entry import bot_main
+from supervisor.app import Supervisor
 from supervisor.children import ChildProcess
 sup = Supervisor(sys.argv[1])
 async def main():
-    sup.bot = ChildProcess("bot", _bot_entry, lambda: (sup.config,))
+    sup.bot = ChildProcess("bot", bot_main, lambda: (sup.config,))
     sup.bot.start()
     await asyncio.sleep(0.2)
     print("child alive", sup.bot.alive())
