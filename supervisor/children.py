@@ -25,7 +25,7 @@ from typing import Any
 from common.breadcrumb import Breadcrumb
 from common.logs import EXIT_CONFIG, run_child
 from common.messages import Message, MessageError, decode, encode
-from supervisor.forkserver import CONTEXT
+from supervisor.forkserver import CONTEXT, without_resource_tracker
 
 log = logging.getLogger("scanner.supervisor.children")
 
@@ -85,6 +85,7 @@ class ChildProcess:
         """Start the child from the forkserver, watch its exit and its pipe (call from the running event loop)."""
         if self._stopping:
             return
+        without_resource_tracker()
         parent, child = CONTEXT.Pipe(duplex=True)
         self.breadcrumb.clear()
         process = CONTEXT.Process(target=run_child, args=(self.name, self.entry, child, *self.args()), kwargs={"breadcrumb": self.breadcrumb},

@@ -17,7 +17,8 @@ pipes, the breadcrumb and the config pickle on their own. Entry points must be i
 from __future__ import annotations
 
 import multiprocessing as mp
-from multiprocessing import reduction
+import os
+from multiprocessing import reduction, resource_tracker
 from typing import Any
 
 from core.ring import FeatureRing
@@ -27,6 +28,20 @@ PRELOAD = ["supervisor.forkserver_preload"]
 
 CONTEXT = mp.get_context("forkserver")
 CONTEXT.set_forkserver_preload(PRELOAD)
+
+
+def without_resource_tracker() -> None:
+    """Start the forkserver without the resource tracker process multiprocessing would start with it.
+
+    Why: the tracker unlinks named resources (shared memory, semaphores) that dead processes
+    registered. This service registers none: its segments are created untracked (core/shm.py),
+    the breadcrumb lives in an unnamed heap, and no child makes a semaphore. The tracker would be
+    a whole Python process (~6 MB PSS, measured) that does nothing, so the forkserver is handed
+    a write end that discards (the tracker's protocol is write-only) instead of a tracker.
+    """
+    tracker = resource_tracker._resource_tracker  # noqa: SLF001 - the stdlib keeps no public switch
+    if tracker._fd is None:  # noqa: SLF001
+        tracker._fd = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)  # noqa: SLF001
 
 
 def _reduce_ring(ring: FeatureRing) -> tuple[Any, tuple[Any, ...]]:
