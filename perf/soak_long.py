@@ -15,7 +15,7 @@ statistics in every process and tracemalloc top lines in --trace (default superv
 Slopes are per process, over each process's own lifetime (a killed shard starts a new series),
 after --settle-min of warm-up.
 
-Everything lands in --out (default /work/h6-soak/RUN): samples.jsonl as it goes (a 24 h run that
+Everything lands in --out (default perf/out/soak_long, git-ignored): samples.jsonl as it goes (a 24 h run that
 is interrupted still leaves its data), memprofile/*.jsonl, service.log, and at the end result.json
 and memory.png. One JSON line per report on stdout, the progress bar on stderr.
 
@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-every", type=float, default=60.0)
     parser.add_argument("--settle-min", type=float, default=60.0, help="warm-up excluded from the PSS slope")
     parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument("--out", default="/work/h6-soak/run")
+    parser.add_argument("--out", default="perf/out/soak_long")
     args = parser.parse_args(argv)
     # SIGTERM (a VPS run stopped early) ends the run like Ctrl-C: the service, the emulator and the
     # fake Bot API are stopped by run()'s finally, and samples.jsonl already holds what was measured.
