@@ -157,6 +157,23 @@ def cards(world: World) -> list[dict[str, Any]]:
     return telegram_cards(world.tg["control"])
 
 
+def tend(world: World, rng: random.Random, now: float, chaos_from: float, calm: dict[str, float]) -> None:
+    """One tick of the soak's watchdog and trader (perf/soak.py and perf/soak_long.py share it).
+
+    A service that exited is noted and started again, new cards get their Buy presses, and the
+    first tick after the calm stretch fills `calm` (in place) with its reconnects per hour.
+    """
+    assert world.service is not None
+    if world.service.poll() is not None:
+        world.note("service_exit", code=world.service.returncode)
+        world.start_service()
+    press_buy(world, rng)
+    if not calm and now >= chaos_from:
+        m = scrape_metrics(world.metrics_port)
+        reconnects = m.get("scanner_ws_reconnects_total", 0.0)
+        calm.update({"reconnects": reconnects, "seconds": now - world.t0, "per_hour": 3600 * reconnects / (now - world.t0)})
+
+
 def press_buy(world: World, rng: random.Random) -> None:
     """The trader presses Buy on each new card; one card in four gets a double tap."""
     for card in cards(world):
@@ -243,20 +260,29 @@ def sample(world: World, t0: float) -> dict[str, Any]:
 # --- main -------------------------------------------------------------------------------------------
 
 
+def open_world(workdir: Path, plan: Any, pairs: int, rate: int, speed: float) -> World:
+    """Write the scenario, start the emulator and the fake Bot API, line scenario time up with the market.
+
+    Scenario times count from the market's start, which is the emulator's ready line give or take
+    a step; perf/soak.py and perf/soak_long.py both start their world this way.
+    """
+    (workdir / "scenario.yaml").write_text(yaml.safe_dump({"pumps": plan.pumps, "spikes": plan.spikes}))
+    emulator, emu = start_json(feed_command(pairs, rate, scenario=workdir / "scenario.yaml", speed=speed))
+    ready_at = time.monotonic()
+    telegram, tg = start_fake_telegram(TG_TOKEN)
+    world = World(workdir, emulator, emu, telegram, tg, free_port())
+    state = get_json(emu["rest"] + "/_sim/state")
+    world.start_ms = int(state["exchange_ms"] - (time.monotonic() - ready_at) * speed * 1000)
+    return world
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random(args.seed)
     workdir = Path(tempfile.mkdtemp(prefix="soak-"))
     plan = plan_market(args.pairs, args.rate, args.speed, args.minutes, restart=args.chaos)
-    (workdir / "scenario.yaml").write_text(yaml.safe_dump({"pumps": plan.pumps, "spikes": plan.spikes}))
     write_config(workdir / "soak.yaml")
     (workdir / "data").mkdir()
-    emulator, emu = start_json(feed_command(args.pairs, args.rate, scenario=workdir / "scenario.yaml", speed=args.speed))
-    ready_at = time.monotonic()
-    telegram, tg = start_fake_telegram(TG_TOKEN)
-    world = World(workdir, emulator, emu, telegram, tg, free_port())
-    # Scenario times count from the market's start, which is the ready line give or take a step.
-    state = get_json(emu["rest"] + "/_sim/state")
-    world.start_ms = int(state["exchange_ms"] - (time.monotonic() - ready_at) * args.speed * 1000)
+    world = open_world(workdir, plan, args.pairs, args.rate, args.speed)
     samples: list[dict[str, Any]] = []
     calm: dict[str, float] = {}
     # Wall seconds of the run on stderr (common/progress.py); stdout keeps the JSON report lines.
@@ -274,15 +300,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         while time.monotonic() < end:
             time.sleep(1.0)
             now = time.monotonic()
-            assert world.service is not None
-            if world.service.poll() is not None:
-                world.note("service_exit", code=world.service.returncode)
-                world.start_service()
-            press_buy(world, rng)
-            if not calm and now >= chaos_from:
-                m = scrape_metrics(world.metrics_port)
-                calm = {"reconnects": m.get("scanner_ws_reconnects_total", 0.0), "seconds": now - t0,
-                        "per_hour": 3600 * m.get("scanner_ws_reconnects_total", 0.0) / (now - t0)}  # fmt: skip
+            tend(world, rng, now, chaos_from, calm)
             if args.chaos and now >= next_chaos:
                 chaos_step(world, step, rng, symbols)
                 step += 1
@@ -315,8 +333,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         bar.close()
         stop(world.service)
-        stop(emulator)
-        stop(telegram)
+        stop(world.emulator)
+        stop(world.telegram)
         if world.log is not None:
             world.log.close()
     result["events"] = world.events

@@ -42,8 +42,8 @@ import yaml
 
 from common.memprofile import smaps_rollup
 from common.progress import Progress
-from perf.harness import REPO, feed_command, free_port, get_json, scrape_metrics, start_fake_telegram, start_json, stop
-from perf.soak import TG_TOKEN, World, plan_market, press_buy, sample
+from perf.harness import REPO, stop
+from perf.soak import World, open_world, plan_market, press_buy, sample, tend
 from perf.soak_verdict import slope_mb_per_hour, verdict
 
 A2_RECONNECTS_PER_HOUR = 5  # the specification's A-2: at most 5 reconnects an hour (not counting the ones we forced)
@@ -156,16 +156,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out)
     (out / "data").mkdir(parents=True, exist_ok=True)
     plan = plan_market(args.pairs, args.rate, args.speed, args.minutes, restart=False)
-    (out / "scenario.yaml").write_text(yaml.safe_dump({"pumps": plan.pumps, "spikes": plan.spikes}))
     write_config(out / "soak.yaml", args.shards)
     os.environ.update({"SCANNER_MEMPROFILE_DIR": str(out / "memprofile"), "SCANNER_MEMPROFILE_EVERY_S": str(args.memprofile_every_s),
                        "SCANNER_MEMPROFILE_TRACE": args.trace})  # fmt: skip
-    emulator, emu = start_json(feed_command(args.pairs, args.rate, scenario=out / "scenario.yaml", speed=args.speed))
-    ready_at = time.monotonic()
-    telegram, tg = start_fake_telegram(TG_TOKEN)
-    world = World(out, emulator, emu, telegram, tg, free_port())
-    state = get_json(emu["rest"] + "/_sim/state")
-    world.start_ms = int(state["exchange_ms"] - (time.monotonic() - ready_at) * args.speed * 1000)
+    world = open_world(out, plan, args.pairs, args.rate, args.speed)
     samples: list[dict[str, Any]] = []
     calm: dict[str, float] = {}
     bar = Progress(args.minutes * 60, "soak_long", "s")
@@ -180,15 +174,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         while time.monotonic() < end:
             time.sleep(2.0)
             now = time.monotonic()
-            assert world.service is not None
-            if world.service.poll() is not None:
-                world.note("service_exit", code=world.service.returncode)
-                world.start_service()
-            press_buy(world, rng)
-            if not calm and now >= chaos_from:
-                m = scrape_metrics(world.metrics_port)
-                calm = {"reconnects": m.get("scanner_ws_reconnects_total", 0.0), "seconds": now - t0,
-                        "per_hour": 3600 * m.get("scanner_ws_reconnects_total", 0.0) / (now - t0)}  # fmt: skip
+            tend(world, rng, now, chaos_from, calm)
             if now >= chaos_from:
                 for kind in schedule.due(now):
                     threading.Thread(target=inject, args=(world, kind, args.kill_victim), daemon=True).start()
@@ -216,8 +202,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         bar.close()
         log.close()
         stop(world.service)
-        stop(emulator)
-        stop(telegram)
+        stop(world.emulator)
+        stop(world.telegram)
         if world.log is not None:
             world.log.close()
     hours = elapsed / 3600

@@ -4,7 +4,6 @@ track record, follow-ups and the pinned stats message, mutes, group chats (issue
 from __future__ import annotations
 
 import asyncio
-import multiprocessing as mp
 import struct
 import sys
 import time
@@ -26,7 +25,7 @@ from core.rowspec import FEATURE_ROW_DTYPE
 from sim.fake_telegram import FakeTelegram, markdown_v2_error, run_fake_telegram
 from store.cards import CardStore
 from supervisor.chart_history import ChartHistory
-from tests.test_bot_telegram import FakeSupervisor, _until
+from tests.test_bot_telegram import FakeSupervisor, _until, bot_with
 
 OWNER, STRANGER, GROUP = 4242, 666, -100777
 T0 = 1_790_000_000_000
@@ -41,25 +40,8 @@ def _config(fake: FakeTelegram, data_dir: Path, **cards: Any) -> Config:
 
 @asynccontextmanager
 async def running(fake: FakeTelegram, tmp: Path, **cards: Any) -> AsyncIterator[tuple[Bot, FakeSupervisor]]:
-    fake.long_poll_cap_s = 0.5
-    config = _config(fake, tmp, **cards)
-    ours, theirs = mp.Pipe(duplex=True)
-    supervisor = FakeSupervisor(ours, config)
-    bot_ = Bot(config, theirs, request_timeout_s=1.0)
-    task = asyncio.create_task(bot_.run())
-
-    async def pumping() -> None:
-        while True:
-            supervisor.pump()
-            await asyncio.sleep(0.02)
-
-    pump = asyncio.create_task(pumping())
-    try:
-        yield bot_, supervisor
-    finally:
-        bot_.stop()
-        await asyncio.wait_for(task, 20)
-        pump.cancel()
+    async with bot_with(fake, _config(fake, tmp, **cards)) as started:
+        yield started
 
 
 def _signal(n: int = 0, symbol: str = "PEPEUSDT", minutes: int = 30) -> Signal:

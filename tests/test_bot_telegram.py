@@ -86,8 +86,14 @@ class FakeSupervisor:
 
 @asynccontextmanager
 async def running_bot(fake: FakeTelegram, tmp: Path, rest_url: str = "http://127.0.0.1:9") -> AsyncIterator[tuple[Bot, FakeSupervisor]]:
+    async with bot_with(fake, _config(fake, tmp, rest_url)) as running:
+        yield running
+
+
+@asynccontextmanager
+async def bot_with(fake: FakeTelegram, config: Config) -> AsyncIterator[tuple[Bot, FakeSupervisor]]:
+    """The real Bot on config, in this event loop, its pipe answered by a FakeSupervisor; stopped after."""
     fake.long_poll_cap_s = 0.5  # the bot's shutdown waits for the current long poll
-    config = _config(fake, tmp, rest_url)
     ours, theirs = mp.Pipe(duplex=True)
     supervisor = FakeSupervisor(ours, config)
     bot = Bot(config, theirs, request_timeout_s=1.0)
