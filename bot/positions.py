@@ -45,11 +45,12 @@ def confirm_markup(symbol: str, pct: int) -> InlineKeyboardMarkup:
                                   InlineKeyboardButton("Cancel", callback_data=f"sxno:{symbol}")]])  # fmt: skip
 
 
-def fill_line(qty: float | None, price: float | None, fee: float, quote: str = "USDT") -> str | None:
-    """The Buy's fill for the card: quantity, average price and fee."""
+def fill_line(qty: float | None, price: float | None, fee: float, quote: str = "USDT", approx: bool = False) -> str | None:
+    """The Buy's fill for the card: quantity, average price and fee (approx: an MX fee converted at a later price)."""
     if not qty or not price:
         return None
-    return f"Filled {qty:.10g} at {format_price(price)}, fee {fee:.4g} {quote}"
+    return f"Filled {qty:.10g} at {format_price(price)}, fee {'≈' if approx else ''}{fee:.4g} {quote}" + (
+        " (MX fee converted at a later price: approximate)" if approx else "")
 
 
 def _trader(bot: Any) -> Any:
@@ -70,13 +71,14 @@ async def format_positions(bot: Any) -> str:
     for fig in rows:
         price = prices.get(fig.row.symbol)
         held = format_duration((time.time_ns() - fig.row.opened_ns) / 1e9)
+        approx = f"; fees approximate ({fig.pos.approx_fees} MX fee(s) converted at a later price)" if fig.pos.approx_fees else ""
         head = f"{fig.row.symbol}: {fig.pos.qty:.10g} {fig.row.base} at avg {format_price(fig.pos.avg_price)}, cost {fig.pos.cost:.2f}"
         if price is None:
-            lines.append(f"{head}; no price now; held {held}")
+            lines.append(f"{head}; no price now; held {held}{approx}")
             continue
         pnl = fig.pos.unrealised(price)
         pct = pnl / fig.pos.cost * 100 if fig.pos.cost > 0 else 0.0
-        lines.append(f"{head}; now {format_price(price)}: {pnl:+.2f} {fig.row.quote} ({pct:+.2f}%); held {held}")
+        lines.append(f"{head}; now {format_price(price)}: {pnl:+.2f} {fig.row.quote} ({pct:+.2f}%); held {held}{approx}")
     return "\n".join(lines)
 
 
@@ -191,7 +193,8 @@ def _card_lines(bot: Any, signal_id: str, position_id: str) -> tuple[str, bool]:
             price = sum(f.qty * f.price for f in fills) / qty
             decided = bot.store.get_action(signal_id)
             who = f" by {decided[1]}" if decided else ""
-            lines.append(f"🛒 Buy{who} ({fig.row.mode}): " + (fill_line(qty, price, trader.ledger.order_fee(order[0]), fig.row.quote) or ""))
+            lines.append(f"🛒 Buy{who} ({fig.row.mode}): " + (fill_line(qty, price, trader.ledger.order_fee(order[0]), fig.row.quote,
+                                                                               trader.ledger.order_fee_approx(order[0])) or ""))
     closed = fig.row.status == "closed"
     if closed:
         pct = fig.pos.realised / fig.pos.invested * 100 if fig.pos.invested > 0 else 0.0
