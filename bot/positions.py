@@ -256,14 +256,28 @@ async def watch(bot: Any, stop: asyncio.Event) -> None:
                     await edit_cards(bot, result.position_id)
             for line in await trader.portfolio.rebalance():
                 await _tell(bot, line)
-            now = time.gmtime()
-            day = now.tm_year * 1000 + now.tm_yday
-            if t.daily_summary_hour_utc >= 0 and now.tm_hour == t.daily_summary_hour_utc and getattr(bot, "summary_day", None) != day:
-                bot.summary_day = day  # once a day per bot process (a restart within the hour sends it again)
-                await _tell(bot, "Daily summary — " + await format_pnl(bot, "24h") + "\n" + await format_positions(bot))
+            await daily_summary(bot, time.time())
         except Exception:  # noqa: BLE001 - the watcher must outlive one bad pass
             log.exception("position watcher pass failed")
         await _next_pass(bot, stop, t.exit_check_s)
+
+
+async def daily_summary(bot: Any, now_s: float) -> bool:
+    """Send the daily /pnl + /positions message when now_s is in trading.daily_summary_hour_utc and it was not sent that UTC day.
+
+    The day is claimed in the store (store/positions.py claim_day) before the message goes out, so
+    a bot restarted within the hour does not send it again; a crash between the claim and the send
+    loses that day's summary rather than repeating it (at most once a day). True when it was sent.
+    """
+    trader = _trader(bot)
+    hour = bot.config.trading.daily_summary_hour_utc
+    now = time.gmtime(now_s)
+    if trader is None or hour < 0 or now.tm_hour != hour:
+        return False
+    if not trader.ledger.positions.claim_day("daily_summary", time.strftime("%Y-%m-%d", now), int(now_s * 1e9)):
+        return False
+    await _tell(bot, "Daily summary — " + await format_pnl(bot, "24h") + "\n" + await format_positions(bot))
+    return True
 
 
 async def _next_pass(bot: Any, stop: asyncio.Event, timeout_s: float) -> None:
@@ -279,4 +293,4 @@ async def _next_pass(bot: Any, stop: asyncio.Event, timeout_s: float) -> None:
             event.clear()
 
 
-__all__ = ["ACTIONS", "HELP", "NAMES", "answer", "edit_cards", "fill_line", "on_callback", "sell_markup", "watch"]
+__all__ = ["ACTIONS", "HELP", "NAMES", "answer", "daily_summary", "edit_cards", "fill_line", "on_callback", "sell_markup", "watch"]

@@ -13,6 +13,9 @@ Why approx_fee_fills is a table of its own: it names the fills whose third-asset
 converted at a later price because MEXC had no kline for the fill's minute (trading/fills.py); a
 table of its own adds to the file instead of altering the fills table.
 
+Why summaries_sent: the daily summary (bot/positions.py) is claimed for its UTC day here before it
+is sent, so a bot restarted within the summary's hour does not send it again.
+
 The tables are created with CREATE TABLE IF NOT EXISTS on open; they only add to the file, so the
 schema version (store/schema.py) is unchanged.
 """
@@ -68,6 +71,11 @@ CREATE TABLE IF NOT EXISTS exits (
     updated_ns INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS exits_position ON exits(position_id);
+CREATE TABLE IF NOT EXISTS summaries_sent (
+    name TEXT PRIMARY KEY,
+    day TEXT NOT NULL,
+    sent_ns INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS approx_fee_fills (
     mode TEXT NOT NULL,
     trade_id TEXT NOT NULL,
@@ -251,6 +259,19 @@ class PositionStore:
         rows = self.db.execute(f"SELECT {_E} FROM exits WHERE status IN ({','.join('?' * len(EXIT_IN_DOUBT))}) ORDER BY created_ns",
                                EXIT_IN_DOUBT)  # fmt: skip
         return [ExitRow(*r) for r in rows]
+
+    # --- daily messages ----------------------------------------------------------------------------
+
+    def claim_day(self, name: str, day: str, now_ns: int) -> bool:
+        """Claim the message name for day (e.g. "2026-12-06"); False when it was claimed for that day already (one atomic upsert)."""
+        cur = self.db.execute("INSERT INTO summaries_sent (name, day, sent_ns) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
+                              " day = excluded.day, sent_ns = excluded.sent_ns WHERE summaries_sent.day != excluded.day",
+                              (name, day, now_ns))  # fmt: skip
+        return cur.rowcount == 1
+
+    def claimed_day(self, name: str) -> str | None:
+        row = self.db.execute("SELECT day FROM summaries_sent WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
 
 
 __all__ = ["EXIT_IN_DOUBT", "POSITIONS_SCHEMA", "ExitRow", "FillRow", "PositionRow", "PositionStore"]
