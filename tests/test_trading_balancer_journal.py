@@ -82,3 +82,30 @@ async def test_a_killed_balancer_run_places_exactly_one_order_and_the_restart_re
     else:
         assert any("left in doubt by a restart" in line for line in first) and not any(line.startswith("balancer: buy") for line in first)
     assert second == [] and after_restarts == []
+
+
+async def test_an_order_mexc_does_not_confirm_after_a_restart_is_neither_repeated_nor_told_until_it_is(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    async with run_emulator(pairs=40, seed=11) as emu:
+        spec = next(s for s in emu.market.symbols if s.status == "1" and s.quote == "USDT" and s.api_tradable)
+        config = _config(emu.rest_url, spec.base)
+        place = portfolio.place_order
+
+        async def dying_place(*args: Any, **kwargs: Any) -> Any:
+            await place(*args, **kwargs)
+            raise Killed
+
+        monkeypatch.setattr(portfolio, "place_order", dying_place)
+        with pytest.raises(Killed):
+            await Trader(config, Store(tmp_path)).portfolio.rebalance()
+        monkeypatch.setattr(portfolio, "place_order", place)
+        emu.rest.inject("status", endpoint="GET /api/v3/order", status=503, count=3)  # one pass's queries all fail
+        again = Trader(config, Store(tmp_path))
+        quiet = await again.portfolio.rebalance()
+        in_doubt = [j.status for j in again.portfolio.journal.orders()]
+        told = await again.portfolio.rebalance()
+        await again.close()
+        orders = list(emu.rest.account.orders)
+    assert quiet == [] and in_doubt == ["UNKNOWN"] and len(orders) == 1  # nothing told, nothing sent while MEXC is silent
+    assert len(told) == 1 and "left in doubt by a restart" in told[0] and [o["clientOrderId"] for o in orders] == [
+        j.client_order_id for j in again.portfolio.journal.orders()]

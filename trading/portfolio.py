@@ -25,7 +25,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from store.balancer import UNSENT, BalancerJournal, BalancerOrder
+from store.balancer import BALANCER_IN_DOUBT, UNSENT, BalancerJournal, BalancerOrder
 from trading.avgcost import EPS
 from trading.fills import order_fills
 from trading.paper import walk_buy, walk_sell
@@ -163,9 +163,10 @@ class Portfolio:
         held, total, usdt = await self.holdings()
         fee = t.paper_fee_rate if self.mode == "paper" else 0.002
         now_ns = self.trader.clock_ns()
+        doubtful = {j.asset for j in self.journal.in_doubt(self.mode)}  # MEXC has not told us yet: never a second order
         for trade in plan(held, total, usdt, t.portfolio_band, t.reserve_usdt, fee, 5.0):
             last = self.journal.last_order_ns(self.mode, trade.asset)
-            if last is not None and now_ns - last < t.portfolio_cooldown_s * 1e9:
+            if trade.asset in doubtful or (last is not None and now_ns - last < t.portfolio_cooldown_s * 1e9):
                 continue
             async with self.trader.funds.hold():
                 try:
@@ -256,6 +257,8 @@ class Portfolio:
         """Every balancer order of this mode a killed process left in doubt, settled before anything new is planned.
 
         Paper: its fills are stored in one transaction, so fills mean FILLED and none mean UNSENT.
+        Only a settled order is told (once); one MEXC still does not confirm is logged and asked about
+        again on the next pass, so an unreachable exchange does not fill the chat.
         """
         out = []
         for journal in self.journal.in_doubt(self.mode):
@@ -267,8 +270,11 @@ class Portfolio:
                     try:
                         journal = await self._settle(journal)
                     except MexcError as exc:
-                        out.append(f"balancer: order {journal.client_order_id} still unknown: {exc.message}")
-                        continue
+                        journal.error_msg = exc.message
+                if journal.status in BALANCER_IN_DOUBT:
+                    log.warning("balancer order still in doubt", extra={"client_order_id": journal.client_order_id,
+                                                                         "error": (journal.error_msg or "")[:200]})  # fmt: skip
+                    continue
             done = sum(f.qty for f in self.trader.ledger.positions.fills_of_order(journal.client_order_id))
             out.append(f"balancer: a {journal.side.lower()} of {journal.asset} left in doubt by a restart is {journal.status}"
                        + (f", {done:.10g} {journal.asset} filled" if done else ""))  # fmt: skip
