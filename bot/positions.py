@@ -45,11 +45,12 @@ def confirm_markup(symbol: str, pct: int) -> InlineKeyboardMarkup:
                                   InlineKeyboardButton("Cancel", callback_data=f"sxno:{symbol}")]])  # fmt: skip
 
 
-def fill_line(qty: float | None, price: float | None, fee: float, quote: str = "USDT") -> str | None:
-    """The Buy's fill for the card: quantity, average price and fee."""
+def fill_line(qty: float | None, price: float | None, fee: float, quote: str = "USDT", approx: bool = False) -> str | None:
+    """The Buy's fill for the card: quantity, average price and fee (approx: an MX fee converted at a later price)."""
     if not qty or not price:
         return None
-    return f"Filled {qty:.10g} at {format_price(price)}, fee {fee:.4g} {quote}"
+    return f"Filled {qty:.10g} at {format_price(price)}, fee {'≈' if approx else ''}{fee:.4g} {quote}" + (
+        " (MX fee converted at a later price: approximate)" if approx else "")
 
 
 def _trader(bot: Any) -> Any:
@@ -70,13 +71,14 @@ async def format_positions(bot: Any) -> str:
     for fig in rows:
         price = prices.get(fig.row.symbol)
         held = format_duration((time.time_ns() - fig.row.opened_ns) / 1e9)
+        approx = f"; fees approximate ({fig.pos.approx_fees} MX fee(s) converted at a later price)" if fig.pos.approx_fees else ""
         head = f"{fig.row.symbol}: {fig.pos.qty:.10g} {fig.row.base} at avg {format_price(fig.pos.avg_price)}, cost {fig.pos.cost:.2f}"
         if price is None:
-            lines.append(f"{head}; no price now; held {held}")
+            lines.append(f"{head}; no price now; held {held}{approx}")
             continue
         pnl = fig.pos.unrealised(price)
         pct = pnl / fig.pos.cost * 100 if fig.pos.cost > 0 else 0.0
-        lines.append(f"{head}; now {format_price(price)}: {pnl:+.2f} {fig.row.quote} ({pct:+.2f}%); held {held}")
+        lines.append(f"{head}; now {format_price(price)}: {pnl:+.2f} {fig.row.quote} ({pct:+.2f}%); held {held}{approx}")
     return "\n".join(lines)
 
 
@@ -191,7 +193,8 @@ def _card_lines(bot: Any, signal_id: str, position_id: str) -> tuple[str, bool]:
             price = sum(f.qty * f.price for f in fills) / qty
             decided = bot.store.get_action(signal_id)
             who = f" by {decided[1]}" if decided else ""
-            lines.append(f"🛒 Buy{who} ({fig.row.mode}): " + (fill_line(qty, price, trader.ledger.order_fee(order[0]), fig.row.quote) or ""))
+            lines.append(f"🛒 Buy{who} ({fig.row.mode}): " + (fill_line(qty, price, trader.ledger.order_fee(order[0]), fig.row.quote,
+                                                                               trader.ledger.order_fee_approx(order[0])) or ""))
     closed = fig.row.status == "closed"
     if closed:
         pct = fig.pos.realised / fig.pos.invested * 100 if fig.pos.invested > 0 else 0.0
@@ -253,14 +256,28 @@ async def watch(bot: Any, stop: asyncio.Event) -> None:
                     await edit_cards(bot, result.position_id)
             for line in await trader.portfolio.rebalance():
                 await _tell(bot, line)
-            now = time.gmtime()
-            day = now.tm_year * 1000 + now.tm_yday
-            if t.daily_summary_hour_utc >= 0 and now.tm_hour == t.daily_summary_hour_utc and getattr(bot, "summary_day", None) != day:
-                bot.summary_day = day  # once a day per bot process (a restart within the hour sends it again)
-                await _tell(bot, "Daily summary — " + await format_pnl(bot, "24h") + "\n" + await format_positions(bot))
+            await daily_summary(bot, time.time())
         except Exception:  # noqa: BLE001 - the watcher must outlive one bad pass
             log.exception("position watcher pass failed")
         await _next_pass(bot, stop, t.exit_check_s)
+
+
+async def daily_summary(bot: Any, now_s: float) -> bool:
+    """Send the daily /pnl + /positions message when now_s is in trading.daily_summary_hour_utc and it was not sent that UTC day.
+
+    The day is claimed in the store (store/positions.py claim_day) before the message goes out, so
+    a bot restarted within the hour does not send it again; a crash between the claim and the send
+    loses that day's summary rather than repeating it (at most once a day). True when it was sent.
+    """
+    trader = _trader(bot)
+    hour = bot.config.trading.daily_summary_hour_utc
+    now = time.gmtime(now_s)
+    if trader is None or hour < 0 or now.tm_hour != hour:
+        return False
+    if not trader.ledger.positions.claim_day("daily_summary", time.strftime("%Y-%m-%d", now), int(now_s * 1e9)):
+        return False
+    await _tell(bot, "Daily summary — " + await format_pnl(bot, "24h") + "\n" + await format_positions(bot))
+    return True
 
 
 async def _next_pass(bot: Any, stop: asyncio.Event, timeout_s: float) -> None:
@@ -276,4 +293,4 @@ async def _next_pass(bot: Any, stop: asyncio.Event, timeout_s: float) -> None:
             event.clear()
 
 
-__all__ = ["ACTIONS", "HELP", "NAMES", "answer", "edit_cards", "fill_line", "on_callback", "sell_markup", "watch"]
+__all__ = ["ACTIONS", "HELP", "NAMES", "answer", "daily_summary", "edit_cards", "fill_line", "on_callback", "sell_markup", "watch"]

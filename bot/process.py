@@ -383,7 +383,7 @@ class Bot:
             fill = fill_text(sig.price, order.price, order.mode) if ok and order is not None else None
             if fill is not None:  # the price paid and its slippage vs the card's price, paper fills too
                 line += "\n" + fill
-            filled = positions.fill_line(order.qty, order.price, getattr(result, "fee", 0.0)) if ok and order is not None else None
+            filled = positions.fill_line(order.qty, order.price, getattr(result, "fee", 0.0), approx=getattr(result, "fee_approx", False)) if ok and order is not None else None
             if filled is not None:  # a Buy that filled: its quantity and fee, and a Sell button (bot/positions.py)
                 line, buttons = line + "\n" + filled, positions.sell_markup(signal_id)
         pressed = query.message

@@ -7,5 +7,6 @@ die without losing a signal or a decision. It imports nothing of core, shards, s
 - schema: the tables, their version and the row types;
 - history: Store, the reads and writes every process uses;
 - positions: positions, their fills and the exits journal (trading/ledger.py reads and writes them);
+- balancer: the portfolio balancer's order journal (trading/portfolio.py);
 - parquet: the monthly Parquet mirror (`python -m store.parquet DATA_DIR [YYYYMM]`).
 """

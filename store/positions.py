@@ -9,6 +9,13 @@ Why an exits journal: an exit is written PENDING with its client order id before
 process killed right after sending still knows it placed an exit and asks MEXC about that id
 instead of selling again (the Buy's orders table plays the same role for buys).
 
+Why approx_fee_fills is a table of its own: it names the fills whose third-asset (MX) fee was
+converted at a later price because MEXC had no kline for the fill's minute (trading/fills.py); a
+table of its own adds to the file instead of altering the fills table.
+
+Why summaries_sent: the daily summary (bot/positions.py) is claimed for its UTC day here before it
+is sent, so a bot restarted within the summary's hour does not send it again.
+
 The tables are created with CREATE TABLE IF NOT EXISTS on open; they only add to the file, so the
 schema version (store/schema.py) is unchanged.
 """
@@ -64,6 +71,16 @@ CREATE TABLE IF NOT EXISTS exits (
     updated_ns INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS exits_position ON exits(position_id);
+CREATE TABLE IF NOT EXISTS summaries_sent (
+    name TEXT PRIMARY KEY,
+    day TEXT NOT NULL,
+    sent_ns INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS approx_fee_fills (
+    mode TEXT NOT NULL,
+    trade_id TEXT NOT NULL,
+    PRIMARY KEY (mode, trade_id)
+);
 """
 POSITION_STATUSES = ("open", "closed")
 # Exit statuses: PENDING (written before sending), UNKNOWN (sent, MEXC did not confirm), MEXC's
@@ -100,6 +117,7 @@ class FillRow:
     fee_asset: str
     fee_quote_rate: float | None
     time_ms: int
+    fee_rate_approx: bool = False  # stored in approx_fee_fills
 
 
 @dataclass
@@ -119,6 +137,8 @@ class ExitRow:
 
 _P = "position_id, symbol, base, quote, mode, status, opened_ns, closed_ns, last_buy_ns, peak_price, note"
 _F = "mode, trade_id, position_id, client_order_id, side, price, qty, fee, fee_asset, fee_quote_rate, time_ms"
+_FJ = ", ".join(f"f.{c.strip()}" for c in _F.split(",")) + ", a.trade_id IS NOT NULL"
+_JOIN = "fills f LEFT JOIN approx_fee_fills a ON a.mode = f.mode AND a.trade_id = f.trade_id"
 _E = "client_order_id, position_id, symbol, mode, fraction, reason, status, exchange_order_id, error_msg, created_ns, updated_ns"
 
 
@@ -188,6 +208,8 @@ class PositionStore:
                                       (f.mode, f.trade_id, f.position_id, f.client_order_id, f.side, f.price, f.qty, f.fee,
                                        f.fee_asset, f.fee_quote_rate, f.time_ms))  # fmt: skip
                 new += cur.rowcount
+                if f.fee_rate_approx and cur.rowcount:
+                    self.db.execute("INSERT OR IGNORE INTO approx_fee_fills (mode, trade_id) VALUES (?, ?)", (f.mode, f.trade_id))
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
@@ -195,12 +217,12 @@ class PositionStore:
         return new
 
     def fills(self, position_id: str) -> list[FillRow]:
-        rows = self.db.execute(f"SELECT {_F} FROM fills WHERE position_id = ? ORDER BY time_ms, rowid", (position_id,))
-        return [FillRow(*r) for r in rows]
+        rows = self.db.execute(f"SELECT {_FJ} FROM {_JOIN} WHERE f.position_id = ? ORDER BY f.time_ms, f.rowid", (position_id,))
+        return [FillRow(*r[:-1], bool(r[-1])) for r in rows]
 
     def fills_of_order(self, client_order_id: str) -> list[FillRow]:
-        rows = self.db.execute(f"SELECT {_F} FROM fills WHERE client_order_id = ? ORDER BY time_ms, rowid", (client_order_id,))
-        return [FillRow(*r) for r in rows]
+        rows = self.db.execute(f"SELECT {_FJ} FROM {_JOIN} WHERE f.client_order_id = ? ORDER BY f.time_ms, f.rowid", (client_order_id,))
+        return [FillRow(*r[:-1], bool(r[-1])) for r in rows]
 
     def buy_signals(self, position_id: str) -> list[str]:
         """The signals whose Buy filled into this position (their cards show it), oldest first."""
@@ -237,6 +259,19 @@ class PositionStore:
         rows = self.db.execute(f"SELECT {_E} FROM exits WHERE status IN ({','.join('?' * len(EXIT_IN_DOUBT))}) ORDER BY created_ns",
                                EXIT_IN_DOUBT)  # fmt: skip
         return [ExitRow(*r) for r in rows]
+
+    # --- daily messages ----------------------------------------------------------------------------
+
+    def claim_day(self, name: str, day: str, now_ns: int) -> bool:
+        """Claim the message name for day (e.g. "2026-12-06"); False when it was claimed for that day already (one atomic upsert)."""
+        cur = self.db.execute("INSERT INTO summaries_sent (name, day, sent_ns) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
+                              " day = excluded.day, sent_ns = excluded.sent_ns WHERE summaries_sent.day != excluded.day",
+                              (name, day, now_ns))  # fmt: skip
+        return cur.rowcount == 1
+
+    def claimed_day(self, name: str) -> str | None:
+        row = self.db.execute("SELECT day FROM summaries_sent WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
 
 
 __all__ = ["EXIT_IN_DOUBT", "POSITIONS_SCHEMA", "ExitRow", "FillRow", "PositionRow", "PositionStore"]

@@ -4,6 +4,7 @@ and the daily summary goes out once at the configured UTC hour."""
 from __future__ import annotations
 
 import asyncio
+import calendar
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -67,3 +68,22 @@ async def test_the_watcher_tells_automatic_exits_and_sends_one_daily_summary(tmp
     assert texts[1].startswith("Daily summary — PnL 24h (paper): realised") and "over 1 closed trades" in texts[1]
     assert [c for c, _ in telegram.sent] == [7] * len(texts)
     assert sum(t.startswith("Daily summary") for t in texts) == 1  # once a day
+
+
+async def test_the_daily_summary_is_sent_once_a_day_across_bot_restarts(tmp_path: Path) -> None:
+    config = config_from_mapping({"mexc": {"rest_url": "http://127.0.0.1:9"}, "telegram": {"allowed_ids": [7]},
+                                  "trading": {"daily_summary_hour_utc": 9}}, environ={})  # fmt: skip
+    telegram = _Telegram(asyncio.Event(), after=99)
+    day1, day2 = calendar.timegm((2026, 12, 6, 9, 0, 5, 0, 0, 0)), calendar.timegm((2026, 12, 7, 9, 0, 1, 0, 0, 0))
+    moments = [day1, day1 + 1800, day1 + 3540, day1 + 3600, day2 - 60, day2, day2 + 3000]
+    sent = []
+    for now_s in moments:  # every moment a freshly started bot on the same data dir
+        store = Store(tmp_path)
+        trader = Trader(config, store)
+        bot = SimpleNamespace(config=config, trader=trader, store=store, notifier=telegram, cards=_Cards())
+        sent.append(await positions.daily_summary(bot, now_s))
+        await trader.close()
+        store.close()
+    assert sent == [True, False, False, False, False, True, False]  # at 09:xx UTC, once per UTC day, restarts or not
+    texts = [t for _, t in telegram.sent]
+    assert len(texts) == 2 and all(t.startswith("Daily summary — PnL 24h (paper)") for t in texts)

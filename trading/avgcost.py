@@ -8,7 +8,8 @@ its fills, and rebuilding it after a restart is the same fold over myTrades.
 The rules (FIELD-NOTES "Positions"):
 - a buy adds its quantity and its cost (price x qty, plus a quote fee) to the position; a fee in
   the base asset reduces the quantity received; a fee in another asset (MX) is converted to quote
-  at the fill's time with the rate given with the fill, and counts as cost;
+  at the fill's time with the rate given with the fill, and counts as cost (a rate flagged
+  approximate is counted the same and the position says how many such fills it has);
 - a sell does not move the average entry: it removes avg x qty from the cost and realises
   proceeds (price x qty, less its fee) minus that amount;
 - a sell of more than the fills explain (history that starts mid-position) is capped at what is
@@ -37,6 +38,7 @@ class Fill:
     fee_asset: str = ""
     time_ms: int = 0
     fee_quote_rate: float | None = None  # quote per unit of fee_asset at the fill's time (for MX and the like)
+    fee_rate_approx: bool = False  # fee_quote_rate is not the fill's time's but a later one (trading/fills.py)
 
 
 @dataclass
@@ -56,6 +58,7 @@ class Position:
     sells: int = 0
     first_ms: int = 0
     last_ms: int = 0
+    approx_fees: int = 0  # fills whose third-asset fee was converted at a later price than the fill's
     missing: list[str] = field(default_factory=list)
 
     @property
@@ -94,6 +97,8 @@ def apply(pos: Position, fill: Fill) -> None:
     if math.isnan(fee_quote):
         pos.missing.append(f"fill {fill.trade_id}: fee {fill.fee:g} {fill.fee_asset} has no rate to {pos.quote}; counted as 0")
         fee_quote = 0.0
+    elif fill.fee_rate_approx and fill.fee_asset not in (pos.base, pos.quote) and fill.fee > 0:
+        pos.approx_fees += 1
     pos.fees_quote += fee_quote
     pos.first_ms = fill.time_ms if pos.buys + pos.sells == 0 else min(pos.first_ms, fill.time_ms)
     pos.last_ms = max(pos.last_ms, fill.time_ms)

@@ -1,9 +1,17 @@
 """Live fills from MEXC's myTrades, and the rebuild of a position from them after a restart.
 
 Why myTrades and not the order's executed quantity: only the trade history carries each fill's
-commission and commissionAsset (quote, base or MX), which AvgCost needs. A fee in MX is converted
-at MXUSDT's price read when the fill is read (seconds after it happened: the nearest price this
-process can get; the position's missing-history notes say when no price could be read).
+commission and commissionAsset (quote, base or MX), which AvgCost needs.
+
+Why a third-asset fee (MX) is converted at the fill's minute and not when the fill is read: a
+rebuild after a restart reads fills hours or days old, and MX's price then is not what the fee
+cost. The rate is the OPEN of MXUSDT's 1-minute kline containing the fill: it is final as soon as
+the minute has begun (a close of the running minute would be the current price again, and would
+change under a cache), it lies at most 60 s before the fill, and so it gives the same figure on
+every read, which a rebuild must. One klines request per distinct (asset, minute), cached. When
+MEXC has no such candle (an error, an empty answer) the current price is used and the fill is
+flagged approximate (stored with it, shown by /positions and on the card); with no price at all
+the fee is left unconverted and the position's missing-history notes say so.
 
 Why a rebuild says what is missing: a history that starts mid-position (the first fills fell out
 of the window MEXC returns), an account holding more of the coin than the fills explain (a
@@ -13,31 +21,80 @@ see that, not a confident wrong number.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from trading.avgcost import Fill, Position, fold
 from venues.mexc.client import MexcError, MexcRest
-from venues.mexc.orders import balances, market_buy_price, my_trades
+from venues.mexc.orders import MINUTE_MS, balances, market_buy_price, minute_open, my_trades
+
+CACHE_SIZE = 4096  # (pair, minute) opens kept; a minute's open never changes, so any entry stays right
+_OPENS: OrderedDict[tuple[str, str, int], float] = OrderedDict()  # (REST base url, pair, minute start ms) -> open
 
 
-def to_fills(rows: list[dict[str, object]], rates: dict[str, float]) -> list[Fill]:
-    """myTrades rows (venues/mexc/orders.py) as AvgCost fills; rates: quote per unit of a third fee asset."""
+@dataclass(frozen=True)
+class FeeRate:
+    """Quote per unit of a third fee asset for one minute; approximate: not that minute's price but the one when read."""
+
+    rate: float
+    approximate: bool = False
+
+
+def fee_key(asset: str, time_ms: int) -> tuple[str, int]:
+    """The (asset, minute start) a fill's fee rate is looked up by."""
+    return asset, time_ms - time_ms % MINUTE_MS
+
+
+def to_fills(rows: list[dict[str, object]], rates: dict[tuple[str, int], FeeRate]) -> list[Fill]:
+    """myTrades rows (venues/mexc/orders.py) as AvgCost fills; rates: fee_rates() for a third fee asset."""
     out = []
     for r in rows:
-        asset = str(r["commission_asset"])
+        asset, time_ms = str(r["commission_asset"]), int(r["time_ms"])  # type: ignore[call-overload]
+        rate = rates.get(fee_key(asset, time_ms))
         out.append(Fill(str(r["trade_id"]), str(r["side"]), float(r["price"]), float(r["qty"]),  # type: ignore[arg-type]
-                        float(r["commission"]), asset, int(r["time_ms"]), rates.get(asset)))  # type: ignore[arg-type]  # fmt: skip
+                        float(r["commission"]), asset, time_ms, rate.rate if rate else None,  # type: ignore[arg-type]
+                        rate.approximate if rate else False))  # fmt: skip
     return out
 
 
-async def fee_rates(rest: MexcRest, rows: list[dict[str, object]], base: str, quote: str) -> dict[str, float]:
-    """quote per unit of every fee asset that is neither base nor quote (e.g. MX -> MXUSDT's price)."""
-    rates: dict[str, float] = {}
-    for asset in {str(r["commission_asset"]) for r in rows} - {base, quote, ""}:
-        try:
-            rates[asset] = await market_buy_price(rest, asset + quote)
-        except MexcError:
-            continue  # avgcost notes the fee it could not convert
+async def _open_at(rest: MexcRest, pair: str, minute_ms: int) -> float | None:
+    """The pair's open in that minute, from the cache or one klines request; None when MEXC has no candle."""
+    key = (rest.base_url, pair, minute_ms)
+    if key in _OPENS:
+        _OPENS.move_to_end(key)
+        return _OPENS[key]
+    try:
+        price = await minute_open(rest, pair, minute_ms)
+    except MexcError:
+        return None
+    if price is not None:
+        _OPENS[key] = price
+        while len(_OPENS) > CACHE_SIZE:
+            _OPENS.popitem(last=False)
+    return price
+
+
+async def fee_rates(rest: MexcRest, rows: list[dict[str, object]], base: str, quote: str) -> dict[tuple[str, int], FeeRate]:
+    """The rate of every fee asset that is neither base nor quote (e.g. MX -> MXUSDT) at each fill's minute.
+
+    Keyed by fee_key(); see the module docstring for which price and why, and for the fallback.
+    """
+    rates: dict[tuple[str, int], FeeRate] = {}
+    now: dict[str, float | None] = {}  # the fallback's current price, read at most once per asset
+    wanted = {fee_key(str(r["commission_asset"]), int(r["time_ms"])) for r in rows}  # type: ignore[call-overload]
+    for asset, minute_ms in sorted(k for k in wanted if k[0] not in (base, quote, "")):
+        opened = await _open_at(rest, asset + quote, minute_ms)
+        if opened is not None:
+            rates[asset, minute_ms] = FeeRate(opened)
+            continue
+        if asset not in now:
+            try:
+                now[asset] = await market_buy_price(rest, asset + quote)
+            except MexcError:
+                now[asset] = None  # avgcost notes the fee it could not convert
+        price = now[asset]
+        if price is not None:
+            rates[asset, minute_ms] = FeeRate(price, approximate=True)
     return rates
 
 
@@ -73,4 +130,4 @@ async def rebuild(rest: MexcRest, symbol: str, base: str, quote: str, since_ms: 
     return Rebuild(pos, fills, missing)
 
 
-__all__ = ["Rebuild", "fee_rates", "order_fills", "rebuild", "to_fills"]
+__all__ = ["FeeRate", "Rebuild", "fee_key", "fee_rates", "order_fills", "rebuild", "to_fills"]

@@ -48,14 +48,14 @@ class Ledger:
         if fills[0].side == "BUY":
             self.positions.update_position(row.position_id, last_buy_ns=now)
         self.positions.add_fills([FillRow(mode, f.trade_id, row.position_id, client_order_id, f.side, f.price, f.qty, f.fee,
-                                          f.fee_asset, f.fee_quote_rate, f.time_ms) for f in fills])  # fmt: skip
+                                          f.fee_asset, f.fee_quote_rate, f.time_ms, f.fee_rate_approx) for f in fills])  # fmt: skip
         return row
 
     def figures(self, position_id: str) -> Figures | None:
         row = self.positions.get_position(position_id)
         if row is None:
             return None
-        fills = [Fill(f.trade_id, f.side, f.price, f.qty, f.fee, f.fee_asset, f.time_ms, f.fee_quote_rate)
+        fills = [Fill(f.trade_id, f.side, f.price, f.qty, f.fee, f.fee_asset, f.time_ms, f.fee_quote_rate, f.fee_rate_approx)
                  for f in self.positions.fills(position_id)]  # fmt: skip
         return Figures(row, fold(fills, row.base, row.quote))
 
@@ -71,6 +71,10 @@ class Ledger:
             else:
                 total += f.fee * (f.fee_quote_rate or 0.0)
         return total
+
+    def order_fee_approx(self, client_order_id: str) -> bool:
+        """True when a fill of the order had its third-asset fee converted at a later price (trading/fills.py)."""
+        return any(f.fee_rate_approx for f in self.positions.fills_of_order(client_order_id))
 
     def settle(self, position_id: str, price: float, min_value: float) -> Figures | None:
         """Close the position when nothing sellable is left (dust below min_value is noted); its figures."""

@@ -9,16 +9,23 @@ more than is held, is arithmetic; it is tested on its own, and the runner only e
 sells first (they free USDT), then buys, each asset at most once per portfolio_cooldown_s, as
 limit orders at the touch (a buy at the best ask, a sell at the best bid) so the price is bounded,
 whatever does not fill at once is cancelled.
+
+Why a journal (store/balancer.py) and the same discipline as the Buy and the exits: every order
+is written PENDING with a client order id (per mode, pair, side and cooldown window) before it
+is sent; each pass first settles what a killed process left in doubt by asking MEXC about that
+id (cancel what rests, store the fills once by trade id), and the cooldown is read from the
+journal. So a kill -9 mid-run never places the same rebalance twice and never forgets one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
+from store.balancer import BALANCER_IN_DOUBT, UNSENT, BalancerJournal, BalancerOrder
 from trading.avgcost import EPS
 from trading.fills import order_fills
 from trading.paper import walk_buy, walk_sell
@@ -28,6 +35,7 @@ from venues.mexc.rules import RuleError, shape_limit
 
 log = logging.getLogger("scanner.trading")
 QUOTE = "USDT"
+_QUERY_BACKOFF_S = (0.2, 0.5)
 
 
 def parse_targets(items: list[str]) -> dict[str, float]:
@@ -101,7 +109,7 @@ class Portfolio:
 
     def __init__(self, trader: Any) -> None:
         self.trader = trader
-        self._last: dict[str, float] = {}  # asset -> monotonic time of its last rebalancing order
+        self.journal = BalancerJournal(trader.ledger.store.db)
 
     @property
     def mode(self) -> str:
@@ -146,51 +154,136 @@ class Portfolio:
         return "\n".join(lines)
 
     async def rebalance(self) -> list[str]:
-        """One balancer pass (nothing when no targets): the trades done, as sentences."""
+        """One balancer pass: first every journaled order a killed process left in doubt is settled, then
+        (when targets are set) the trades the drift calls for, each journaled before it is sent; as sentences."""
+        out = await self.reconcile()
         t = self.trader.config.trading
         if not t.portfolio_targets:
-            return []
+            return out
         held, total, usdt = await self.holdings()
         fee = t.paper_fee_rate if self.mode == "paper" else 0.002
-        now = time.monotonic()
-        out = []
+        now_ns = self.trader.clock_ns()
+        doubtful = {j.asset for j in self.journal.in_doubt(self.mode)}  # MEXC has not told us yet: never a second order
         for trade in plan(held, total, usdt, t.portfolio_band, t.reserve_usdt, fee, 5.0):
-            if now - self._last.get(trade.asset, -1e18) < t.portfolio_cooldown_s:
+            last = self.journal.last_order_ns(self.mode, trade.asset)
+            if trade.asset in doubtful or (last is not None and now_ns - last < t.portfolio_cooldown_s * 1e9):
                 continue
-            self._last[trade.asset] = now
             async with self.trader.funds.hold():
                 try:
-                    out.append(await self._execute(trade, int(time.time() // max(t.portfolio_cooldown_s, 1.0))))
+                    out.append(await self._execute(trade, now_ns, int(now_ns // 10**9 // max(t.portfolio_cooldown_s, 1.0))))
                 except (MexcError, RuleError) as exc:
                     out.append(f"balancer: {trade.side.lower()} {trade.asset} not done: {exc}")
         return out
 
-    async def _execute(self, trade: Trade, bucket: int) -> str:
+    async def _execute(self, trade: Trade, now_ns: int, bucket: int) -> str:
         symbol = trade.asset + QUOTE
-        cid = "scb_" + hashlib.sha256(f"{symbol}:{trade.side}:{bucket}".encode()).hexdigest()[:24]
+        cid = balancer_order_id(self.mode, symbol, trade.side, bucket)
         bids, asks = await order_book(self.trader.rest, symbol, 100)
         touch = asks[0][0] if trade.side == "BUY" else bids[0][0]
         qty = trade.quote_amount / touch
         ledger = self.trader.ledger
+        if trade.side == "SELL" and self.mode == "paper" and not ledger.positions.open_position("paper", symbol):
+            return f"balancer: no paper position in {symbol} to sell"
+        journal = BalancerOrder(cid, self.mode, symbol, trade.asset, trade.side, trade.quote_amount, qty, touch, "PENDING", created_ns=now_ns)
+        if not self.journal.claim(journal):  # written before anything is sent: a crash leaves a row to settle
+            return f"balancer: {trade.side.lower()} {trade.asset} is journaled already ({cid}); not sent again"
         if self.mode == "paper":
             rules = await self.trader.rules.get(symbol)
-            fee, now_ms = self.trader.config.trading.paper_fee_rate, int(time.time() * 1000)
+            fee, now_ms = self.trader.config.trading.paper_fee_rate, now_ns // 1_000_000
             fills = walk_buy(asks, trade.quote_amount, fee, QUOTE, cid, now_ms) if trade.side == "BUY" else walk_sell(bids, qty, fee, QUOTE, cid, now_ms)
-            if trade.side == "SELL" and not ledger.positions.open_position("paper", symbol):
-                return f"balancer: no paper position in {symbol} to sell"
             row = ledger.record("paper", symbol, trade.asset, QUOTE, cid, fills)
             if row is not None and rules is not None:
                 ledger.settle(row.position_id, bids[0][0], float(rules.min_market_notional))
+            self._final(journal, "FILLED" if fills else "REJECTED", None if fills else "the book is empty")
             return f"balancer (paper): {trade.side.lower()} {sum(f.qty for f in fills):.10g} {trade.asset} for about {trade.quote_amount:.2f} {QUOTE}"
-        order_id = await place_order(self.trader.rest, self.trader.rules, symbol, lambda r: shape_limit(r, trade.side, qty, touch), cid)
-        state = parse_order(await fetch_order(self.trader.rest, symbol, cid))
-        if state.status in ("NEW", "PARTIALLY_FILLED"):
-            await cancel_order(self.trader.rest, symbol, cid)  # what did not fill at the touch is not chased
-        if state.executed_qty and (order_id or state.order_id):
-            fills = await order_fills(self.trader.rest, symbol, str(state.order_id or order_id), trade.asset, QUOTE)
-            if fills and (trade.side == "BUY" or ledger.positions.open_position("live", symbol)):
-                ledger.record("live", symbol, trade.asset, QUOTE, cid, fills)
-        return f"balancer: {trade.side.lower()} {state.executed_qty or 0:.10g} {trade.asset} at the touch {touch:.10g} ({state.status})"
+        try:
+            journal.exchange_order_id = await place_order(self.trader.rest, self.trader.rules, symbol,
+                                                          lambda r: shape_limit(r, trade.side, qty, touch), cid)  # fmt: skip
+            journal.status = "NEW"
+        except RuleError as exc:
+            self._final(journal, "REFUSED", str(exc))
+            raise
+        except MexcError as exc:
+            if not exc.outcome_unknown and exc.code != -2010:
+                self._final(journal, "REJECTED", exc.message)
+                raise
+            journal.status = "UNKNOWN"
+        self.journal.update(journal, self.trader.clock_ns())
+        journal = await self._settle(journal)
+        done = sum(f.qty for f in ledger.positions.fills_of_order(cid))
+        return f"balancer: {trade.side.lower()} {done:.10g} {trade.asset} at the touch {touch:.10g} ({journal.status})"
+
+    def _final(self, journal: BalancerOrder, status: str, error: str | None) -> None:
+        journal.status, journal.error_msg = status, error
+        self.journal.update(journal, self.trader.clock_ns())
+
+    async def _settle(self, journal: BalancerOrder) -> BalancerOrder:
+        """Ask MEXC for the order by its client id: cancel what rests (never chased), store its fills, then its final status.
+
+        Each step may be repeated after a crash: a cancel of a finished order (-2011) is fine, fills
+        are stored once by trade id, and the status turns final only after the fills are stored.
+        """
+        rest, symbol, cid = self.trader.rest, journal.symbol, journal.client_order_id
+        for delay in (*_QUERY_BACKOFF_S, None):
+            try:
+                state = parse_order(await fetch_order(rest, symbol, cid))
+                if state.status in ("NEW", "PARTIALLY_FILLED"):
+                    try:
+                        await cancel_order(rest, symbol, cid)
+                    except MexcError as exc:
+                        if exc.code != -2011:
+                            raise
+                    state = parse_order(await fetch_order(rest, symbol, cid))
+            except MexcError as exc:
+                if exc.code == -2011 and journal.status in ("PENDING", "UNKNOWN"):
+                    self._final(journal, UNSENT, "MEXC never received the order")
+                    return journal
+                if exc.rate_limited or delay is None:
+                    break
+                await asyncio.sleep(delay)
+                continue
+            journal.exchange_order_id = state.order_id or journal.exchange_order_id
+            if state.executed_qty and journal.exchange_order_id:
+                fills = await order_fills(rest, symbol, journal.exchange_order_id, journal.asset, QUOTE)
+                if fills and (journal.side == "BUY" or self.trader.ledger.positions.open_position("live", symbol)):
+                    self.trader.ledger.record("live", symbol, journal.asset, QUOTE, cid, fills)
+            self._final(journal, state.status, None)
+            return journal
+        if journal.status == "PENDING":
+            self._final(journal, "UNKNOWN", "MEXC did not confirm the order yet")
+        return journal
+
+    async def reconcile(self) -> list[str]:
+        """Every balancer order of this mode a killed process left in doubt, settled before anything new is planned.
+
+        Paper: its fills are stored in one transaction, so fills mean FILLED and none mean UNSENT.
+        Only a settled order is told (once); one MEXC still does not confirm is logged and asked about
+        again on the next pass, so an unreachable exchange does not fill the chat.
+        """
+        out = []
+        for journal in self.journal.in_doubt(self.mode):
+            async with self.trader.funds.hold():
+                if journal.mode == "paper":
+                    filled = bool(self.trader.ledger.positions.fills_of_order(journal.client_order_id))
+                    self._final(journal, "FILLED" if filled else UNSENT, None if filled else "interrupted before the paper fill")
+                else:
+                    try:
+                        journal = await self._settle(journal)
+                    except MexcError as exc:
+                        journal.error_msg = exc.message
+                if journal.status in BALANCER_IN_DOUBT:
+                    log.warning("balancer order still in doubt", extra={"client_order_id": journal.client_order_id,
+                                                                         "error": (journal.error_msg or "")[:200]})  # fmt: skip
+                    continue
+            done = sum(f.qty for f in self.trader.ledger.positions.fills_of_order(journal.client_order_id))
+            out.append(f"balancer: a {journal.side.lower()} of {journal.asset} left in doubt by a restart is {journal.status}"
+                       + (f", {done:.10g} {journal.asset} filled" if done else ""))  # fmt: skip
+        return out
 
 
-__all__ = ["Holding", "Portfolio", "Trade", "parse_targets", "plan", "weigh"]
+def balancer_order_id(mode: str, symbol: str, side: str, bucket: int) -> str:
+    """Deterministic newClientOrderId of a rebalancing order: one per mode, pair, side and cooldown window (28 chars)."""
+    return "scb_" + hashlib.sha256(f"{mode}:{symbol}:{side}:{bucket}".encode()).hexdigest()[:24]
+
+
+__all__ = ["Holding", "Portfolio", "Trade", "balancer_order_id", "parse_targets", "plan", "weigh"]

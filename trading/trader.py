@@ -73,6 +73,7 @@ class BuyResult:
     client_order_id: str
     order: OrderRecord | None = None
     fee: float = 0.0  # the fills' fees in the quote asset (0 when nothing filled)
+    fee_approx: bool = False  # a third-asset (MX) fee converted at a later price than its fill's (trading/fills.py)
 
 
 def client_order_id(signal_id: str) -> str:
@@ -133,6 +134,7 @@ class Trader:
 
     def _with_fee(self, result: BuyResult) -> BuyResult:
         result.fee = self.ledger.order_fee(result.client_order_id)
+        result.fee_approx = self.ledger.order_fee_approx(result.client_order_id)
         return result
 
     def _refusal(self, mode: str, symbol: str, free: float) -> str | None:

@@ -54,6 +54,27 @@ async def market_buy_price(rest: MexcRest, symbol: str) -> float:
     return price
 
 
+MINUTE_MS = 60_000
+
+
+async def minute_open(rest: MexcRest, symbol: str, time_ms: int) -> float | None:
+    """The open of symbol's 1-minute kline that contains time_ms (GET /api/v3/klines); None when MEXC has no such candle.
+
+    Only the candle whose open time is that minute's start counts: a neighbour MEXC might send
+    instead is another minute's price. MexcError when the call fails or the answer is not klines.
+    """
+    start = time_ms - time_ms % MINUTE_MS
+    data = await rest.get("/api/v3/klines", {"symbol": symbol, "interval": "1m", "startTime": start, "endTime": start + MINUTE_MS - 1,
+                                             "limit": 1})  # fmt: skip
+    if not isinstance(data, list):
+        raise MexcError(502, None, "MEXC sent klines we cannot read", outcome_unknown=False)
+    for row in data:
+        if isinstance(row, list) and len(row) >= 2 and to_float(row[0]) == start:
+            price = to_float(row[1])
+            return price if price is not None and price > 0 else None
+    return None
+
+
 async def api_symbols(rest: MexcRest) -> frozenset[str]:
     """defaultSymbols: the pairs MEXC lets an API key trade."""
     data = await rest.get("/api/v3/defaultSymbols")
