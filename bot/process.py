@@ -59,6 +59,7 @@ from trading.trader import Trader
 log = logging.getLogger("scanner.bot")
 MAX_TEXT = 4000  # Telegram refuses messages over 4096 characters
 MAX_BACKOFF_S = 30.0
+STOP_GRACE_S = 3.0  # a card in flight at Stop is finished and recorded (the supervisor waits 5 s)
 CLOSES_MAX_AGE_S = 5.0  # older closes (a stalled feed) are not used for automatic exits: REST prices them
 MAX_KEYED_NOTICES = 500  # start cards remembered for their end-of-episode edit (futures episodes last seconds)
 
@@ -414,6 +415,10 @@ class Bot:
                 watcher = loop.create_task(positions.watch(self, self._stop))  # exits in doubt, automatic exits, daily summary
                 await self._stop.wait()
         finally:
+            if sender is not None:  # let the card in flight be recorded, or the next start sends it again
+                self._send_event.set()
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(asyncio.shield(sender), STOP_GRACE_S)
             for task in (sender, watcher):
                 if task is not None:
                     task.cancel()
@@ -443,6 +448,3 @@ def run_bot(config: Config, conn: Connection) -> None:
         await Bot(config, conn).run()
 
     asyncio.run(main())
-
-
-__all__ = ["Bot", "run_bot"]

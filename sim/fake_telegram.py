@@ -93,6 +93,7 @@ class FakeTelegram(FakeTelegramMedia):
     _runner: web.AppRunner | None = None
     default_user_id: int | None = None  # who the control API speaks as when a request names nobody
     _chat: list[tuple[int, str]] = field(default_factory=list)  # (arrival ns, line) for /_tg/transcript
+    answer_delay_s: float = 0.0  # a slow Bot API: a send is in the chat at once, its answer comes this much later
 
     @property
     def base_url(self) -> str:
@@ -217,6 +218,8 @@ class FakeTelegram(FakeTelegramMedia):
             return web.json_response({"ok": False, "error_code": 400, "description": exc.args[0]}, status=400)
         call.result = result
         self._log_call(method, params, result)
+        if self.answer_delay_s > 0 and method.startswith("send"):
+            await asyncio.sleep(self.answer_delay_s)
         return web.json_response({"ok": True, "result": result})
 
     def _log_call(self, method: str, p: dict[str, Any], result: Any) -> None:

@@ -435,6 +435,23 @@ async def test_token_never_reaches_a_log_line(tmp_path: Path, caplog: pytest.Log
     assert refused and all(getattr(r, "user_id", None) == STRANGER and "secret words" not in formatter.format(r) for r in refused)
 
 
+async def test_a_card_in_flight_when_the_bot_stops_is_recorded_and_not_sent_again(tmp_path: Path) -> None:
+    """Stop while Telegram is still answering a card: the bot waits for the answer and records the card,
+    so the next start does not send it a second time (a stop right after a send used to cancel the record)."""
+    async with run_fake_telegram() as fake:
+        fake.answer_delay_s = 0.6  # under the bot's 1 s request timeout here: the send succeeds, slowly
+        sig = _signal()
+        async with running_bot(fake, tmp_path) as (bot, supervisor):
+            bot.store.add_signal(sig)
+            supervisor.conn.send(encode(SignalStored(sig.signal_id)))
+            await _until(lambda: fake.sent())  # in the chat; the answer is still on its way when the bot stops
+        fake.answer_delay_s = 0.0
+        async with running_bot(fake, tmp_path) as (bot, _):
+            await asyncio.sleep(1.0)
+            assert bot.store.unsent_signals() == []
+        assert len([m for m in fake.sent() if sig.signal_id in str(m.get("reply_markup"))]) == 1
+
+
 async def test_run_bot_process_sends_cards_and_stops_on_request_or_sigterm(tmp_path: Path) -> None:
     async with run_fake_telegram() as fake:
         fake.long_poll_cap_s = 0.5
