@@ -86,6 +86,14 @@ def log_file_path(file: str, process_name: str, data_dir: str | None) -> Path:
     return path
 
 
+_SETUP: dict[str, Any] = {}  # the last setup_logging() arguments but the name: what a child process starts with
+
+
+def inherited_setup() -> dict[str, Any]:
+    """This process's logging set-up, for a child to repeat before its entry runs (run_child)."""
+    return dict(_SETUP)
+
+
 def setup_logging(level: str = "INFO", process_name: str = "main", secrets: Iterable[str] = (), data_dir: str | None = None,
                   log_file: Any = None) -> None:  # fmt: skip
     """Route all logging to stderr as JSON lines at level, masking the given secrets.
@@ -96,6 +104,8 @@ def setup_logging(level: str = "INFO", process_name: str = "main", secrets: Iter
     file_max_mb with file_backups kept: for a service run without Docker or journald, whose
     stderr nobody rotates.
     """
+    secrets = list(secrets)
+    _SETUP.update(level=level, secrets=secrets, data_dir=data_dir, log_file=log_file)
     MASKER.set_secrets(secrets)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(process_name))
@@ -161,7 +171,7 @@ def install_crash_logging() -> None:
 EXIT_CONFIG = 78
 
 
-def run_child(name: str, entry: Any, *args: Any, breadcrumb: Any = None) -> None:
+def run_child(name: str, entry: Any, *args: Any, breadcrumb: Any = None, log_setup: dict[str, Any] | None = None) -> None:
     """Run a forked child's entry point; an escaping exception becomes one masked JSON log line.
 
     Why: multiprocessing prints a child's uncaught traceback raw on stderr (secrets and all) before
@@ -173,6 +183,8 @@ def run_child(name: str, entry: Any, *args: Any, breadcrumb: Any = None) -> None
     from common import breadcrumb as crumbs
     from common import memprofile
 
+    if log_setup:  # a child from the forkserver inherits no logging: masked JSON from its first line
+        setup_logging(process_name=name, **log_setup)
     crumbs.install(breadcrumb)
 
     memprofile.start(name)  # a no-op unless SCANNER_MEMPROFILE_DIR is set (perf/soak_long.py)

@@ -23,7 +23,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from common.breadcrumb import Breadcrumb
-from common.logs import EXIT_CONFIG, run_child
+from common.logs import EXIT_CONFIG, inherited_setup, run_child
 from common.messages import Message, MessageError, decode, encode
 from supervisor.forkserver import CONTEXT, without_resource_tracker
 
@@ -88,7 +88,7 @@ class ChildProcess:
         without_resource_tracker()
         parent, child = CONTEXT.Pipe(duplex=True)
         self.breadcrumb.clear()
-        process = CONTEXT.Process(target=run_child, args=(self.name, self.entry, child, *self.args()), kwargs={"breadcrumb": self.breadcrumb},
+        process = CONTEXT.Process(target=run_child, args=(self.name, self.entry, child, *self.args()), kwargs={"breadcrumb": self.breadcrumb, "log_setup": inherited_setup()},
                                 name=self.name, daemon=True)  # fmt: skip
         process.start()
         child.close()

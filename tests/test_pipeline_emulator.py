@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -155,7 +156,7 @@ def test_killed_shard_is_restarted_and_its_pairs_covered_again(service: Service)
     import psutil
 
     def shard_pids() -> dict[str, int]:
-        return {name: pid for name, pid in _health(service)[1].items() if name.startswith("shard")}
+        return {name: pid for name, pid in _health_processes(service)[1].items() if name.startswith("shard")}
 
     before_pids = shard_pids()
     assert len(before_pids) >= 2
@@ -177,31 +178,41 @@ def test_killed_shard_is_restarted_and_its_pairs_covered_again(service: Service)
     assert time.monotonic() - start < 10
 
 
-def _health(service: Service) -> tuple[bool, dict[str, int]]:
+def _health_processes(service: Service) -> tuple[bool, dict[str, int]]:
     """(healthy, {process name: pid}) from /healthz; a 503's body lists the processes too."""
     try:
         body, ok = _get(f"http://127.0.0.1:{service.metrics_port}/healthz"), True
     except urllib.error.HTTPError as exc:
         body, ok = exc.read(), False
+    except OSError:  # not listening yet
+        return False, {}
     return ok, {p["name"]: p["pid"] for p in json.loads(body)["processes"]}
 
 
-def test_a_killed_forkserver_restarts_every_child_once_and_leaves_no_twin(service: Service) -> None:
+def test_a_killed_forkserver_restarts_every_child_once_and_leaves_no_twin(tmp_path: Path) -> None:
     """The children are forked from a forkserver (supervisor/forkserver.py); if it dies, none may run twice."""
     import psutil
 
-    _wait(lambda: _health(service)[0], timeout=20, step=0.2)
-    _, before = _health(service)
+    service = Service(tmp_path, pairs=60)  # its own: this test kills every child of the service
+    try:
+        _forkserver_killed_and_recovered(service, psutil)
+    finally:
+        assert service.stop() == 0
+
+
+def _forkserver_killed_and_recovered(service: Service, psutil: Any) -> None:
+    assert _wait(lambda: _health_processes(service)[0], timeout=60, step=0.2), "the service never got healthy"
+    _, before = _health_processes(service)
     children = {n: p for n, p in before.items() if n not in ("supervisor", "forkserver", "resource_tracker")}
     assert "forkserver" in before and {"shard0", "shard1"} <= set(children)
     psutil.Process(before["forkserver"]).kill()
 
     def recovered() -> bool:
-        ok, now = _health(service)
+        ok, now = _health_processes(service)
         return (ok and now.get("forkserver") not in (None, before["forkserver"]) and set(children) <= set(now)
                 and all(now[n] != p and psutil.pid_exists(now[n]) for n, p in children.items()))  # fmt: skip
 
-    assert _wait(recovered, timeout=30, step=0.3), _health(service)
+    assert _wait(recovered, timeout=30, step=0.3), _health_processes(service)
     alive_old = [p for p in children.values() if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
     assert not alive_old, f"children of the dead forkserver still run beside their restarts: {alive_old}"
 
