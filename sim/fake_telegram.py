@@ -24,45 +24,10 @@ from aiohttp import web
 
 from sim.fake_telegram_media import ApiError as _ApiError
 from sim.fake_telegram_media import FakeTelegramMedia
+from sim.telegram_markdown import markdown_v2_error
 
-_RESERVED = set("_*[]()~`>#+-=|{}.!")
 BOT_USER = {"id": 999000, "is_bot": True, "first_name": "Scanner", "username": "scanner_test_bot", "can_join_groups": False,
             "can_read_all_group_messages": False, "supports_inline_queries": False}  # fmt: skip
-
-
-def markdown_v2_error(text: str) -> str | None:
-    """None if text is valid MarkdownV2 as far as our cards use it, else the API's complaint."""
-    i, n = 0, len(text)
-    open_marks: list[str] = []
-    in_code = False
-    while i < n:
-        c = text[i]
-        if c == "\\":
-            if i + 1 >= n:
-                return "can't parse entities: text must not end with a backslash"
-            i += 2
-            continue
-        if c == "`":
-            in_code = not in_code
-        elif in_code:
-            pass
-        elif c in "*_~":
-            mark = "__" if text.startswith("__", i) else c
-            if open_marks and open_marks[-1] == mark:
-                open_marks.pop()
-            else:
-                open_marks.append(mark)
-            i += len(mark)
-            continue
-        elif c == "|" and text.startswith("||", i):
-            i += 2
-            continue
-        elif c in _RESERVED:
-            return f"can't parse entities: character '{c}' is reserved and must be escaped with the preceding '\\'"
-        i += 1
-    if in_code or open_marks:
-        return "can't parse entities: can't find end of the entity"
-    return None
 
 
 @dataclass
