@@ -110,6 +110,7 @@ def write_config(path: Path) -> None:
     config = yaml.safe_load((REPO / "config.demo.yaml").read_text())
     config["detectors"]["pump"]["profiles"]["alpha1"]["model_path"] = str(REPO / "model.json")
     config["ws"].update(ping_interval_s=4, idle_timeout_s=8)
+    config["trading"]["paper_balance_usdt"] = 1e9  # the soak checks one order per press, not the paper account running dry
     path.write_text(yaml.safe_dump(config))
 
 

@@ -54,6 +54,7 @@ def write_config(path: Path, shards: int) -> None:
     config = yaml.safe_load((REPO / "config.demo.yaml").read_text())
     config["detectors"]["pump"]["profiles"]["alpha1"]["model_path"] = str(REPO / "model.json")
     config["scanner"]["shards"] = shards
+    config["trading"]["paper_balance_usdt"] = 1e9  # one order per press is checked, not the paper account running dry ($1,000 = 9 stakes)
     path.write_text(yaml.safe_dump(config))
 
 

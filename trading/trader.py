@@ -141,7 +141,10 @@ class Trader:
         """The reserve and limits (trading/limits.py) for a Buy of the stake in symbol."""
         t = self.config.trading
         fee_rate = t.paper_fee_rate if mode == "paper" else LIVE_FEE_ALLOWANCE
-        return buy_refusal(t, self.ledger.book(mode, symbol, free), t.stake_usd, fee_rate, self.clock_ns())
+        why = buy_refusal(t, self.ledger.book(mode, symbol, free), t.stake_usd, fee_rate, self.clock_ns())
+        if why is not None:  # the trader is told; the log says it too, for whoever reads why orders stopped
+            log.info("buy refused", extra={"symbol": symbol, "mode": mode, "reason": why})
+        return why
 
     # --- prices and the tradable universe ----------------------------------------------------------
 
