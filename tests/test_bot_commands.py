@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -12,6 +13,22 @@ from bot import commands
 from bot.auth import is_allowed
 from common.config import Config, config_from_mapping
 from common.messages import CfgReply, CfgSave, CfgSet, StatusReply
+
+
+class _Mutes:
+    """The card store's mute list, in memory (bot/mutes.py's three calls)."""
+
+    def __init__(self) -> None:
+        self.muted: dict[tuple[int, str], int] = {}
+
+    def mutes(self, chat_id: int, now_ns: int) -> list[tuple[str, int]]:
+        return [(s, until) for (c, s), until in self.muted.items() if c == chat_id and until > now_ns]
+
+    def mute(self, chat_id: int, symbol: str, until_ns: int) -> None:
+        self.muted[chat_id, symbol] = until_ns
+
+    def unmute(self, chat_id: int, symbol: str) -> bool:
+        return self.muted.pop((chat_id, symbol), None) is not None
 
 
 class State:
@@ -24,6 +41,7 @@ class State:
         self.reply = reply
         self.asked: list[Any] = []
         self.outcome_windows: list[int] = []
+        self.cards = SimpleNamespace(cards=_Mutes())  # /mute, /unmute, /mutes read it
 
     async def ask_supervisor(self, kind: type[Any], **fields: Any) -> Any:
         self.asked.append(kind(req_id=1, **fields))
