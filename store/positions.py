@@ -269,9 +269,5 @@ class PositionStore:
                               (name, day, now_ns))  # fmt: skip
         return cur.rowcount == 1
 
-    def claimed_day(self, name: str) -> str | None:
-        row = self.db.execute("SELECT day FROM summaries_sent WHERE name = ?", (name,)).fetchone()
-        return row[0] if row else None
-
 
 __all__ = ["EXIT_IN_DOUBT", "POSITIONS_SCHEMA", "ExitRow", "FillRow", "PositionRow", "PositionStore"]

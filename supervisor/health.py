@@ -19,6 +19,7 @@ from typing import Any
 import psutil
 
 from supervisor.children import ChildProcess
+from supervisor.forkserver import helper_pids
 from supervisor.planning import Planning, ShardHandle
 
 SAMPLE_EVERY_S = 5.0
@@ -74,8 +75,6 @@ class Health:
 
     def processes(self) -> list[tuple[str, int]]:
         """Name and pid of every running service process: supervisor, forkserver, shards, bot, ..."""
-        from supervisor.forkserver import helper_pids
-
         entries = [("supervisor", os.getpid()), *helper_pids()]
         entries += [(h.child.name, h.child.pid) for h in self.shards if h.child is not None and h.child.pid is not None]
         entries += [(c.name, c.pid) for c in self.others() if c.alive() and c.pid is not None]

@@ -27,12 +27,11 @@ from trading.fills import order_fills
 from trading.ledger import Figures, Ledger
 from trading.paper import walk_sell
 from venues.mexc.client import MexcError, MexcRest
-from venues.mexc.orders import fetch_order, order_book, parse_order, place_market_sell
+from venues.mexc.orders import ask_order, order_book, parse_order, place_market_sell
 from venues.mexc.rules import RuleError, RulesCache
 
 log = logging.getLogger("scanner.trading")
 _IN_DOUBT = ("PENDING", "UNKNOWN")
-_QUERY_BACKOFF_S = (0.2, 0.5)
 
 
 def exit_order_id(position_id: str, seq: int) -> str:
@@ -176,25 +175,20 @@ class Exits:
             journal.status, journal.error_msg = "REJECTED", "interrupted before the paper fill"
             self.ledger.positions.update_exit(journal)
             return journal
-        for delay in (*_QUERY_BACKOFF_S, None):
-            try:
-                state = parse_order(await fetch_order(self.rest, journal.symbol, journal.client_order_id))
-            except MexcError as exc:
-                if exc.code == -2011:
-                    journal.status, journal.error_msg = "REJECTED", "MEXC never received the exit"
-                    self.ledger.positions.update_exit(journal)
-                    return journal
-                if exc.rate_limited or delay is None:
-                    break
-                await asyncio.sleep(delay)
-                continue
-            journal.status, journal.exchange_order_id = state.status, state.order_id
+        try:
+            state = await ask_order(self.rest, journal.symbol, journal.client_order_id, parse_order)
+        except MexcError:  # -2011
+            journal.status, journal.error_msg = "REJECTED", "MEXC never received the exit"
             self.ledger.positions.update_exit(journal)
-            if state.executed_qty and state.order_id:
-                await self._record(journal, state.order_id)
             return journal
-        journal.status = "UNKNOWN"
+        if state is None:
+            journal.status = "UNKNOWN"
+            self.ledger.positions.update_exit(journal)
+            return journal
+        journal.status, journal.exchange_order_id = state.status, state.order_id
         self.ledger.positions.update_exit(journal)
+        if state.executed_qty and state.order_id:
+            await self._record(journal, state.order_id)
         return journal
 
     async def _record(self, journal: ExitRow, order_id: str) -> None:

@@ -19,7 +19,7 @@ journal. So a kill -9 mid-run never places the same rebalance twice and never fo
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -30,12 +30,11 @@ from trading.avgcost import EPS
 from trading.fills import order_fills
 from trading.paper import walk_buy, walk_sell
 from venues.mexc.client import MexcError
-from venues.mexc.orders import balances, cancel_order, fetch_order, order_book, parse_order, place_order
+from venues.mexc.orders import ask_order, balances, cancel_order, order_book, parse_order, place_order
 from venues.mexc.rules import RuleError, shape_limit
 
 log = logging.getLogger("scanner.trading")
 QUOTE = "USDT"
-_QUERY_BACKOFF_S = (0.2, 0.5)
 
 
 def parse_targets(items: list[str]) -> dict[str, float]:
@@ -224,24 +223,18 @@ class Portfolio:
         are stored once by trade id, and the status turns final only after the fills are stored.
         """
         rest, symbol, cid = self.trader.rest, journal.symbol, journal.client_order_id
-        for delay in (*_QUERY_BACKOFF_S, None):
-            try:
-                state = parse_order(await fetch_order(rest, symbol, cid))
-                if state.status in ("NEW", "PARTIALLY_FILLED"):
-                    try:
-                        await cancel_order(rest, symbol, cid)
-                    except MexcError as exc:
-                        if exc.code != -2011:
-                            raise
-                    state = parse_order(await fetch_order(rest, symbol, cid))
-            except MexcError as exc:
-                if exc.code == -2011 and journal.status in ("PENDING", "UNKNOWN"):
-                    self._final(journal, UNSENT, "MEXC never received the order")
-                    return journal
-                if exc.rate_limited or delay is None:
-                    break
-                await asyncio.sleep(delay)
-                continue
+        try:
+            state = await ask_order(rest, symbol, cid, parse_order)
+            if state is not None and state.status in ("NEW", "PARTIALLY_FILLED"):
+                with contextlib.suppress(MexcError):  # -2011: it finished meanwhile; anything else: the next ask says
+                    await cancel_order(rest, symbol, cid)
+                state = await ask_order(rest, symbol, cid, parse_order)
+        except MexcError:  # -2011
+            if journal.status in ("PENDING", "UNKNOWN"):
+                self._final(journal, UNSENT, "MEXC never received the order")
+                return journal
+            state = None
+        if state is not None:
             journal.exchange_order_id = state.order_id or journal.exchange_order_id
             if state.executed_qty and journal.exchange_order_id:
                 fills = await order_fills(rest, symbol, journal.exchange_order_id, journal.asset, QUOTE)

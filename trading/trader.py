@@ -42,6 +42,7 @@ from trading.portfolio import Portfolio
 from venues.mexc.client import MexcError, MexcRest
 from venues.mexc.orders import (
     api_symbols,
+    ask_order,
     fetch_order,
     free_balance,
     market_buy_price,
@@ -300,22 +301,17 @@ class Trader:
 
     async def _reconcile(self, signal: Signal, order: OrderRecord, may_resend: bool) -> BuyResult:
         """Outcome unknown: ask MEXC for the order by client id before anything else."""
-        for delay in (*_QUERY_BACKOFF_S, None):
-            try:
-                data = await fetch_order(self.rest, signal.symbol, order.client_order_id)
-            except MexcError as exc:
-                if exc.code == -2011:  # MEXC never got it: nothing was bought
-                    if may_resend:
-                        log.info("order not found after an unknown outcome; sending once more", extra={"signal_id": signal.signal_id})
-                        return await self._send(signal, order, may_resend=False)
-                    order.status, order.error_code, order.error_msg = "REJECTED", -2011, "MEXC never received the order"
-                    self.store.upsert_order(order)
-                    return BuyResult(False, "not bought: MEXC never received the order; press again to retry", "live",
-                                     order.client_order_id, order)  # fmt: skip
-                if exc.rate_limited or delay is None:
-                    break
-                await asyncio.sleep(delay)
-                continue
+        try:
+            data = await ask_order(self.rest, signal.symbol, order.client_order_id, backoff_s=_QUERY_BACKOFF_S)
+        except MexcError:  # -2011: MEXC never got it, nothing was bought
+            if may_resend:
+                log.info("order not found after an unknown outcome; sending once more", extra={"signal_id": signal.signal_id})
+                return await self._send(signal, order, may_resend=False)
+            order.status, order.error_code, order.error_msg = "REJECTED", -2011, "MEXC never received the order"
+            self.store.upsert_order(order)
+            return BuyResult(False, "not bought: MEXC never received the order; press again to retry", "live",
+                             order.client_order_id, order)  # fmt: skip
+        if data is not None:
             await self._apply(order, data)
             return self._report(order, " — confirmed after an exchange error")
         order.status = "UNKNOWN"

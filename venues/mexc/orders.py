@@ -9,6 +9,7 @@ venues/mexc/rules.py, for an order no rounding can make valid).
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -122,6 +123,32 @@ async def fetch_order(rest: MexcRest, symbol: str, client_order_id: str) -> Any:
     mean different things to a reconciling caller, so the caller sees them apart.
     """
     return await rest.signed("GET", "/api/v3/order", {"symbol": symbol, "origClientOrderId": client_order_id})
+
+
+QUERY_BACKOFF_S = (0.2, 0.5)  # waits between the tries of ask_order after a transient error
+
+
+async def ask_order(rest: MexcRest, symbol: str, client_order_id: str, read: Callable[[Any], Any] = lambda data: data,
+                    backoff_s: tuple[float, ...] = QUERY_BACKOFF_S) -> Any | None:  # fmt: skip
+    """fetch_order read by read (e.g. parse_order: an unreadable answer is tried again like a failed
+    call), tried again after each wait in backoff_s; None when MEXC did not answer.
+
+    Why one place: the Buy, the exits and the balancer all settle an order in doubt by asking MEXC
+    about its client id after a crash or an unclear answer, and must read the same three outcomes
+    alike: the order (its data), MEXC never received it (MexcError -2011, raised at once: what an
+    order that never existed means is the caller's to decide), or no answer (rate limited, or
+    still failing after the last wait: None, the order stays in doubt).
+    """
+    for delay in (*backoff_s, None):
+        try:
+            return read(await fetch_order(rest, symbol, client_order_id))
+        except MexcError as exc:
+            if exc.code == -2011:
+                raise
+            if exc.rate_limited or delay is None:
+                return None
+            await asyncio.sleep(delay)
+    return None
 
 
 async def cancel_order(rest: MexcRest, symbol: str, client_order_id: str) -> Any:
