@@ -4,7 +4,7 @@ Why: a 24x7 service on a small VPS must not grow, and PSS alone cannot tell allo
 a Python-level leak or a C-level one. With SCANNER_MEMPROFILE_DIR set (perf/soak_long.py sets it),
 every process appends one JSON line every SCANNER_MEMPROFILE_EVERY_S seconds to DIR/<name>.jsonl:
 /proc/self/smaps_rollup (Pss, Anonymous, ...), mallinfo2 (heap in use, free but kept by malloc),
-gc counts, and, in the processes named in SCANNER_MEMPROFILE_TRACE (e.g. "supervisor,shard0"),
+gc counts, the anonymous memory split by region (common/memprofile.anon_regions), and, in the processes named in SCANNER_MEMPROFILE_TRACE (e.g. "supervisor,shard0"),
 tracemalloc's traced total and the top source lines by growth since the first sample.
 
 Off (no thread, no tracing, no cost) unless the environment asks for it; never in production.
@@ -19,11 +19,14 @@ import ctypes.util
 import gc
 import json
 import os
+import sys
 import threading
 import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
+
+from common.memtrim import release_free_memory
 
 ENV_DIR = "SCANNER_MEMPROFILE_DIR"
 ENV_EVERY = "SCANNER_MEMPROFILE_EVERY_S"
@@ -63,6 +66,49 @@ def smaps_rollup(pid: int | str = "self") -> dict[str, int]:
     return out
 
 
+ARENA_ALIGN = 64 * 2**20  # glibc's per-thread heaps are HEAP_MAX_SIZE-aligned mappings on 64-bit
+THREAD_STACK_KB = 8192  # the default pthread stack (ulimit -s), one mapping per thread
+
+
+def _region(start: int, size_kb: int, name: str) -> str | None:
+    """Which allocator owns an anonymous mapping: the rules glibc and pthreads follow when they map."""
+    if name == "[heap]":
+        return "malloc_main_heap"
+    if name == "[stack]":
+        return "main_stack"
+    if name.startswith("["):
+        return None  # [vdso], [vvar]: not the process's memory
+    if name:
+        return "file_private"  # copy-on-write pages of mapped libraries (relocations, globals)
+    if start % ARENA_ALIGN == 0 and size_kb <= ARENA_ALIGN // 1024:
+        return "malloc_thread_arenas"
+    if size_kb == THREAD_STACK_KB:
+        return "thread_stacks"
+    return "other_anon"  # Python's own 1 MiB arenas (pymalloc), malloc's mmapped blocks, numpy/BLAS buffers
+
+
+def anon_regions(pid: int | str = "self") -> dict[str, int]:
+    """Anonymous kB by owner (main malloc heap, thread arenas, stacks, pymalloc and mmapped blocks, libraries' COW pages).
+
+    Why: smaps_rollup's one Anonymous figure cannot say whether growth is malloc's (mallinfo2
+    tells used from free there) or Python's arenas, which malloc never sees.
+    """
+    out: dict[str, int] = {}
+    try:
+        text = Path(f"/proc/{pid}/smaps").read_text()
+    except OSError:
+        return out
+    region: str | None = None
+    for line in text.splitlines():
+        head = line.split(None, 5)
+        if "-" in head[0] and not head[0].endswith(":"):
+            lo, hi = (int(x, 16) for x in head[0].split("-"))
+            region = _region(lo, (hi - lo) // 1024, head[5].strip() if len(head) > 5 else "")
+        elif region and head[0] == "Anonymous:":
+            out[region] = out.get(region, 0) + int(head[1])
+    return out
+
+
 class MemProfile:
     """Samples one process; sample() is also called directly by tests."""
 
@@ -74,7 +120,8 @@ class MemProfile:
     def sample(self) -> dict[str, Any]:
         """One JSON line: memory now and, when tracing, where Python's allocations grew."""
         row: dict[str, Any] = {"t": round(time.time(), 1), "proc": self.name, "pid": os.getpid(), "smaps_kb": smaps_rollup(),
-                               "malloc": mallinfo(), "gc_objects": len(gc.get_objects()), "gc_counts": gc.get_count()}  # fmt: skip
+                               "malloc": mallinfo(), "anon_kb": anon_regions(),
+                               "pymalloc_blocks": sys.getallocatedblocks(), "gc_objects": len(gc.get_objects()), "gc_counts": gc.get_count()}  # fmt: skip
         if self.trace and tracemalloc.is_tracing():
             current, peak = tracemalloc.get_traced_memory()
             row["traced"] = {"current": current, "peak": peak, "overhead": tracemalloc.get_tracemalloc_memory()}
@@ -113,6 +160,7 @@ def start(name: str) -> MemProfile | None:
         while True:
             try:
                 profile.sample()
+                release_free_memory(0.0)  # the snapshot's own burst must not read as the service's growth
             except Exception as exc:  # noqa: BLE001 - a profiler must never take the process down
                 with profile.path.open("a", encoding="utf-8") as fh:
                     fh.write(json.dumps({"t": time.time(), "proc": name, "error": repr(exc)}) + "\n")

@@ -8,7 +8,10 @@ growth after the warm-up (--settle-min) into:
 - Python objects (tracemalloc's traced total, where traced), with the source lines that grew most;
 - the C heap in use (mallinfo2 uordblks: Python's own allocations plus C extensions' malloc);
 - heap free but kept by malloc (fordblks: fragmentation or arenas not yet trimmed, not a leak);
-- everything else in PSS (mapped files, shared memory, stacks, shared pages as their sharers change).
+- everything else in PSS (mapped files, shared memory, stacks, shared pages as their sharers change);
+- and, apart, the anonymous memory by the region that holds it (malloc's main heap, its per-thread
+  arenas, thread stacks, Python's own arenas and malloc's mmapped blocks, libraries' COW pages),
+  which tells a malloc high-water mark from growth of Python's arenas that malloc never sees.
 
 Works on a run still in progress (reads what is there). Prints JSON and a table; --png a plot of
 PSS, heap in use and traced memory per process over the run.
@@ -78,6 +81,10 @@ def profile_growth(rows: list[dict[str, Any]], settle_t: float) -> dict[str, Any
         "heap_in_use_mb": [round((r["malloc"]["uordblks"] + r["malloc"]["hblkhd"]) / MB, 1) for r in life],
         "gc_objects": [r.get("gc_objects") for r in life],
     }  # fmt: skip
+    if "anon_kb" in a and "anon_kb" in b:
+        out["anon_by_region_growth_mb"] = {k: round((b["anon_kb"].get(k, 0) - a["anon_kb"].get(k, 0)) / 1024, 2)
+                                           for k in sorted(set(a["anon_kb"]) | set(b["anon_kb"]))}  # fmt: skip
+        out["pymalloc_blocks_growth"] = b.get("pymalloc_blocks", 0) - a.get("pymalloc_blocks", 0)
     if "traced" in a and "traced" in b:
         out["traced_growth_mb"] = delta(lambda r: r["traced"]["current"])
         out["tracemalloc_overhead_growth_mb"] = delta(lambda r: r["traced"]["overhead"])
@@ -134,6 +141,10 @@ def print_table(result: dict[str, Any]) -> None:
               f"{str(i.get('pss_growth_mb', '-')):>9}{str(i.get('pss_anon_growth_mb', '-')):>8}{str(i.get('pss_shmem_growth_mb', '-')):>9}"
               f"{str(i.get('heap_in_use_growth_mb', '-')):>15}"
               f"{str(i.get('heap_free_kept_growth_mb', '-')):>13}{str(i.get('traced_growth_mb', '-')):>10}")  # fmt: skip
+    print("\nanonymous memory growth after settle, MB, by region:")
+    for name, i in result["inside"].items():
+        if i.get("anon_by_region_growth_mb"):
+            print(f"  {name:<11}" + "  ".join(f"{k} {v:+.2f}" for k, v in i["anon_by_region_growth_mb"].items()))
 
 
 def plot(run: Path, path: Path) -> None:

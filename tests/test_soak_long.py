@@ -56,3 +56,21 @@ def test_the_memory_profile_names_the_line_that_grew(tmp_path: Path) -> None:
 
 def _line_of(text: str) -> int:
     return next(i for i, line in enumerate(Path(__file__).read_text().splitlines(), 1) if text in line and "_line_of" not in line)
+
+
+def test_anonymous_memory_is_split_by_the_allocator_that_holds_it() -> None:
+    import mmap
+
+    from common.memprofile import ARENA_ALIGN, _region, anon_regions
+
+    assert _region(0x1000, 4000, "[heap]") == "malloc_main_heap"
+    assert _region(7 * ARENA_ALIGN, 132, "") == "malloc_thread_arenas"
+    assert _region(7 * ARENA_ALIGN + 4096, 8192, "") == "thread_stacks"
+    assert _region(7 * ARENA_ALIGN + 4096, 1024, "") == "other_anon"
+    assert _region(0x1000, 8, "/usr/lib/libc.so.6") == "file_private" and _region(0x1000, 8, "[vvar]") is None
+    before = anon_regions()
+    block = mmap.mmap(-1, 24 * 2**20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)  # what pymalloc and malloc do for big blocks: an anonymous mapping
+    block.write(b"x" * len(block))
+    after = anon_regions()
+    assert after["other_anon"] - before.get("other_anon", 0) >= 23 * 1024
+    block.close()
