@@ -22,6 +22,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from store.transaction import write_transaction
+
 BALANCER_SCHEMA = """
 CREATE TABLE IF NOT EXISTS balancer_orders (
     client_order_id TEXT PRIMARY KEY,
@@ -76,17 +78,12 @@ class BalancerJournal:
         """Journal row PENDING before it is sent; False when its id is journaled already (and not UNSENT: that one is reused)."""
         r = row
         values = (r.mode, r.symbol, r.asset, r.side, r.quote_amount, r.qty, r.price, "PENDING", None, None, r.created_ns, r.created_ns)
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(self.db):
             cur = self.db.execute(f"INSERT OR IGNORE INTO balancer_orders ({_B}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", (r.client_order_id, *values))
             if cur.rowcount != 1:
                 cur = self.db.execute("UPDATE balancer_orders SET mode = ?, symbol = ?, asset = ?, side = ?, quote_amount = ?, qty = ?,"
                                       " price = ?, status = ?, exchange_order_id = ?, error_msg = ?, created_ns = ?, updated_ns = ?"
                                       " WHERE client_order_id = ? AND status = ?", (*values, r.client_order_id, UNSENT))  # fmt: skip
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
         if cur.rowcount == 1:
             row.status = "PENDING"
         return cur.rowcount == 1

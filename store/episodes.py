@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from store.schema import EPISODE_STRATEGIES, EPISODES_SCHEMA
+from store.transaction import write_transaction
 
 LOG_DIR = "logs"
 LOG_NAME = "strategy{strategy}_episodes.log"
@@ -97,8 +98,7 @@ class EpisodeStore:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"episode {symbol}: extra is not JSON ({exc})") from None
         line = log_line.replace("\r\n", " ").replace("\n", " ").replace("\r", " ") + "\n"
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(self.db):
             cur = self.db.execute(
                 "INSERT OR IGNORE INTO episodes (strategy, symbol, start_ms, end_ms, peak_ratio, peak_last, peak_fair,"
                 " peak_ms, ended_by, extra, stored_ns) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -110,10 +110,6 @@ class EpisodeStore:
                 handle = self._log(strategy)
                 handle.write(line)
                 handle.flush()
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
         return new
 
     def episodes(self, since_ms: int = 0, strategy: int | None = None) -> list[Episode]:

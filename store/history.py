@@ -35,6 +35,7 @@ from store.schema import (
 )
 from store.spill import TABLES as _KEYS
 from store.spill import Spill, storage_failure
+from store.transaction import write_transaction
 
 log = logging.getLogger("scanner.store")
 
@@ -103,15 +104,10 @@ class Store:
 
     def _add_columns(self) -> None:
         """ALTER an older file to today's columns; under a write lock, since the supervisor and the bot open it at once."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(self.db):
             for table, column, kind in ADDED_COLUMNS:
                 if column not in {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}:
                     self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
 
     # --- signals ---------------------------------------------------------------------------------
 

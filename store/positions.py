@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from store.transaction import write_transaction
+
 POSITIONS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS positions (
     position_id TEXT PRIMARY KEY,
@@ -172,17 +174,12 @@ class PositionStore:
 
     def add_position(self, row: PositionRow) -> PositionRow:
         """Insert a new open position; when one is already open for (mode, symbol) that one is returned."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(self.db):
             existing = self.open_position(row.mode, row.symbol)
             if existing is None:
                 self.db.execute(f"INSERT INTO positions ({_P}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                                 (row.position_id, row.symbol, row.base, row.quote, row.mode, row.status, row.opened_ns,
                                  row.closed_ns, row.last_buy_ns, row.peak_price, row.note))  # fmt: skip
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
         return existing or row
 
     def update_position(self, position_id: str, **fields: Any) -> None:
@@ -201,8 +198,7 @@ class PositionStore:
     def add_fills(self, fills: list[FillRow]) -> int:
         """Store fills (one transaction); a (mode, trade id) already stored is skipped. Returns how many were new."""
         new = 0
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(self.db):
             for f in fills:
                 cur = self.db.execute(f"INSERT OR IGNORE INTO fills ({_F}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                                       (f.mode, f.trade_id, f.position_id, f.client_order_id, f.side, f.price, f.qty, f.fee,
@@ -210,10 +206,6 @@ class PositionStore:
                 new += cur.rowcount
                 if f.fee_rate_approx and cur.rowcount:
                     self.db.execute("INSERT OR IGNORE INTO approx_fee_fills (mode, trade_id) VALUES (?, ?)", (f.mode, f.trade_id))
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
         return new
 
     def fills(self, position_id: str) -> list[FillRow]:

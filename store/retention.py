@@ -20,6 +20,8 @@ import sqlite3
 import time
 from collections.abc import Callable
 
+from store.transaction import write_transaction
+
 log = logging.getLogger("scanner.store.retention")
 
 DAY_NS = 86_400 * 10**9
@@ -43,14 +45,9 @@ def prune(db: sqlite3.Connection, older_than_ns: int, batch: int = BATCH) -> dic
         if not ids:
             break
         marks = ",".join("?" * len(ids))
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(db):
             for table in ("outcomes", "actions", "signals"):
                 counts[table] += db.execute(f"DELETE FROM {table} WHERE signal_id IN ({marks})", ids).rowcount
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
     if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'episodes'").fetchone():
         counts["episodes"] = db.execute("DELETE FROM episodes WHERE stored_ns < ?", (older_than_ns,)).rowcount
     return counts

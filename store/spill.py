@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from store.schema import SCHEMA
+from store.transaction import write_transaction
 
 log = logging.getLogger("scanner.store.spill")
 
@@ -101,16 +102,11 @@ class Spill:
         main.execute("ATTACH DATABASE ? AS spill", (str(self.path),))
         try:
             moved = 0
-            main.execute("BEGIN IMMEDIATE")
-            try:
+            with write_transaction(main):
                 for table in TABLES:
                     names = ", ".join(r[1] for r in main.execute(f"PRAGMA spill.table_info({table})"))
                     moved += main.execute(f"INSERT OR REPLACE INTO main.{table} ({names}) SELECT {names} FROM spill.{table}").rowcount
                     main.execute(f"DELETE FROM spill.{table}")
-            except BaseException:
-                main.execute("ROLLBACK")
-                raise
-            main.execute("COMMIT")
         finally:
             main.execute("DETACH DATABASE spill")
         return moved
