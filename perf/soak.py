@@ -105,12 +105,22 @@ def plan_market(pairs: int, rate: int, speed: float, minutes: float, restart: bo
     return Plan(pumps, spikes, None if restart_at is None else restart_at / speed, warmup / speed)
 
 
-def write_config(path: Path) -> None:
-    """config.demo.yaml with liveness limits short enough that a stall is noticed within the run."""
+def soak_config() -> dict[str, Any]:
+    """config.demo.yaml with the trained model, and a paper account that never runs dry.
+
+    The soaks check one order per Buy press; with the demo's $1,000 the ninth stake emptied the
+    account and every later press was refused (with an answer), which read as missing orders.
+    """
     config = yaml.safe_load((REPO / "config.demo.yaml").read_text())
     config["detectors"]["pump"]["profiles"]["alpha1"]["model_path"] = str(REPO / "model.json")
+    config["trading"]["paper_balance_usdt"] = 1e9
+    return config
+
+
+def write_config(path: Path) -> None:
+    """The soak's config with liveness limits short enough that a stall is noticed within the run."""
+    config = soak_config()
     config["ws"].update(ping_interval_s=4, idle_timeout_s=8)
-    config["trading"]["paper_balance_usdt"] = 1e9  # the soak checks one order per press, not the paper account running dry
     path.write_text(yaml.safe_dump(config))
 
 

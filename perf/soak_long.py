@@ -42,19 +42,17 @@ import yaml
 
 from common.memprofile import smaps_rollup
 from common.progress import Progress
-from perf.harness import REPO, stop
-from perf.soak import World, open_world, plan_market, press_buy, sample, tend
+from perf.harness import stop
+from perf.soak import World, open_world, plan_market, press_buy, sample, soak_config, tend
 from perf.soak_verdict import slope_mb_per_hour, verdict
 
 A2_RECONNECTS_PER_HOUR = 5  # the specification's A-2: at most 5 reconnects an hour (not counting the ones we forced)
 
 
 def write_config(path: Path, shards: int) -> None:
-    """config.demo.yaml as shipped (real liveness limits), the trained model, a fixed shard count."""
-    config = yaml.safe_load((REPO / "config.demo.yaml").read_text())
-    config["detectors"]["pump"]["profiles"]["alpha1"]["model_path"] = str(REPO / "model.json")
+    """The soak's config (perf/soak.soak_config) with the shipped liveness limits and a fixed shard count."""
+    config = soak_config()
     config["scanner"]["shards"] = shards
-    config["trading"]["paper_balance_usdt"] = 1e9  # one order per press is checked, not the paper account running dry ($1,000 = 9 stakes)
     path.write_text(yaml.safe_dump(config))
 
 
