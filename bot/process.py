@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import os
 import signal as signals
 import time
 from multiprocessing.connection import Connection
@@ -33,6 +32,7 @@ from bot.listings import send_listings
 from bot.notifier import Notifier, retry_after_s
 from bot.sender import CardSender
 from bot.short_notices import ShortNotices
+from common.child_pipe import ChildPipe
 from common.children import reset_child_signals
 from common.config import Config
 from common.logs import setup_logging
@@ -41,7 +41,7 @@ from common.messages import (
     Closes,
     ConfigChanged,
     ListingStored,
-    MessageError,
+    Message,
     Notice,
     OutcomeStored,
     ShortNotice,
@@ -49,7 +49,6 @@ from common.messages import (
     StatusReply,
     Stop,
     WatchPrices,
-    decode,
     encode,
 )
 from common.signal import Signal, is_valid_signal_id
@@ -71,6 +70,7 @@ class Bot:
                  request_timeout_s: float = 5.0) -> None:  # fmt: skip
         self.config = config
         self.conn = conn
+        self.pipe = ChildPipe(conn, self._on_message, self._pipe_closed, log)  # common/child_pipe.py
         self.store = store or Store(config.storage.data_dir)
         self.trader = trader or Trader(config, self.store)
         self.paused = False
@@ -122,21 +122,11 @@ class Bot:
 
     # --- supervisor pipe ---------------------------------------------------------------------------------
 
-    def _on_pipe(self) -> None:
-        assert self.conn is not None
-        try:
-            while self.conn.poll():
-                self._on_message(self.conn.recv())
-        except (EOFError, OSError):
-            log.error("supervisor pipe closed, stopping")
-            self._stop.set()
+    def _pipe_closed(self) -> None:
+        log.error("supervisor pipe closed, stopping")
+        self._stop.set()
 
-    def _on_message(self, data: Any) -> None:
-        try:
-            message = decode(data)
-        except MessageError as exc:
-            log.warning("ignored a bad pipe message", extra={"error": str(exc)[:200]})
-            return
+    def _on_message(self, message: Message) -> None:
         if isinstance(message, (SignalStored, ListingStored)):
             self._send_event.set()
         elif isinstance(message, OutcomeStored):
@@ -401,12 +391,7 @@ class Bot:
     async def run(self) -> None:
         """Serve until Stop, SIGTERM/SIGINT, or the pipe closing."""
         loop = asyncio.get_running_loop()
-        if self.conn is not None:
-            loop.add_reader(self.conn.fileno(), self._on_pipe)
-            os.set_blocking(self.conn.fileno(), True)  # see supervisor.app._watch_pipe
-        with contextlib.suppress(RuntimeError, ValueError):  # not the main thread (tests)
-            for sig in (signals.SIGTERM, signals.SIGINT):
-                loop.add_signal_handler(sig, self._stop.set)
+        self.pipe.attach(loop, self._stop.set)
         sender: asyncio.Task[None] | None = None
         watcher: asyncio.Task[None] | None = None
         try:
@@ -424,9 +409,7 @@ class Bot:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-            if self.conn is not None:
-                with contextlib.suppress(ValueError, OSError):
-                    loop.remove_reader(self.conn.fileno())
+            self.pipe.detach(loop)
             await stop_application(self.app)
             with contextlib.suppress(Exception):
                 await self.trader.close()

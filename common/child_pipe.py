@@ -3,7 +3,8 @@
 Why one place: the futures and the arbitrage children (supervisor/futures.py, supervisor/arb.py)
 both send stats and notices up and read Stop (and their own requests) down; the sending must never
 raise into a feed callback (a supervisor that is gone is not the feed's problem) and a bad
-message must be one warning, never a crash. Shards and the bot have richer protocols of their own.
+message must be one warning, never a crash. The bot reads its pipe through it too (its replies
+and requests on top); shards have a protocol of their own.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -30,11 +32,24 @@ class ChildPipe:
         self.log = log
 
     def attach(self, loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> None:
-        """Read the pipe on the loop, and let SIGTERM/SIGINT stop the child (its own loop's handlers)."""
+        """Read the pipe on the loop, and let SIGTERM/SIGINT stop the child (its own loop's handlers).
+
+        The pipe stays blocking: the loop switches a watched fd to non-blocking, and Connection then
+        fails with BlockingIOError half-way through a large message (supervisor/children.py does
+        the same on its end). Signal handlers need the main thread; tests run children in others.
+        """
         if self.conn is not None:
             loop.add_reader(self.conn.fileno(), self.on_readable)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop)
+            os.set_blocking(self.conn.fileno(), True)
+        with contextlib.suppress(RuntimeError, ValueError):  # not the main thread (tests)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop)
+
+    def detach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Stop reading the pipe (the child is shutting down; a closed pipe is fine)."""
+        if self.conn is not None:
+            with contextlib.suppress(ValueError, OSError):
+                loop.remove_reader(self.conn.fileno())
 
     def tell(self, message: Any) -> None:
         """Send one message; a closed pipe is ignored here (on_readable sees the EOF and stops the child)."""
