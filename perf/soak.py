@@ -185,6 +185,16 @@ def tend(world: World, rng: random.Random, now: float, chaos_from: float, calm: 
         calm.update({"reconnects": reconnects, "seconds": now - world.t0, "per_hour": 3600 * reconnects / (now - world.t0)})
 
 
+def finish(world: World, rng: random.Random) -> None:
+    """The last card's Buy, then a clean SIGTERM: the service must exit 0 (anything else is an event)."""
+    time.sleep(3.0)
+    press_buy(world, rng)
+    time.sleep(3.0)
+    code = stop(world.service, 30)
+    if code != 0:
+        world.note("service_exit", code=code, during="final SIGTERM")
+
+
 def press_buy(world: World, rng: random.Random) -> None:
     """The trader presses Buy on each new card; one card in four gets a double tap."""
     for card in cards(world):
@@ -334,12 +344,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         bar.close()
         samples.append(sample(world, t0))
         elapsed = time.monotonic() - t0
-        time.sleep(3.0)
-        press_buy(world, rng)
-        time.sleep(3.0)
-        code = stop(world.service, 30)
-        if code != 0:
-            world.note("service_exit", code=code, during="final SIGTERM")
+        finish(world, rng)
         result = verdict(world, plan, args.speed, elapsed, samples, calm, args.chaos)
     finally:
         bar.close()

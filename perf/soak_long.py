@@ -43,7 +43,7 @@ import yaml
 from common.memprofile import smaps_rollup
 from common.progress import Progress
 from perf.harness import stop
-from perf.soak import World, open_world, plan_market, press_buy, sample, soak_config, tend
+from perf.soak import World, finish, open_world, plan_market, sample, soak_config, tend
 from perf.soak_verdict import slope_mb_per_hour, verdict
 
 A2_RECONNECTS_PER_HOUR = 5  # the specification's A-2: at most 5 reconnects an hour (not counting the ones we forced)
@@ -190,12 +190,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         bar.close()
         samples.append(long_sample(world, t0))
         elapsed = time.monotonic() - t0
-        time.sleep(3.0)
-        press_buy(world, rng)
-        time.sleep(3.0)
-        code = stop(world.service, 30)
-        if code != 0:
-            world.note("service_exit", code=code, during="final SIGTERM")
+        finish(world, rng)
         result = verdict(world, plan, args.speed, elapsed, samples, calm, True)
     finally:
         bar.close()
