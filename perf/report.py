@@ -97,9 +97,10 @@ def plot(results: list[RunResult], path: Path) -> None:
 
 def print_soak_summary(result: dict[str, Any]) -> None:
     """soak: each invariant ok/FAIL, then one line of the figures behind them."""
-    print(f"\n{'invariant':<34}result")
+    width = max(len("invariant"), *map(len, result["invariants"])) + 2
+    print(f"\n{'invariant':<{width}}result")
     for name, ok in result["invariants"].items():
-        print(f"{name:<34}{'ok' if ok else 'FAIL'}")
+        print(f"{name:<{width}}{'ok' if ok else 'FAIL'}")
     p, m, r = result["pumps"], result["memory"], result["reconnects"]
     print(f"pumps owed {p['owed']}, signalled once {p['signalled_once']}; delivered once {result['delivery']['delivered_once']}/"
           f"{result['delivery']['stored']}; orders {result['orders']['placed']} for {result['orders']['buy_pressed']} pressed; "
