@@ -247,9 +247,8 @@ async def watch(bot: Any, stop: asyncio.Event) -> None:
     while not stop.is_set():
         t = bot.config.trading
         try:
-            if hasattr(bot, "watch_prices"):  # the held pairs' 1 s closes come from the supervisor (Closes)
-                bot.watch_prices(sorted({f.row.symbol for f in trader.ledger.open(trader.exits.mode)}))
-            closes = bot.fresh_closes() if hasattr(bot, "fresh_closes") else {}
+            bot.watch_prices(sorted({f.row.symbol for f in trader.ledger.open(trader.exits.mode)}))  # their 1 s closes (Closes)
+            closes = bot.fresh_closes()
             for result in await trader.exits.check_exits(closes):
                 await _tell(bot, result.message)
                 if result.ok and result.position_id:

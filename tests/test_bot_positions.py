@@ -54,8 +54,11 @@ async def test_the_watcher_tells_automatic_exits_and_sends_one_daily_summary(tmp
         stop = asyncio.Event()
         telegram = _Telegram(stop, after=2)
         cards = _Cards()
-        bot = SimpleNamespace(config=config, trader=trader, store=store, notifier=telegram, cards=cards)
+        watched: list[list[str]] = []
+        bot = SimpleNamespace(config=config, trader=trader, store=store, notifier=telegram, cards=cards,
+                              watch_prices=watched.append, fresh_closes=dict)  # no supervisor closes: the exits read REST
         await asyncio.wait_for(positions.watch(bot, stop), 20)
+        assert watched[0] == [symbol]  # the held pair's closes are asked of the supervisor
         stop.clear()
         telegram.after = 99
         second = asyncio.create_task(positions.watch(bot, stop))  # same hour, the watcher again: no second summary
