@@ -121,13 +121,36 @@ def outside_view(samples: list[dict[str, Any]], settle_s: float) -> dict[str, An
     return out
 
 
+def totals(samples: list[dict[str, Any]], settle_s: float) -> dict[str, Any]:
+    """The whole service after settle_s: the PSS slope the soak's invariant reads, and its anonymous part's.
+
+    PSS splits each shared page among every process that maps it, outsiders included: on a
+    development machine a test run importing the same numpy and libpython lowers the service's
+    share of those file pages for as long as it runs, and its end raises it again. Pss_Anon (the
+    heap, Python's arenas, stacks) is shared only among the service's own processes, so its slope
+    is the service's growth whatever else runs; the gap between the two is that file-page share.
+    """
+    after = [s for s in samples if s["t_s"] >= settle_s and s.get("pss_mb_total")]
+    anon = [(s["t_s"], sum(v["Pss_Anon"] for v in s.get("smaps_kb", {}).values()) / 1024) for s in after if s.get("smaps_kb")]
+    file_and_shmem = [(s["t_s"], s["pss_mb_total"] - mb) for s, (_, mb) in zip(after, anon, strict=False)]
+    def slope(points: list[tuple[float, float]]) -> float | None:
+        value = slope_mb_per_hour(points)
+        return None if value is None else round(value, 2)
+
+    return {"pss_slope_mb_per_hour": slope([(s["t_s"], s["pss_mb_total"]) for s in after]),
+            "pss_anon_slope_mb_per_hour": slope(anon),
+            "pss_file_and_shmem_slope_mb_per_hour": slope(file_and_shmem),
+            "pss_file_and_shmem_mb_range": [round(min((v for _, v in file_and_shmem), default=0), 1),
+                                            round(max((v for _, v in file_and_shmem), default=0), 1)]}  # fmt: skip
+
+
 def analyse(run: Path, settle_min: float) -> dict[str, Any]:
     samples = read_jsonl(run / "samples.jsonl")
     profiles = {p.stem: read_jsonl(p) for p in sorted((run / "memprofile").glob("*.jsonl"))}
     t_start = min((r["t"] for rows in profiles.values() for r in rows if "t" in r), default=0.0)
     settle_t = t_start + settle_min * 60
     return {"run": str(run), "settle_min": settle_min, "wall_minutes": round(samples[-1]["t_s"] / 60, 1) if samples else 0,
-            "outside": outside_view(samples, settle_min * 60),
+            "total_after_settle": totals(samples, settle_min * 60), "outside": outside_view(samples, settle_min * 60),
             "inside": {name: profile_growth(rows, settle_t) for name, rows in profiles.items()}}  # fmt: skip
 
 
@@ -141,6 +164,9 @@ def print_table(result: dict[str, Any]) -> None:
               f"{str(i.get('pss_growth_mb', '-')):>9}{str(i.get('pss_anon_growth_mb', '-')):>8}{str(i.get('pss_shmem_growth_mb', '-')):>9}"
               f"{str(i.get('heap_in_use_growth_mb', '-')):>15}"
               f"{str(i.get('heap_free_kept_growth_mb', '-')):>13}{str(i.get('traced_growth_mb', '-')):>10}")  # fmt: skip
+    t = result["total_after_settle"]
+    print(f"\nwhole service after settle: PSS {t['pss_slope_mb_per_hour']} MB/h = anonymous {t['pss_anon_slope_mb_per_hour']} MB/h"
+          f" + file pages and shared memory {t['pss_file_and_shmem_slope_mb_per_hour']} MB/h (range {t['pss_file_and_shmem_mb_range']} MB)")
     print("\nanonymous memory growth after settle, MB, by region:")
     for name, i in result["inside"].items():
         if i.get("anon_by_region_growth_mb"):

@@ -74,3 +74,19 @@ def test_anonymous_memory_is_split_by_the_allocator_that_holds_it() -> None:
     after = anon_regions()
     assert after["other_anon"] - before.get("other_anon", 0) >= 23 * 1024
     block.close()
+
+
+def test_the_service_slope_is_split_into_its_own_memory_and_the_file_pages_outsiders_share() -> None:
+    from perf.soak_memory import totals
+
+    samples = []
+    for minute in range(0, 181, 5):
+        outsider = 60 <= minute < 170  # a test run imports the same libraries: the service's share of them falls
+        file_mb = 10.0 - (4.0 if outsider else 0.0)
+        anon_mb = 100.0 + 0.5 * minute / 60  # the service itself grows 0.5 MB/h
+        samples.append({"t_s": minute * 60.0, "pss_mb_total": anon_mb + file_mb,
+                        "smaps_kb": {"supervisor": {"Pss_Anon": anon_mb * 1024}}})  # fmt: skip
+    t = totals(samples, settle_s=3600.0)
+    assert abs(t["pss_anon_slope_mb_per_hour"] - 0.5) < 0.01
+    assert t["pss_slope_mb_per_hour"] > 1.0  # PSS alone reads the outsider's end as growth
+    assert t["pss_file_and_shmem_mb_range"] == [6.0, 10.0]
