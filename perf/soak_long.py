@@ -170,8 +170,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         chaos_from = t0 + plan.warmup_wall + args.calm_min * 60
         schedule = Schedule(args, chaos_from)
         next_report = t0 + 10
-        while time.monotonic() < end:
-            time.sleep(2.0)
+        while time.monotonic() < end and not STOP_REQUESTED.is_set():
+            STOP_REQUESTED.wait(2.0)
             now = time.monotonic()
             tend(world, rng, now, chaos_from, calm)
             if now >= chaos_from:
@@ -225,8 +225,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+STOP_REQUESTED = threading.Event()
+
+
 def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+    """The first SIGTERM ends the run early with its verdict (a day on a VPS cut short still says what held); a second one aborts."""
+    if STOP_REQUESTED.is_set():
+        raise KeyboardInterrupt
+    STOP_REQUESTED.set()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -250,8 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--out", default="perf/out/soak_long")
     args = parser.parse_args(argv)
-    # SIGTERM (a VPS run stopped early) ends the run like Ctrl-C: the service, the emulator and the
-    # fake Bot API are stopped by run()'s finally, and samples.jsonl already holds what was measured.
+    # SIGTERM (a VPS run stopped early) ends the run at the next tick: the last Buy, a clean stop
+    # and the verdict over the time that ran (result.json). A second SIGTERM or Ctrl-C aborts: the
+    # service, the emulator and the fake Bot API are stopped by run()'s finally, samples.jsonl kept.
     signal.signal(signal.SIGTERM, _interrupt)
     result = run(args)
     out = Path(args.out)

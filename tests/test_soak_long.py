@@ -90,3 +90,18 @@ def test_the_service_slope_is_split_into_its_own_memory_and_the_file_pages_outsi
     assert abs(t["pss_anon_slope_mb_per_hour"] - 0.5) < 0.01
     assert t["pss_slope_mb_per_hour"] > 1.0  # PSS alone reads the outsider's end as growth
     assert t["pss_file_and_shmem_mb_range"] == [6.0, 10.0]
+
+
+def test_a_first_sigterm_ends_the_long_run_with_its_verdict_and_a_second_aborts() -> None:
+    import pytest
+
+    from perf import soak_long
+
+    soak_long.STOP_REQUESTED.clear()
+    try:
+        soak_long._interrupt(15, None)  # the loop ends at its next tick and the verdict is written
+        assert soak_long.STOP_REQUESTED.is_set()
+        with pytest.raises(KeyboardInterrupt):
+            soak_long._interrupt(15, None)
+    finally:
+        soak_long.STOP_REQUESTED.clear()
