@@ -15,8 +15,8 @@ statistics in every process and tracemalloc top lines in --trace (default superv
 Slopes are per process, over each process's own lifetime (a killed shard starts a new series),
 after --settle-min of warm-up.
 
-Everything lands in --out (default perf/out/soak_long, git-ignored): samples.jsonl as it goes (a 24 h run that
-is interrupted still leaves its data), memprofile/*.jsonl, service.log, and at the end result.json
+Everything lands in --out (default perf/out/soak_long, git-ignored): samples.jsonl as it goes (a 24 h run cut
+short by SIGTERM still gives its verdict; an abort still leaves its data), memprofile/*.jsonl, service.log, and at the end result.json
 and memory.png. One JSON line per report on stdout, the progress bar on stderr.
 
 Usage:
