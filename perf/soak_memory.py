@@ -131,8 +131,10 @@ def totals(samples: list[dict[str, Any]], settle_s: float) -> dict[str, Any]:
     is the service's growth whatever else runs; the gap between the two is that file-page share.
     """
     after = [s for s in samples if s["t_s"] >= settle_s and s.get("pss_mb_total")]
-    anon = [(s["t_s"], sum(v["Pss_Anon"] for v in s.get("smaps_kb", {}).values()) / 1024) for s in after if s.get("smaps_kb")]
-    file_and_shmem = [(s["t_s"], s["pss_mb_total"] - mb) for s, (_, mb) in zip(after, anon, strict=False)]
+    # One (t, PSS, anonymous) per sample that has both, so the file part is never PSS of one sample less anon of another.
+    rows = [(s["t_s"], s["pss_mb_total"], sum(v["Pss_Anon"] for v in s["smaps_kb"].values()) / 1024) for s in after if s.get("smaps_kb")]
+    anon = [(t, mb) for t, _, mb in rows]
+    file_and_shmem = [(t, pss - mb) for t, pss, mb in rows]
     def slope(points: list[tuple[float, float]]) -> float | None:
         value = slope_mb_per_hour(points)
         return None if value is None else round(value, 2)
