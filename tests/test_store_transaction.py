@@ -39,3 +39,18 @@ def test_a_commit_that_fails_is_rolled_back_and_the_next_write_succeeds(tmp_path
     other = sqlite3.connect(tmp_path / "b.sqlite3", isolation_level=None, timeout=0.1)
     with write_transaction(other):  # the write lock was released: another process can write
         other.execute("INSERT INTO parent (id) VALUES (7)")
+
+
+def test_a_nested_block_joins_the_outer_transaction_and_a_crash_after_it_leaves_nothing(tmp_path: Path) -> None:
+    db = _db(tmp_path / "c.sqlite3")
+    with pytest.raises(RuntimeError), write_transaction(db):
+        with write_transaction(db):  # would be "cannot start a transaction within a transaction"
+            db.execute("INSERT INTO parent (id) VALUES (1)")
+        assert db.in_transaction  # the inner block did not commit
+        raise RuntimeError("killed between the two writes")
+    assert db.execute("SELECT COUNT(*) FROM parent").fetchone() == (0,)
+    with write_transaction(db):
+        with write_transaction(db):
+            db.execute("INSERT INTO parent (id) VALUES (2)")
+        db.execute("INSERT INTO child (id, parent) VALUES (1, 2)")
+    assert db.execute("SELECT COUNT(*) FROM child").fetchone() == (1,) and not db.in_transaction

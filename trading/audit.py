@@ -1,7 +1,8 @@
 """The start-up audit: Buys a killed process left in doubt, and open positions checked against myTrades.
 
 Why at start-up: a process killed between sending a Buy and storing its fills leaves the order
-PENDING and the position short of those fills. The Buy's client id is asked about (MEXC has it:
+PENDING or NEW (a filled order without fills only in a history written before the fills came
+first) and the position short of those fills. The Buy's client id is asked about (MEXC has it:
 its fills are stored; MEXC never got it: nothing was bought), and each open live position is
 refolded from myTrades since it opened and compared with the stored one; every difference, and
 what the history cannot explain (a deposit, older trades), is said, not silently absorbed.
@@ -21,7 +22,10 @@ async def audit(trader: Any) -> list[str]:
     if not trader.live:
         return []
     out = []
-    rows = trader.store.db.execute("SELECT client_order_id, signal_id FROM orders WHERE mode = 'live' AND status IN ('PENDING', 'UNKNOWN')")
+    rows = trader.store.db.execute(
+        "SELECT client_order_id, signal_id FROM orders o WHERE mode = 'live' AND (status IN ('PENDING', 'UNKNOWN', 'NEW')"
+        " OR (status IN ('FILLED', 'PARTIALLY_FILLED') AND qty > 0"
+        " AND NOT EXISTS (SELECT 1 FROM fills f WHERE f.client_order_id = o.client_order_id)))")  # fmt: skip
     for cid, signal_id in rows.fetchall():
         order = trader.store.get_order(cid)
         if order is None:

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 from common.config import TradingConfig
 from store.positions import ExitRow
-from trading.avgcost import EPS
+from store.transaction import write_transaction
+from trading.avgcost import EPS, Fill
 from trading.fills import order_fills
 from trading.ledger import Figures, Ledger
 from trading.paper import walk_sell
@@ -163,10 +164,11 @@ class Exits:
             journal.status, journal.error_msg = "REJECTED", "the book has no bids"
             self.ledger.positions.update_exit(journal)
             return ExitResult(False, "not sold (paper): the book has no bids", fig.row.position_id, journal.client_order_id)
-        self.ledger.record("paper", fig.row.symbol, fig.row.base, fig.row.quote, journal.client_order_id, fills)
-        self.ledger.settle(fig.row.position_id, price, min_value)
         journal.status = "FILLED"
-        self.ledger.positions.update_exit(journal)
+        with write_transaction(self.ledger.positions.db):  # fills, settlement and journal land whole or not at all
+            self.ledger.record("paper", fig.row.symbol, fig.row.base, fig.row.quote, journal.client_order_id, fills, fig.row.position_id)
+            self.ledger.settle(fig.row.position_id, price, min_value)
+            self.ledger.positions.update_exit(journal)
         return self._result(journal)
 
     async def _reconcile(self, journal: ExitRow) -> ExitRow:
@@ -185,23 +187,21 @@ class Exits:
             journal.status = "UNKNOWN"
             self.ledger.positions.update_exit(journal)
             return journal
-        journal.status, journal.exchange_order_id = state.status, state.order_id
-        self.ledger.positions.update_exit(journal)
-        if state.executed_qty and state.order_id:
-            await self._record(journal, state.order_id)
-        return journal
-
-    async def _record(self, journal: ExitRow, order_id: str) -> None:
+        fills: list[Fill] = []
         row = self.ledger.positions.get_position(journal.position_id)
-        if row is None:
-            return
-        fills = await order_fills(self.rest, journal.symbol, order_id, row.base, row.quote)
-        if fills:
-            self.ledger.record("live", row.symbol, row.base, row.quote, journal.client_order_id, fills)
-        rules = await self.rules.get(row.symbol)
-        bids, _ = await order_book(self.rest, row.symbol, 5)
-        self.ledger.settle(row.position_id, bids[0][0] if bids else fills[-1].price if fills else 0.0,
-                           float(rules.min_market_notional) if rules else 0.0)  # fmt: skip
+        if state.executed_qty and state.order_id and row is not None:
+            fills = await order_fills(self.rest, journal.symbol, state.order_id, row.base, row.quote)
+        rules = await self.rules.get(journal.symbol) if fills else None
+        journal.status, journal.exchange_order_id = state.status, state.order_id
+        # The fills, the position they empty and the journal's final status in one transaction: a
+        # process killed before it leaves the exit in doubt (asked about again at start-up, its
+        # fills then skipped as stored), never a FILLED exit whose fills or settlement are missing.
+        with write_transaction(self.ledger.positions.db):
+            if row is not None and fills:
+                self.ledger.record("live", row.symbol, row.base, row.quote, journal.client_order_id, fills, row.position_id)
+                self.ledger.settle(row.position_id, fills[-1].price, float(rules.min_market_notional) if rules else 0.0)
+            self.ledger.positions.update_exit(journal)
+        return journal
 
     def _result(self, journal: ExitRow) -> ExitResult:
         fig = self.ledger.figures(journal.position_id)
@@ -266,7 +266,8 @@ class Exits:
         return out
 
     async def reconcile_all(self) -> list[ExitResult]:
-        """At start-up: every exit a killed process left in doubt, settled with MEXC before anything else."""
+        """At start-up: every exit a killed process left in doubt, settled with MEXC before anything else;
+        then every open position that holds nothing is closed (no exit pass would ever sell it)."""
         out = []
         for journal in self.ledger.positions.exits_in_doubt():
             async with self._lock(f"{journal.mode}:{journal.symbol}"):
@@ -274,6 +275,12 @@ class Exits:
                     out.append(self._result(await self._reconcile(journal)))
                 except MexcError as exc:
                     out.append(ExitResult(False, f"exit {journal.client_order_id} still unknown: {exc.message}", journal.position_id))
+        for fig in self.ledger.open(self.mode):  # sold in full but left open (a history written before the close joined the fills)
+            if fig.pos.qty <= EPS:
+                settled = self.ledger.settle(fig.row.position_id, 0.0, 0.0)
+                out.append(ExitResult(True, f"the {fig.row.symbol} position holds nothing (sold before the restart): closed, "
+                                      f"realised {fig.pos.realised:+.2f} {fig.row.quote}", fig.row.position_id,
+                                      closed=settled is not None and settled.row.status == "closed", realised=fig.pos.realised))  # fmt: skip
         return out
 
 

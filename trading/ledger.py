@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from store.history import Store
 from store.positions import FillRow, PositionRow, PositionStore
+from store.transaction import write_transaction
 from trading.avgcost import EPS, Fill, Position, fold
 from trading.limits import Book
 
@@ -34,21 +35,32 @@ class Ledger:
         self.positions = PositionStore(store.db)
         self.clock_ns = clock_ns
 
-    def record(self, mode: str, symbol: str, base: str, quote: str, client_order_id: str, fills: list[Fill]) -> PositionRow | None:
-        """Store an order's fills in the pair's open position (a Buy opens one if none is open); None without fills."""
+    def record(self, mode: str, symbol: str, base: str, quote: str, client_order_id: str, fills: list[Fill],
+               position_id: str | None = None) -> PositionRow | None:  # fmt: skip
+        """Store an order's fills in the pair's open position (a Buy opens one if none is open); None without fills.
+
+        position_id: the position an exit sold from (its fills belong there even when it is already
+        closed: a reconcile after a restart records them again, and a fill already stored is skipped).
+        A sell that leaves nothing is closed in the same transaction as its fills: a process killed in
+        between must not leave an open position holding nothing, which no exit pass would ever close.
+        """
         if not fills:
             return None
         now = self.clock_ns()
-        row = self.positions.open_position(mode, symbol)
-        if row is None:
-            if fills[0].side != "BUY":
-                raise ValueError(f"{symbol}: a sell with no open {mode} position")
-            row = self.positions.add_position(PositionRow(f"{mode}:{symbol}:{now}", symbol, base, quote, mode, "open", now, None, now,
-                                                          max(f.price for f in fills), None))  # fmt: skip
-        if fills[0].side == "BUY":
-            self.positions.update_position(row.position_id, last_buy_ns=now)
-        self.positions.add_fills([FillRow(mode, f.trade_id, row.position_id, client_order_id, f.side, f.price, f.qty, f.fee,
-                                          f.fee_asset, f.fee_quote_rate, f.time_ms, f.fee_rate_approx) for f in fills])  # fmt: skip
+        with write_transaction(self.positions.db):
+            row = self.positions.get_position(position_id) if position_id else self.positions.open_position(mode, symbol)
+            if row is None:
+                if fills[0].side != "BUY":
+                    raise ValueError(f"{symbol}: a sell with no open {mode} position")
+                row = self.positions.add_position(PositionRow(f"{mode}:{symbol}:{now}", symbol, base, quote, mode, "open", now, None,
+                                                              now, max(f.price for f in fills), None))  # fmt: skip
+            if fills[0].side == "BUY":
+                self.positions.update_position(row.position_id, last_buy_ns=now)
+            self.positions.add_fills([FillRow(mode, f.trade_id, row.position_id, client_order_id, f.side, f.price, f.qty, f.fee,
+                                              f.fee_asset, f.fee_quote_rate, f.time_ms, f.fee_rate_approx) for f in fills])  # fmt: skip
+            fig = self.figures(row.position_id)
+            if fig is not None and fig.row.status == "open" and fills[0].side == "SELL" and fig.pos.qty <= EPS:
+                self.positions.update_position(row.position_id, status="closed", closed_ns=now, note=None)
         return row
 
     def figures(self, position_id: str) -> Figures | None:

@@ -289,8 +289,8 @@ class Trader:
         if qty and quote:
             order.qty, order.price = qty, quote / qty
         order.error_code = order.error_msg = None
+        await self._record_fills(order)  # before the status: killed in between, the order is still asked about at start-up
         self.store.upsert_order(order)
-        await self._record_fills(order)
 
     def _report(self, order: OrderRecord, how: str) -> BuyResult:
         fill = f": {order.qty:.10g} at {order.price:.10g}" if order.qty and order.price else ""
