@@ -411,6 +411,8 @@ async def test_outage_from_the_start_then_recovery_delivers_every_card_once(tmp_
 
 async def test_token_never_reaches_a_log_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    for chatty in ("httpx", "httpcore", "telegram"):  # a test that ran setup_logging before quieted them (common/logs.py)
+        caplog.set_level(logging.DEBUG, logger=chatty)
     async with run_fake_telegram() as fake, running_bot(fake, tmp_path) as (bot, _):
         bot.store.add_signal(_signal())
         bot.notify()
