@@ -30,6 +30,10 @@ class FullDisk:
     def __init__(self, db: sqlite3.Connection) -> None:
         self.real = db
 
+    @property
+    def in_transaction(self) -> bool:
+        return self.real.in_transaction
+
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         if sql.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE", "BEGIN", "REPLACE"):
             raise sqlite3.OperationalError("database or disk is full")
