@@ -16,6 +16,7 @@ import asyncio
 import os
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,67 +89,75 @@ async def _child(emu: Any, data: Path, symbol: str, what: str, kill_at: int) -> 
     return await asyncio.wait_for(child.wait(), 60)
 
 
-def _sells(emu: Any, symbol: str) -> list[dict[str, Any]]:
-    return [o for o in emu.rest.account.orders if o["side"] == "SELL" and o["symbol"] == symbol]
+Step = Callable[[Any, Path, str, int, int], Awaitable[None]]
+
+
+async def _walk(tmp_path: Path, what: str, before: Callable[[Any, Path, str], Awaitable[None]], after: Step) -> int:
+    """Kill the child before its 1st, 2nd, … store write after the order until one finishes; after() checks each restart."""
+    async with run_emulator(pairs=40, seed=11) as emu:
+        symbol = next(s.symbol for s in emu.market.symbols if s.status == "1" and s.quote == "USDT" and s.api_tradable
+                      and s.market_order_allowed)  # fmt: skip
+        kill_at, killed = 0, -9
+        while killed == -9:
+            kill_at += 1
+            assert kill_at < 20, f"the {what} never finished untouched"
+            data = tmp_path / f"k{kill_at}"
+            await before(emu, data, symbol)
+            mark = len(emu.rest.account.orders)
+            killed = await _child(emu, data, symbol, what, kill_at)
+            try:
+                await after(emu, data, symbol, mark, killed)
+            except AssertionError as exc:
+                raise AssertionError(f"killed before store write {kill_at} after the {what}: {exc}") from exc
+    return kill_at
 
 
 async def test_an_exit_killed_at_every_store_write_is_settled_once_at_start_up(tmp_path: Path) -> None:
-    async with run_emulator(pairs=40, seed=11) as emu:
-        symbol = next(s.symbol for s in emu.market.symbols if s.status == "1" and s.quote == "USDT" and s.api_tradable
-                      and s.market_order_allowed)  # fmt: skip
-        kill_at, killed = 0, -9
-        while killed == -9:
-            kill_at += 1
-            assert kill_at < 20, "the exit never finished untouched"
-            data = tmp_path / f"k{kill_at}"
-            trader = Trader(_config(emu.rest_url), Store(data))
-            now = time.time_ns()
-            sig = Signal(make_signal_id(symbol, now // 1_000_000, 0), symbol, "alpha1", now // 1_000_000, now, now,
-                         emu.market.best_bid_ask(symbol)[2], 0.8, {}, [], 0)  # fmt: skip
-            assert (await trader.buy(sig, 1)).ok
-            await trader.close()
-            before = len(_sells(emu, symbol))
-            killed = await _child(emu, data, symbol, "sell", kill_at)
-            again = Trader(_config(emu.rest_url), Store(data))
-            told = await again.exits.reconcile_all()  # what the bot runs first after a restart
-            await again.close()
-            sells = _sells(emu, symbol)[before:]
-            (position,) = again.ledger.positions.positions("live")
-            journal = again.ledger.positions.exits(position.position_id)
-            stored = again.ledger.positions.fills_of_order(sells[0]["clientOrderId"]) if sells else []
-            trades = [t for t in emu.rest.account.spot.trades if sells and t["orderId"] == sells[0]["orderId"]]
-            where = f"killed before store write {kill_at} after the sell (exit code {killed})"
-            assert len(sells) == 1, where
-            assert [e.status for e in journal] == ["FILLED"], (where, journal)
-            assert sorted(f.trade_id for f in stored) == sorted(t["id"] for t in trades), where  # every fill, once
-            assert position.status == "closed", (where, told)
-            if killed == -9:
-                assert told and all(r.ok and r.closed for r in told), (where, told)  # the owner is told what the restart found
-    assert kill_at >= 2  # at least one kill landed after the sell and before its last write
+    async def bought(emu: Any, data: Path, symbol: str) -> None:
+        trader = Trader(_config(emu.rest_url), Store(data))
+        now = time.time_ns()
+        sig = Signal(make_signal_id(symbol, now // 1_000_000, 0), symbol, "alpha1", now // 1_000_000, now, now,
+                     emu.market.best_bid_ask(symbol)[2], 0.8, {}, [], 0)  # fmt: skip
+        assert (await trader.buy(sig, 1)).ok
+        await trader.close()
+
+    async def restarted(emu: Any, data: Path, symbol: str, mark: int, killed: int) -> None:
+        again = Trader(_config(emu.rest_url), Store(data))
+        told = await again.exits.reconcile_all()  # what the bot runs first after a restart
+        await again.close()
+        sells = [o for o in emu.rest.account.orders[mark:] if o["side"] == "SELL"]
+        (position,) = again.ledger.positions.positions("live")
+        journal = again.ledger.positions.exits(position.position_id)
+        stored = again.ledger.positions.fills_of_order(sells[0]["clientOrderId"]) if sells else []
+        trades = [t for t in emu.rest.account.spot.trades if sells and t["orderId"] == sells[0]["orderId"]]
+        where = f"exit code {killed}; the restart said {told}"
+        assert len(sells) == 1, where
+        assert [e.status for e in journal] == ["FILLED"], (where, journal)
+        assert sorted(f.trade_id for f in stored) == sorted(t["id"] for t in trades), where  # every fill, once
+        assert position.status == "closed", where
+        if killed == -9:
+            assert told and all(r.ok and r.closed for r in told), where  # the owner is told what the restart found
+
+    assert await _walk(tmp_path, "sell", bought, restarted) >= 2  # at least one kill landed after the sell, before its last write
 
 
 async def test_a_buy_killed_at_every_store_write_is_recorded_once_at_start_up(tmp_path: Path) -> None:
-    async with run_emulator(pairs=40, seed=11) as emu:
-        symbol = next(s.symbol for s in emu.market.symbols if s.status == "1" and s.quote == "USDT" and s.api_tradable
-                      and s.market_order_allowed)  # fmt: skip
-        kill_at, killed = 0, -9
-        while killed == -9:
-            kill_at += 1
-            assert kill_at < 20, "the buy never finished untouched"
-            data = tmp_path / f"k{kill_at}"
-            before = len(emu.rest.account.orders)
-            killed = await _child(emu, data, symbol, "buy", kill_at)
-            again = Trader(_config(emu.rest_url), Store(data))
-            lines = await audit(again)  # what the bot runs after a restart
-            await again.close()
-            buys = [o for o in emu.rest.account.orders[before:] if o["side"] == "BUY"]
-            where = f"killed before store write {kill_at} after the buy (exit code {killed}); audit said {lines}"
-            assert len(buys) == 1, where
-            (order,) = again.store.db.execute("SELECT client_order_id, status FROM orders").fetchall()
-            assert order == (buys[0]["clientOrderId"], "FILLED"), where
-            trades = [t for t in emu.rest.account.spot.trades if t["orderId"] == buys[0]["orderId"]]
-            stored = again.ledger.positions.fills_of_order(order[0])
-            assert sorted(f.trade_id for f in stored) == sorted(t["id"] for t in trades), where  # every fill, once
-            (position,) = again.ledger.open("live")
-            assert abs(position.pos.qty - sum(float(t["qty"]) for t in trades)) < 1e-9, where
-    assert kill_at >= 2
+    async def nothing(emu: Any, data: Path, symbol: str) -> None:
+        return None
+
+    async def restarted(emu: Any, data: Path, symbol: str, mark: int, killed: int) -> None:
+        again = Trader(_config(emu.rest_url), Store(data))
+        lines = await audit(again)  # what the bot runs after a restart
+        await again.close()
+        buys = [o for o in emu.rest.account.orders[mark:] if o["side"] == "BUY"]
+        where = f"exit code {killed}; audit said {lines}"
+        assert len(buys) == 1, where
+        (order,) = again.store.db.execute("SELECT client_order_id, status FROM orders").fetchall()
+        assert order == (buys[0]["clientOrderId"], "FILLED"), where
+        trades = [t for t in emu.rest.account.spot.trades if t["orderId"] == buys[0]["orderId"]]
+        stored = again.ledger.positions.fills_of_order(order[0])
+        assert sorted(f.trade_id for f in stored) == sorted(t["id"] for t in trades), where  # every fill, once
+        (position,) = again.ledger.open("live")
+        assert abs(position.pos.qty - sum(float(t["qty"]) for t in trades)) < 1e-9, where
+
+    assert await _walk(tmp_path, "buy", nothing, restarted) >= 2
