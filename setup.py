@@ -6,6 +6,7 @@ Every core/*.pyx and shards/*.pyx becomes an extension module core.<name> / shar
 Each compiled module's Python-visible API is typed in a .pyi next to its .pyx, shipped as package data.
 """
 
+import os
 from pathlib import Path
 
 import numpy
@@ -45,5 +46,8 @@ setup(
         },
         annotate=False,
     ),
+    # One C compiler per CPU: the ten modules build in ~40 s instead of ~70 s on 2 cores (make build,
+    # deploy.sh and the Dockerfile all run this; `build_ext -j N` on the command line still wins).
+    options={"build_ext": {"parallel": os.cpu_count() or 1}},
     zip_safe=False,
 )
