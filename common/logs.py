@@ -86,6 +86,8 @@ def log_file_path(file: str, process_name: str, data_dir: str | None) -> Path:
     return path
 
 
+# Libraries that log request URLs (the Bot API puts the token in the path): kept at WARNING or above.
+QUIETED_LIBRARIES = ("httpx", "httpcore", "telegram", "aiohttp.access")
 _SETUP: dict[str, Any] = {}  # the last setup_logging() arguments but the name: what a child process starts with
 
 
@@ -137,8 +139,7 @@ def setup_logging(level: str = "INFO", process_name: str = "main", secrets: Iter
             rotating.setFormatter(JsonFormatter(process_name))
             root.addHandler(rotating)
     root.setLevel(level)
-    # Libraries that log request URLs (the Bot API puts the token in the path) stay quiet.
-    for noisy in ("httpx", "httpcore", "telegram", "aiohttp.access"):
+    for noisy in QUIETED_LIBRARIES:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
