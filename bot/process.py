@@ -49,7 +49,6 @@ from common.messages import (
     StatusReply,
     Stop,
     WatchPrices,
-    encode,
 )
 from common.signal import Signal, is_valid_signal_id
 from store.history import Store
@@ -69,7 +68,6 @@ class Bot:
     def __init__(self, config: Config, conn: Connection | None, store: Store | None = None, trader: Trader | None = None,
                  request_timeout_s: float = 5.0) -> None:  # fmt: skip
         self.config = config
-        self.conn = conn
         self.pipe = ChildPipe(conn, self._on_message, self._pipe_closed, log)  # common/child_pipe.py
         self.store = store or Store(config.storage.data_dir)
         self.trader = trader or Trader(config, self.store)
@@ -164,15 +162,14 @@ class Bot:
     async def ask_supervisor(self, kind: type[Any], **fields: Any) -> Any:
         """Send a request (StatusRequest, CfgSet, CfgSave, Reload) over the pipe; its reply, or None
         when there is no pipe or no answer in time."""
-        if self.conn is None:
-            return None
         req_id = next(self._ids)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[req_id] = fut
         try:
-            self.conn.send(encode(kind(req_id=req_id, **fields)))
+            if not self.pipe.tell(kind(req_id=req_id, **fields)):
+                return None
             return await asyncio.wait_for(fut, self.request_timeout_s)
-        except (TimeoutError, OSError, ValueError):
+        except TimeoutError:
             return None
         finally:
             self._pending.pop(req_id, None)
@@ -209,11 +206,9 @@ class Bot:
 
     def watch_prices(self, symbols: list[str]) -> None:
         """Tell the supervisor which pairs the open positions hold (only when that changes)."""
-        if symbols != self._watched_prices and self.conn is not None:
-            with contextlib.suppress(OSError, ValueError):
-                self.conn.send(encode(WatchPrices(symbols)))
-                self._watched_prices = list(symbols)
-                self.closes = {s: p for s, p in self.closes.items() if s in symbols}
+        if symbols != self._watched_prices and self.pipe.tell(WatchPrices(symbols)):
+            self._watched_prices = list(symbols)
+            self.closes = {s: p for s, p in self.closes.items() if s in symbols}
 
     def fresh_closes(self) -> dict[str, float]:
         """The supervisor's 1 s closes if they are current, else {} (the exits then read REST)."""

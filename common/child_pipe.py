@@ -51,11 +51,15 @@ class ChildPipe:
             with contextlib.suppress(ValueError, OSError):
                 loop.remove_reader(self.conn.fileno())
 
-    def tell(self, message: Any) -> None:
-        """Send one message; a closed pipe is ignored here (on_readable sees the EOF and stops the child)."""
-        if self.conn is not None:
-            with contextlib.suppress(OSError, ValueError):
-                self.conn.send(encode(message))
+    def tell(self, message: Any) -> bool:
+        """Send one message; False when it was not sent (no pipe, or a closed one: on_readable sees the EOF and stops the child)."""
+        if self.conn is None:
+            return False
+        try:
+            self.conn.send(encode(message))
+        except (OSError, ValueError):
+            return False
+        return True
 
     def on_readable(self) -> None:
         """The loop's reader callback: every waiting message, decoded; a bad one is logged and skipped."""

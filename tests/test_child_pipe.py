@@ -56,3 +56,13 @@ def test_a_bad_message_is_skipped_and_a_closed_pipe_stops_the_child() -> None:
 async def _until(cond: object) -> None:
     while not cond():  # type: ignore[operator]
         await asyncio.sleep(0.01)
+
+
+def test_tell_says_whether_the_message_went_out() -> None:
+    """The bot's watch list and its requests are tried again only when their send failed: tell must say so."""
+    parent, child = mp.Pipe()
+    pipe = ChildPipe(child, lambda m: None, lambda: None, logging.getLogger("test"))
+    assert pipe.tell(Notice("up")) is True and isinstance(decode(parent.recv()), Notice)
+    parent.close()
+    assert pipe.tell(Notice("to nobody")) is False  # the supervisor is gone: no exception, a False
+    assert ChildPipe(None, lambda m: None, lambda: None, logging.getLogger("test")).tell(Notice("no pipe")) is False
