@@ -44,7 +44,7 @@ from common.memprofile import smaps_rollup
 from common.progress import Progress
 from perf.harness import stop
 from perf.soak import World, finish, open_world, plan_market, sample, soak_config, tend
-from perf.soak_verdict import slope_mb_per_hour, verdict
+from perf.soak_verdict import longest_life, process_lives, service_slope, slope_mb_per_hour, verdict
 
 A2_RECONNECTS_PER_HOUR = 5  # the specification's A-2: at most 5 reconnects an hour (not counting the ones we forced)
 
@@ -124,13 +124,10 @@ def per_process_slopes(samples: list[dict[str, Any]], settle_s: float) -> dict[s
     """PSS slope (MB/h) of each process over its longest life after settle_s, and its PSS per hour of that life."""
     out: dict[str, dict[str, Any]] = {}
     for name in sorted({n for s in samples for n in s["pss_mb"]}):
-        lives: dict[Any, list[tuple[float, float]]] = {}
-        for s in samples:
-            if name in s["pss_mb"] and s["t_s"] >= settle_s:
-                lives.setdefault(s.get("pid", {}).get(name), []).append((s["t_s"], s["pss_mb"][name]))
+        lives = process_lives(samples, name, since_s=settle_s)
         if not lives:
             continue
-        pid, points = max(lives.items(), key=lambda kv: kv[1][-1][0] - kv[1][0][0])
+        pid, points = longest_life(lives)
         hourly = {}
         for t, mb in points:
             hourly.setdefault(int(t // 3600), mb)
@@ -205,8 +202,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     procs = per_process_slopes(samples, settle)
     result["memory"]["per_process"] = procs
     result["memory"]["settle_min"] = args.settle_min
-    after = [s for s in samples if s["t_s"] >= settle]
-    result["memory"]["slope_after_settle_mb_per_hour"] = slope_mb_per_hour([(s["t_s"], s["pss_mb_total"]) for s in after])
+    result["memory"]["slope_after_settle_mb_per_hour"] = service_slope(samples, settle)
     # The service's slope without the killed shard's restarts: the processes that lived the whole run.
     steady = [n for n, p in procs.items() if p["lives_after_settle"] == 1]
     result["memory"]["steady_processes"] = steady

@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from perf.soak_verdict import slope_mb_per_hour
+from perf.soak_verdict import longest_life, process_lives, service_slope, slope_mb_per_hour
 
 MB = 2**20
 
@@ -101,11 +101,8 @@ def outside_view(samples: list[dict[str, Any]], settle_s: float) -> dict[str, An
     """PSS per process per hour and slopes after settle_s, from the outside samples (each process's longest life)."""
     out: dict[str, Any] = {}
     for name in sorted({n for s in samples for n in s.get("pss_mb", {})}):
-        lives: dict[Any, list[tuple[float, float]]] = {}
-        for s in samples:
-            if name in s["pss_mb"]:
-                lives.setdefault(s.get("pid", {}).get(name), []).append((s["t_s"], s["pss_mb"][name]))
-        pid, points = max(lives.items(), key=lambda kv: kv[1][-1][0] - kv[1][0][0])
+        lives = process_lives(samples, name)
+        pid, points = longest_life(lives)
         settled = [p for p in points if p[0] >= settle_s]
         # PSS and private pages move when a process sharing pages with this one dies or is forked (a
         # shard restart); its anonymous resident memory does not: the measure of its own growth.
@@ -139,7 +136,8 @@ def totals(samples: list[dict[str, Any]], settle_s: float) -> dict[str, Any]:
         value = slope_mb_per_hour(points)
         return None if value is None else round(value, 2)
 
-    return {"pss_slope_mb_per_hour": slope([(s["t_s"], s["pss_mb_total"]) for s in after]),
+    whole = service_slope(samples, settle_s)
+    return {"pss_slope_mb_per_hour": None if whole is None else round(whole, 2),
             "pss_anon_slope_mb_per_hour": slope(anon),
             "pss_file_and_shmem_slope_mb_per_hour": slope(file_and_shmem),
             "pss_file_and_shmem_mb_range": [round(min((v for _, v in file_and_shmem), default=0), 1),

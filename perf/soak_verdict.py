@@ -31,6 +31,25 @@ def slope_mb_per_hour(points: list[tuple[float, float]]) -> float | None:
     return 3600 * sum((p[0] - mx) * (p[1] - my) for p in points) / var
 
 
+def process_lives(samples: list[dict[str, Any]], name: str, since_s: float = 0.0) -> dict[Any, list[tuple[float, float]]]:
+    """PSS points (seconds, MB) of the process called name from since_s, one list per pid: a restart is a new life."""
+    lives: dict[Any, list[tuple[float, float]]] = {}
+    for s in samples:
+        if name in s.get("pss_mb", {}) and s["t_s"] >= since_s:
+            lives.setdefault(s.get("pid", {}).get(name), []).append((s["t_s"], s["pss_mb"][name]))
+    return lives
+
+
+def longest_life(lives: dict[Any, list[tuple[float, float]]]) -> tuple[Any, list[tuple[float, float]]]:
+    """(pid, points) of the life that spans the most time: a slope over it is the process's own, not a restart's step."""
+    return max(lives.items(), key=lambda kv: kv[1][-1][0] - kv[1][0][0])
+
+
+def service_slope(samples: list[dict[str, Any]], settle_s: float) -> float | None:
+    """The whole service's PSS slope (MB/h) after settle_s: the soak's memory invariant."""
+    return slope_mb_per_hour([(s["t_s"], s["pss_mb_total"]) for s in samples if s["t_s"] >= settle_s and s.get("pss_mb_total")])
+
+
 
 def blind_windows(events: list[dict[str, Any]], speed: float) -> list[tuple[float, float]]:
     """Wall-time windows in which some pairs could not be watched: killed shards, stalled links.
