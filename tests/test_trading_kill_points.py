@@ -1,4 +1,4 @@
-"""A live Buy and an exit survive kill -9 at every store write after the order reached MEXC.
+"""A live Buy, an exit and a paper Buy survive kill -9 at every store write after the order reached MEXC.
 
 The whole-service chaos test (test_trading_service_chaos.py) kills at a random moment; this one
 walks the moments: a child process places the order and SIGKILLs itself right before its k-th
@@ -8,6 +8,7 @@ runs (exits: Exits.reconcile_all; buys: trading/audit.py), and the history must 
 the order placed once, its fills stored once, the order not left in doubt, and the position open
 with what was bought or closed once sold in full. Found this way: a kill between an exit's fills
 and the close of the position they emptied left an open position holding nothing, for ever.
+Paper reaches nothing outside the store, so its check is the next press: it must finish the Buy.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from trading.audit import audit
 from trading.trader import Trader
 
 REPO = Path(__file__).resolve().parent.parent
+SIGNAL_MS = time.time_ns() // 1_000_000  # kill point k's signal is at SIGNAL_MS + k (fresh: a live Buy refuses a stale signal)
 CHILD = """
 import asyncio, os, signal, sys, time
 import trading.exits as exits
@@ -39,8 +41,8 @@ from store.history import Store
 from store.positions import PositionStore
 from trading.trader import Trader
 
-url, data_dir, symbol, what, kill_at, price = sys.argv[1:7]
-state = {"sent": False, "writes": 0}
+url, data_dir, symbol, what, kill_at, price, signal_ms = sys.argv[1:8]
+state = {"sent": what == "paper-buy", "writes": 0}  # a paper Buy sends nothing: every write counts
 
 def sent(original):
     async def wrapper(*args, **kwargs):
@@ -65,26 +67,26 @@ for name in ("add_position", "update_position", "add_fills", "add_exit", "update
     counted(PositionStore, name)
 counted(Store, "upsert_order")
 config = config_from_mapping({"mexc": {"rest_url": url, "api_key": os.environ["K"], "api_secret": os.environ["S"]},
-                              "telegram": {"allowed_ids": [1]}, "trading": {"live": True}}, environ={})
+                              "telegram": {"allowed_ids": [1]}, "trading": {"live": what != "paper-buy"}}, environ={})
 trader = Trader(config, Store(data_dir))
 if what == "sell":
     asyncio.run(trader.exits.sell(symbol, 1.0, "chaos"))
 else:
-    now = time.time_ns()
-    sig = Signal(make_signal_id(symbol, now // 1_000_000, 0), symbol, "alpha1", now // 1_000_000, now, now, float(price), 0.8, {}, [], 0)
+    ms = int(signal_ms)
+    sig = Signal(make_signal_id(symbol, ms, 0), symbol, "alpha1", ms, ms * 10**6, ms * 10**6, float(price), 0.8, {}, [], 0)
     asyncio.run(trader.buy(sig, 1))
 """
 
 
-def _config(url: str) -> Any:
+def _config(url: str, live: bool = True) -> Any:
     return config_from_mapping({"mexc": {"rest_url": url, "api_key": DEFAULT_API_KEY, "api_secret": DEFAULT_API_SECRET},
-                                "telegram": {"allowed_ids": [1]}, "trading": {"live": True}}, environ={})  # fmt: skip
+                                "telegram": {"allowed_ids": [1]}, "trading": {"live": live}}, environ={})  # fmt: skip
 
 
 async def _child(emu: Any, data: Path, symbol: str, what: str, kill_at: int) -> int:
     price = emu.market.best_bid_ask(symbol)[2]
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", CHILD, emu.rest_url, str(data), symbol, what, str(kill_at), str(price), cwd=REPO,
+        sys.executable, "-c", CHILD, emu.rest_url, str(data), symbol, what, str(kill_at), str(price), str(SIGNAL_MS + kill_at), cwd=REPO,
         env={**os.environ, "K": DEFAULT_API_KEY, "S": DEFAULT_API_SECRET, "PYTHONPATH": str(REPO)})  # fmt: skip
     return await asyncio.wait_for(child.wait(), 60)
 
@@ -161,3 +163,30 @@ async def test_a_buy_killed_at_every_store_write_is_recorded_once_at_start_up(tm
         assert abs(position.pos.qty - sum(float(t["qty"]) for t in trades)) < 1e-9, where
 
     assert await _walk(tmp_path, "buy", nothing, restarted) >= 2
+
+
+async def test_a_paper_buy_killed_at_every_store_write_is_finished_by_the_next_press(tmp_path: Path) -> None:
+    """Paper has nothing outside the store: a kill must leave no FILLED order without its position, and the next press completes it."""
+
+    async def nothing(emu: Any, data: Path, symbol: str) -> None:
+        return None
+
+    async def pressed_again(emu: Any, data: Path, symbol: str, mark: int, killed: int) -> None:
+        again = Trader(_config(emu.rest_url, live=False), Store(data))
+        ms = SIGNAL_MS + int(data.name.removeprefix("k"))  # the signal the killed child pressed
+        sig = Signal(make_signal_id(symbol, ms, 0), symbol, "alpha1", ms, ms * 10**6, ms * 10**6, emu.market.best_bid_ask(symbol)[2], 0.8,
+                     {}, [], 0)  # fmt: skip
+        result = await again.buy(sig, 1)
+        await again.close()
+        where = f"exit code {killed}; the press after it said {result.message!r}"
+        assert result.ok and emu.rest.account.orders[mark:] == [], where  # paper: nothing reached the exchange
+        (order,) = again.store.db.execute("SELECT client_order_id, status, qty FROM orders").fetchall()
+        assert order[1] == "FILLED", where
+        positions = again.ledger.open("paper")
+        assert len(positions) == 1, where  # a FILLED paper order without its position was the bug
+        position = positions[0]
+        fills = again.ledger.positions.fills_of_order(order[0])
+        assert [f.trade_id for f in fills] == [f.trade_id for f in again.ledger.positions.fills(position.row.position_id)], where
+        assert abs(position.pos.qty - order[2]) < 1e-9 * max(1.0, order[2]), where  # the order says what the position holds
+
+    assert await _walk(tmp_path, "paper-buy", nothing, pressed_again) >= 2

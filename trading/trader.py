@@ -166,6 +166,9 @@ class Trader:
         """A paper buy: the reserve and limits against the paper account, then the stake walked through the book."""
         t = self.config.trading
         stake = t.stake_usd
+        recorded = self._paper_recorded(signal, cid)
+        if recorded is not None:
+            return recorded
         why = self._refusal("paper", signal.symbol, self.ledger.paper_free(t.paper_balance_usdt))
         if why is not None:
             return BuyResult(False, f"not bought (paper): {why}", "paper", cid)
@@ -187,10 +190,26 @@ class Trader:
             note += f" — the book held only ${spent:.2f} of asks: partial fill"
         order = OrderRecord(cid, signal.signal_id, signal.symbol, "paper", stake, "FILLED", price=price, qty=qty,
                             created_ns=self.clock_ns())  # fmt: skip
+        self.ledger.record("paper", signal.symbol, base, quote, cid, fills)  # before the order: see _paper_recorded
         self.store.upsert_order(order)
-        self.ledger.record("paper", signal.symbol, base, quote, cid, fills)
         return BuyResult(True, f"paper buy: ${spent:.6g} of {signal.symbol} at {price:.10g} (dry-run, no real order){note}",
                          "paper", cid, order)  # fmt: skip
+
+    def _paper_recorded(self, signal: Signal, cid: str) -> BuyResult | None:
+        """A paper Buy whose fills are stored but whose order is not (the process died in between): the order from them.
+
+        Why: the fills go first so that a kill never leaves a FILLED order without its position; the
+        press after such a kill must finish that Buy, not walk the book a second time.
+        """
+        fills = self.ledger.positions.fills_of_order(cid)
+        qty = sum(f.qty for f in fills)
+        if not fills or qty <= 0:
+            return None
+        price = sum(f.qty * f.price for f in fills) / qty
+        order = OrderRecord(cid, signal.signal_id, signal.symbol, "paper", self.config.trading.stake_usd, "FILLED", price=price,
+                            qty=qty, created_ns=self.clock_ns())  # fmt: skip
+        self.store.upsert_order(order)
+        return BuyResult(True, f"paper buy: {qty:.10g} {signal.symbol} at {price:.10g} (recorded before a restart)", "paper", cid, order)
 
     async def _rules_or_none(self, symbol: str) -> SymbolRules | None:
         try:
