@@ -30,7 +30,6 @@ from trading.audit import audit
 from trading.trader import Trader
 
 REPO = Path(__file__).resolve().parent.parent
-SIGNAL_MS = time.time_ns() // 1_000_000  # kill point k's signal is at SIGNAL_MS + k (fresh: a live Buy refuses a stale signal)
 CHILD = """
 import asyncio, os, signal, sys, time
 import trading.exits as exits
@@ -83,15 +82,15 @@ def _config(url: str, live: bool = True) -> Any:
                                 "telegram": {"allowed_ids": [1]}, "trading": {"live": live}}, environ={})  # fmt: skip
 
 
-async def _child(emu: Any, data: Path, symbol: str, what: str, kill_at: int) -> int:
+async def _child(emu: Any, data: Path, symbol: str, what: str, kill_at: int, signal_ms: int) -> int:
     price = emu.market.best_bid_ask(symbol)[2]
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", CHILD, emu.rest_url, str(data), symbol, what, str(kill_at), str(price), str(SIGNAL_MS + kill_at), cwd=REPO,
+        sys.executable, "-c", CHILD, emu.rest_url, str(data), symbol, what, str(kill_at), str(price), str(signal_ms), cwd=REPO,
         env={**os.environ, "K": DEFAULT_API_KEY, "S": DEFAULT_API_SECRET, "PYTHONPATH": str(REPO)})  # fmt: skip
     return await asyncio.wait_for(child.wait(), 60)
 
 
-Step = Callable[[Any, Path, str, int, int], Awaitable[None]]
+Step = Callable[[Any, Path, str, int, int, int], Awaitable[None]]  # emu, data dir, symbol, orders before, exit code, signal ms
 
 
 async def _walk(tmp_path: Path, what: str, before: Callable[[Any, Path, str], Awaitable[None]], after: Step) -> int:
@@ -106,9 +105,10 @@ async def _walk(tmp_path: Path, what: str, before: Callable[[Any, Path, str], Aw
             data = tmp_path / f"k{kill_at}"
             await before(emu, data, symbol)
             mark = len(emu.rest.account.orders)
-            killed = await _child(emu, data, symbol, what, kill_at)
+            signal_ms = time.time_ns() // 1_000_000  # fresh for each child: a live Buy refuses a stale signal
+            killed = await _child(emu, data, symbol, what, kill_at, signal_ms)
             try:
-                await after(emu, data, symbol, mark, killed)
+                await after(emu, data, symbol, mark, killed, signal_ms)
             except AssertionError as exc:
                 raise AssertionError(f"killed before store write {kill_at} after the {what}: {exc}") from exc
     return kill_at
@@ -123,7 +123,7 @@ async def test_an_exit_killed_at_every_store_write_is_settled_once_at_start_up(t
         assert (await trader.buy(sig, 1)).ok
         await trader.close()
 
-    async def restarted(emu: Any, data: Path, symbol: str, mark: int, killed: int) -> None:
+    async def restarted(emu: Any, data: Path, symbol: str, mark: int, killed: int, _signal_ms: int) -> None:
         again = Trader(_config(emu.rest_url), Store(data))
         told = await again.exits.reconcile_all()  # what the bot runs first after a restart
         await again.close()
@@ -147,7 +147,7 @@ async def test_a_buy_killed_at_every_store_write_is_recorded_once_at_start_up(tm
     async def nothing(emu: Any, data: Path, symbol: str) -> None:
         return None
 
-    async def restarted(emu: Any, data: Path, symbol: str, mark: int, killed: int) -> None:
+    async def restarted(emu: Any, data: Path, symbol: str, mark: int, killed: int, _signal_ms: int) -> None:
         again = Trader(_config(emu.rest_url), Store(data))
         lines = await audit(again)  # what the bot runs after a restart
         await again.close()
@@ -171,9 +171,8 @@ async def test_a_paper_buy_killed_at_every_store_write_is_finished_by_the_next_p
     async def nothing(emu: Any, data: Path, symbol: str) -> None:
         return None
 
-    async def pressed_again(emu: Any, data: Path, symbol: str, mark: int, killed: int) -> None:
+    async def pressed_again(emu: Any, data: Path, symbol: str, mark: int, killed: int, ms: int) -> None:
         again = Trader(_config(emu.rest_url, live=False), Store(data))
-        ms = SIGNAL_MS + int(data.name.removeprefix("k"))  # the signal the killed child pressed
         sig = Signal(make_signal_id(symbol, ms, 0), symbol, "alpha1", ms, ms * 10**6, ms * 10**6, emu.market.best_bid_ask(symbol)[2], 0.8,
                      {}, [], 0)  # fmt: skip
         result = await again.buy(sig, 1)
