@@ -132,12 +132,13 @@ def totals(samples: list[dict[str, Any]], settle_s: float) -> dict[str, Any]:
     rows = [(s["t_s"], s["pss_mb_total"], sum(v["Pss_Anon"] for v in s["smaps_kb"].values()) / 1024) for s in after if s.get("smaps_kb")]
     anon = [(t, mb) for t, _, mb in rows]
     file_and_shmem = [(t, pss - mb) for t, pss, mb in rows]
-    def slope(points: list[tuple[float, float]]) -> float | None:
-        value = slope_mb_per_hour(points)
+    def rounded(value: float | None) -> float | None:
         return None if value is None else round(value, 2)
 
-    whole = service_slope(samples, settle_s)
-    return {"pss_slope_mb_per_hour": None if whole is None else round(whole, 2),
+    def slope(points: list[tuple[float, float]]) -> float | None:
+        return rounded(slope_mb_per_hour(points))
+
+    return {"pss_slope_mb_per_hour": rounded(service_slope(samples, settle_s)),
             "pss_anon_slope_mb_per_hour": slope(anon),
             "pss_file_and_shmem_slope_mb_per_hour": slope(file_and_shmem),
             "pss_file_and_shmem_mb_range": [round(min((v for _, v in file_and_shmem), default=0), 1),

@@ -277,10 +277,10 @@ class Exits:
                     out.append(ExitResult(False, f"exit {journal.client_order_id} still unknown: {exc.message}", journal.position_id))
         for fig in self.ledger.open(self.mode):  # sold in full but left open (a history written before the close joined the fills)
             if fig.pos.qty <= EPS:
-                settled = self.ledger.settle(fig.row.position_id, 0.0, 0.0)
+                self.ledger.settle(fig.row.position_id, 0.0, 0.0)
                 out.append(ExitResult(True, f"the {fig.row.symbol} position holds nothing (sold before the restart): closed, "
-                                      f"realised {fig.pos.realised:+.2f} {fig.row.quote}", fig.row.position_id,
-                                      closed=settled is not None and settled.row.status == "closed", realised=fig.pos.realised))  # fmt: skip
+                                      f"realised {fig.pos.realised:+.2f} {fig.row.quote}", fig.row.position_id, closed=True,
+                                      realised=fig.pos.realised))  # fmt: skip
         return out
 
 

@@ -58,9 +58,8 @@ class Ledger:
                 self.positions.update_position(row.position_id, last_buy_ns=now)
             self.positions.add_fills([FillRow(mode, f.trade_id, row.position_id, client_order_id, f.side, f.price, f.qty, f.fee,
                                               f.fee_asset, f.fee_quote_rate, f.time_ms, f.fee_rate_approx) for f in fills])  # fmt: skip
-            fig = self.figures(row.position_id)
-            if fig is not None and fig.row.status == "open" and fills[0].side == "SELL" and fig.pos.qty <= EPS:
-                self.positions.update_position(row.position_id, status="closed", closed_ns=now, note=None)
+            if fills[0].side == "SELL":
+                self.settle(row.position_id, 0.0, 0.0)  # no minimum order: only a position that holds nothing closes here
         return row
 
     def figures(self, position_id: str) -> Figures | None:

@@ -9,6 +9,7 @@ Pure: the book comes in as (price, size) levels, best first.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from trading.avgcost import Fill
 
@@ -41,7 +42,14 @@ def walk_sell(bids: Levels, qty: float, fee_rate: float, quote: str, order_id: s
     return fills
 
 
-def vwap(fills: Sequence[Fill]) -> tuple[float, float]:
+class Priced(Protocol):
+    """A fill as vwap reads it: a walked Fill, or a stored FillRow (store/positions.py)."""
+
+    qty: float
+    price: float
+
+
+def vwap(fills: Sequence[Priced]) -> tuple[float, float]:
     """(quantity, volume-weighted price) of fills; (0, 0) for none."""
     qty = sum(f.qty for f in fills)
     return qty, (sum(f.qty * f.price for f in fills) / qty if qty > 0 else 0.0)

@@ -201,11 +201,9 @@ class Trader:
         Why: the fills go first so that a kill never leaves a FILLED order without its position; the
         press after such a kill must finish that Buy, not walk the book a second time.
         """
-        fills = self.ledger.positions.fills_of_order(cid)
-        qty = sum(f.qty for f in fills)
-        if not fills or qty <= 0:
+        qty, price = vwap(self.ledger.positions.fills_of_order(cid))
+        if qty <= 0:
             return None
-        price = sum(f.qty * f.price for f in fills) / qty
         order = OrderRecord(cid, signal.signal_id, signal.symbol, "paper", self.config.trading.stake_usd, "FILLED", price=price,
                             qty=qty, created_ns=self.clock_ns())  # fmt: skip
         self.store.upsert_order(order)
